@@ -1,0 +1,338 @@
+//! Running `cargo build` and reading what it says.
+//!
+//! A build is `cargo build -p <plugin>... --lib --message-format=json-render-diagnostics`.
+//! Cargo prints one JSON message per line on stdout and the rendered diagnostics on
+//! stderr. The artifact of a plugin is the file, ending in the platform's dynamic library
+//! suffix, of the `compiler-artifact` message whose `manifest_path` is the plugin's and
+//! whose target kinds include `cdylib`. Reading stops at `build-finished`. The stderr text
+//! is kept byte for byte (lossily decoded) for the failure report.
+//!
+//! Cargo runs in a process group of its own (on unix) so that it can be stopped together
+//! with everything it started: rustc, linkers, build scripts and their children.
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+
+use serde::Deserialize;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildSpec {
+    pub(crate) cargo: PathBuf,
+    pub(crate) envs: Vec<(OsString, OsString)>,
+    pub(crate) extra_args: Vec<OsString>,
+    pub(crate) release: bool,
+    pub(crate) color: bool,
+    /// The directory cargo runs in (the workspace root).
+    pub(crate) workspace_root: PathBuf,
+    /// Package names and manifest paths of the plugins to build.
+    pub(crate) plugins: Vec<(String, PathBuf)>,
+}
+
+impl BuildSpec {
+    /// The cargo command line, without the program.
+    pub(crate) fn args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["build".into()];
+        if let Some((_, manifest)) = self.plugins.first() {
+            args.push("--manifest-path".into());
+            args.push(manifest.into());
+        }
+        for (name, _) in &self.plugins {
+            args.push("-p".into());
+            args.push(name.into());
+        }
+        args.push("--lib".into());
+        args.push("--message-format=json-render-diagnostics".into());
+        args.push(
+            if self.color {
+                "--color=always"
+            } else {
+                "--color=never"
+            }
+            .into(),
+        );
+        if self.release {
+            args.push("--release".into());
+        }
+        args.extend(self.extra_args.iter().cloned());
+        args
+    }
+
+    /// Starts cargo with piped stdout and stderr, in its own process group on unix.
+    pub(crate) fn spawn(&self) -> io::Result<Child> {
+        let mut command = Command::new(&self.cargo);
+        command
+            .args(self.args())
+            .current_dir(&self.workspace_root)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        tracing::debug!(?command, "spawning cargo");
+        command.spawn()
+    }
+}
+
+/// What one cargo run produced.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct BuildOutput {
+    /// (manifest path, artifact path) of each plugin library cargo reported.
+    pub(crate) artifacts: Vec<(PathBuf, PathBuf)>,
+    /// `build-finished`'s `success`, if cargo got that far.
+    pub(crate) finished: Option<bool>,
+    /// Everything cargo wrote to stderr.
+    pub(crate) stderr: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+enum Message {
+    CompilerArtifact {
+        manifest_path: PathBuf,
+        target: MessageTarget,
+        #[serde(default)]
+        filenames: Vec<PathBuf>,
+    },
+    BuildFinished {
+        success: bool,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageTarget {
+    #[serde(default)]
+    kind: Vec<String>,
+}
+
+/// Reads one line of cargo's JSON output into `output`; returns `false` at `build-finished`.
+pub(crate) fn read_message(line: &str, manifests: &[PathBuf], output: &mut BuildOutput) -> bool {
+    let message = match serde_json::from_str::<Message>(line) {
+        Ok(message) => message,
+        Err(error) => {
+            // Build scripts and rustc wrappers may print other lines; they are not ours.
+            tracing::trace!(%error, line, "not a cargo message");
+            return true;
+        }
+    };
+    match message {
+        Message::CompilerArtifact {
+            manifest_path,
+            target,
+            filenames,
+        } => {
+            let is_cdylib = target.kind.iter().any(|k| k == "cdylib");
+            if is_cdylib && manifests.contains(&manifest_path) {
+                let library = filenames.into_iter().find(|f| {
+                    f.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(std::env::consts::DLL_SUFFIX))
+                });
+                if let Some(library) = library {
+                    output.artifacts.retain(|(m, _)| m != &manifest_path);
+                    output.artifacts.push((manifest_path, library));
+                }
+            }
+            true
+        }
+        Message::BuildFinished { success } => {
+            output.finished = Some(success);
+            false
+        }
+        Message::Other => true,
+    }
+}
+
+/// Reads cargo's stdout and stderr to their ends. Runs on the build thread.
+pub(crate) fn read_output(
+    stdout: ChildStdout,
+    stderr: ChildStderr,
+    manifests: &[PathBuf],
+) -> BuildOutput {
+    let stderr_reader = std::thread::Builder::new()
+        .name("hotdev-cargo-stderr".into())
+        .spawn(move || {
+            let mut bytes = Vec::new();
+            let mut stderr = stderr;
+            let _ = stderr.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        });
+    let mut output = BuildOutput::default();
+    let mut reading = true;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if reading {
+            reading = read_message(&line, manifests, &mut output);
+        }
+        // After build-finished, keep draining so that cargo never blocks on a full pipe.
+    }
+    output.stderr = match stderr_reader {
+        Ok(handle) => handle.join().unwrap_or_default(),
+        Err(error) => format!("hotdev: could not read cargo's stderr: {error}\n"),
+    };
+    output
+}
+
+/// A signal for [`signal_group`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Ask politely (SIGTERM).
+    Terminate,
+    /// Insist (SIGKILL).
+    Kill,
+}
+
+/// Sends `stop` to cargo's process group, so rustc, build scripts and their children get
+/// it too.
+///
+/// The caller must not have reaped `child` yet (it has not called `wait` successfully).
+/// An unreaped child, even a zombie, keeps its pid, and so the id of the group it leads,
+/// from being reused: the signal cannot reach an unrelated group.
+#[cfg(unix)]
+pub(crate) fn signal_group(child: &mut Child, stop: Stop) {
+    let Ok(pgid) = libc::pid_t::try_from(child.id()) else {
+        return;
+    };
+    let signal = match stop {
+        Stop::Terminate => libc::SIGTERM,
+        Stop::Kill => libc::SIGKILL,
+    };
+    // SAFETY:
+    // - killpg takes plain integers and touches no memory of ours.
+    // - `pgid` is the pid of a child spawned with `process_group(0)`, so it names the group
+    //   that child leads; the caller has not reaped the child (see above), so the id has
+    //   not been recycled for another group.
+    let result = unsafe { libc::killpg(pgid, signal) };
+    if result != 0 {
+        let error = io::Error::last_os_error();
+        tracing::debug!(pgid, %error, ?stop, "killpg failed (the group may be gone)");
+    }
+}
+
+/// Without process groups, only cargo itself can be stopped.
+#[cfg(not(unix))]
+pub(crate) fn signal_group(child: &mut Child, _stop: Stop) {
+    let _ = child.kill();
+}
+
+/// The plugin manifest paths of `spec`, for [`read_message`].
+pub(crate) fn manifests(spec: &BuildSpec) -> Vec<PathBuf> {
+    spec.plugins.iter().map(|(_, m)| m.clone()).collect()
+}
+
+/// Whether `path` names an existing, non-empty file.
+pub(crate) fn is_complete_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dylib(stem: &str) -> String {
+        format!(
+            "/w/target/debug/{}{stem}{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        )
+    }
+
+    #[test]
+    fn picks_the_plugins_cdylib_and_stops_at_build_finished() {
+        let manifests = vec![PathBuf::from("/w/plugin/Cargo.toml")];
+        let lib = dylib("plugin");
+        let lines = [
+            r#"{"reason":"compiler-artifact","manifest_path":"/w/dep/Cargo.toml","target":{"kind":["lib"]},"filenames":["/w/target/debug/deps/libdep.rlib"]}"#.to_string(),
+            r#"{"reason":"build-script-executed","package_id":"x"}"#.to_string(),
+            "a line printed by something else".to_string(),
+            format!(
+                r#"{{"reason":"compiler-artifact","manifest_path":"/w/plugin/Cargo.toml","target":{{"kind":["cdylib","rlib"]}},"filenames":["/w/target/debug/libplugin.rlib","{lib}"],"fresh":false}}"#
+            ),
+            r#"{"reason":"build-finished","success":true}"#.to_string(),
+        ];
+        let mut output = BuildOutput::default();
+        let mut more = Vec::new();
+        for line in &lines {
+            more.push(read_message(line, &manifests, &mut output));
+        }
+        assert_eq!(more, [true, true, true, true, false]);
+        assert_eq!(
+            output.artifacts,
+            vec![(manifests[0].clone(), PathBuf::from(lib))]
+        );
+        assert_eq!(output.finished, Some(true));
+    }
+
+    #[test]
+    fn ignores_a_cdylib_of_another_package_and_a_plugin_without_cdylib() {
+        let manifests = vec![PathBuf::from("/w/plugin/Cargo.toml")];
+        let other = dylib("other");
+        let mut output = BuildOutput::default();
+        read_message(
+            &format!(
+                r#"{{"reason":"compiler-artifact","manifest_path":"/w/other/Cargo.toml","target":{{"kind":["cdylib"]}},"filenames":["{other}"]}}"#
+            ),
+            &manifests,
+            &mut output,
+        );
+        read_message(
+            r#"{"reason":"compiler-artifact","manifest_path":"/w/plugin/Cargo.toml","target":{"kind":["lib"]},"filenames":["/w/target/debug/libplugin.rlib"]}"#,
+            &manifests,
+            &mut output,
+        );
+        read_message(
+            r#"{"reason":"build-finished","success":false}"#,
+            &manifests,
+            &mut output,
+        );
+        assert!(output.artifacts.is_empty());
+        assert_eq!(output.finished, Some(false));
+    }
+
+    #[test]
+    fn command_line() {
+        let spec = BuildSpec {
+            cargo: "cargo".into(),
+            envs: vec![],
+            extra_args: vec!["--features".into(), "hot".into()],
+            release: true,
+            color: true,
+            workspace_root: "/w".into(),
+            plugins: vec![
+                ("a".into(), "/w/a/Cargo.toml".into()),
+                ("b".into(), "/w/b/Cargo.toml".into()),
+            ],
+        };
+        let args: Vec<String> = spec
+            .args()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "build",
+                "--manifest-path",
+                "/w/a/Cargo.toml",
+                "-p",
+                "a",
+                "-p",
+                "b",
+                "--lib",
+                "--message-format=json-render-diagnostics",
+                "--color=always",
+                "--release",
+                "--features",
+                "hot"
+            ]
+        );
+    }
+}

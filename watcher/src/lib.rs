@@ -1,0 +1,201 @@
+//! Watches plugin crates, rebuilds them with cargo and reports complete artifacts.
+//!
+//! A hot-reload loop needs a fresh library each time a source file is saved, and it must
+//! never be handed a stale or half-written one. [`DevLoop`] owns that part: it asks cargo
+//! which local packages a plugin crate compiles, watches their sources, filters out what
+//! is not a source change (build output, `.git`, gitignored paths, editor droppings,
+//! reads and metadata changes), batches bursts of saves, runs one cargo build at a time,
+//! and reports the library path of each successful build from cargo's own JSON. Progress
+//! arrives as plain [`Event`]s on a channel; the root `hotdev` package turns
+//! [`Event::ArtifactReady`] into a reload.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use hotdev_watcher::{Config, DevLoop, Event};
+//!
+//! let mut config = Config::new(["examples/counter/plugin"]);
+//! config.debounce = Duration::from_millis(50);
+//! let (mut dev, events) = DevLoop::start(config)?;
+//! println!("watching {:?}", dev.watched());
+//! for event in events {
+//!     match event {
+//!         Event::ArtifactReady(artifact) => println!("load {}", artifact.path.display()),
+//!         Event::BuildFailed { diagnostics, .. } => eprint!("{diagnostics}"),
+//!         Event::Fatal(error) => return Err(error.into()),
+//!         _ => {}
+//!     }
+//! }
+//! dev.shutdown();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What is watched
+//!
+//! `cargo metadata` (with dependency resolution) names the plugin package and the local
+//! packages (`source == null`: path dependencies, workspace members) that it reaches
+//! through normal and build dependencies. Their package directories are watched as trees,
+//! except target directories and `.git`; a directory created later is picked up when it
+//! appears. The [`filter`](#what-counts-as-a-change) decides what counts.
+//!
+//! # What counts as a change
+//!
+//! See the rules in the source of the `filter` module; in short: file contents, creation,
+//! deletion and renames of source files, but not reads, metadata, build output, `.git`,
+//! `Cargo.lock`, gitignored paths or editor droppings (`*.swp`, `*~`, `#*#`, `.#*`,
+//! `4913`, `*.kate-swp`, `.DS_Store`, ...). A save by rename (write a temporary file, then
+//! rename it over the original) is reported as a change to the original.
+//!
+//! # Builds and changes during a build
+//!
+//! One cargo invocation builds every changed plugin of a workspace (`cargo build -p a -p b
+//! --lib --message-format=json-render-diagnostics`), in its own process group. At most one
+//! build runs and one is pending. If a change to anything a running build compiles is
+//! seen after the build started, the build is *superseded*: when it ends its result is
+//! dropped ([`Event::BuildSuperseded`], no artifact, no diagnostics) and the pending build
+//! starts at once. So a burst of saves costs a bounded number of builds, and once files
+//! stop changing the last [`Event::ArtifactReady`] was built from the last saved sources.
+//! With [`Config::restart_build_on_change`] a superseded build is killed instead of
+//! waited for.
+//!
+//! Every [`Event::BuildStarted`] is followed by exactly one of [`Event::BuildFinished`],
+//! [`Event::BuildFailed`] or [`Event::BuildSuperseded`] (unless the loop shuts down
+//! first). `BuildFinished` is followed by one [`Event::ArtifactReady`] per plugin built.
+//!
+//! # Known problems
+//!
+//! - Linux: each watched directory takes one inotify watch. When the limit is reached
+//!   the error says how to raise it (`sysctl fs.inotify.max_user_watches=524288`).
+//! - A path dependency added to a manifest while the loop runs is built but not watched
+//!   until the loop is restarted.
+//! - Symlinked directories inside a package are not followed.
+//! - Only unix has process groups; elsewhere stopping a build stops cargo, not the
+//!   compilers it started.
+
+#![deny(missing_docs)]
+
+mod cargo;
+mod error;
+mod filter;
+mod metadata;
+mod runtime;
+mod schedule;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use error::Error;
+pub use runtime::DevLoop;
+
+/// How to watch and build.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The plugin crate directories (each holds the plugin's `Cargo.toml`).
+    pub crate_dirs: Vec<PathBuf>,
+    /// Build with `--release`.
+    pub release: bool,
+    /// How long a path must be quiet before its events are delivered (notify's debouncer).
+    /// Default 75 ms.
+    pub debounce: Duration,
+    /// How long after the last delivered change the batch of changes is closed and a build
+    /// may start; lets saves of several files become one build. Default 25 ms.
+    pub settle: Duration,
+    /// Ask cargo for coloured diagnostics (`--color=always`), for example when the
+    /// caller's stderr is a terminal. Otherwise `--color=never`.
+    pub color: bool,
+    /// On a change during a build, kill the build (its whole process group) and start
+    /// again instead of letting it finish.
+    pub restart_build_on_change: bool,
+    /// The cargo binary. Default: `$CARGO`, else `cargo`.
+    pub cargo: PathBuf,
+    /// Extra arguments appended to `cargo build` (for example `--features`, `hot`).
+    pub extra_args: Vec<OsString>,
+    /// Environment variables set for every cargo command (metadata and builds), for
+    /// example `CARGO_TARGET_DIR`.
+    pub envs: Vec<(OsString, OsString)>,
+    /// How long a stopped build gets after SIGTERM before its process group is killed.
+    /// Default 2 s.
+    pub kill_grace: Duration,
+}
+
+impl Config {
+    /// A configuration with the defaults for these plugin crate directories.
+    pub fn new(crate_dirs: impl IntoIterator<Item = impl Into<PathBuf>>) -> Self {
+        Config {
+            crate_dirs: crate_dirs.into_iter().map(Into::into).collect(),
+            release: false,
+            debounce: Duration::from_millis(75),
+            settle: Duration::from_millis(25),
+            color: false,
+            restart_build_on_change: false,
+            cargo: std::env::var_os("CARGO")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("cargo")),
+            extra_args: Vec::new(),
+            envs: Vec::new(),
+            kill_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A complete library built from the current sources of one plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// The plugin's package name.
+    pub package: String,
+    /// The plugin crate directory, as given in [`Config::crate_dirs`].
+    pub crate_dir: PathBuf,
+    /// The library cargo wrote (in the target directory; copy it before loading).
+    pub path: PathBuf,
+}
+
+/// What the loop reports, in order, on the channel returned by [`DevLoop::start`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// Source files changed (after filtering and batching).
+    Changed {
+        /// The changed paths.
+        paths: Vec<PathBuf>,
+    },
+    /// A cargo build started.
+    BuildStarted {
+        /// The plugin packages being built.
+        packages: Vec<String>,
+        /// The changed paths that caused it; empty for the first build and
+        /// [`DevLoop::rebuild`].
+        cause: Vec<PathBuf>,
+    },
+    /// The build succeeded; one [`Event::ArtifactReady`] per plugin follows.
+    BuildFinished {
+        /// The plugin packages built.
+        packages: Vec<String>,
+        /// How long cargo ran.
+        duration: Duration,
+    },
+    /// The build failed.
+    BuildFailed {
+        /// The plugin packages that were being built.
+        packages: Vec<String>,
+        /// How long cargo ran.
+        duration: Duration,
+        /// Cargo's rendered stderr, unchanged (colour codes included when
+        /// [`Config::color`] is set).
+        diagnostics: String,
+    },
+    /// The build ended (or was killed), but sources it compiles changed while it ran:
+    /// its result is dropped and a newer build follows.
+    BuildSuperseded {
+        /// The plugin packages that were being built.
+        packages: Vec<String>,
+        /// How long cargo ran.
+        duration: Duration,
+    },
+    /// A plugin library is ready to load.
+    ArtifactReady(Artifact),
+    /// Something went wrong that the loop survives.
+    Warning(String),
+    /// The loop stopped because of this error; no further events follow.
+    Fatal(Error),
+}
