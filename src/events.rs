@@ -1,0 +1,238 @@
+//! Machine-readable events of `hotdev serve --events <FILE|->`.
+//!
+//! Each event is one JSON object on its own line, written and flushed as it happens, so a
+//! script (or a test) can follow the server line by line. Every object has an `"event"`
+//! field naming its kind; the other fields depend on the kind. The schema is documented in
+//! `docs/events.md`; fields are only ever added, never renamed or removed.
+//!
+//! ```
+//! use hotdev::events::{Event, EventWriter};
+//!
+//! let line = serde_json::to_string(&Event::BuildFinished { ms: 840 }).unwrap();
+//! assert_eq!(line, r#"{"event":"build_finished","ms":840}"#);
+//!
+//! let writer = EventWriter::new(std::io::sink()); // or EventWriter::open(&target)?
+//! writer.emit(&Event::BuildStarted);
+//! ```
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// Where `--events` writes: standard output (`-`) or a file (created or truncated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventsTarget {
+    /// Standard output (`--events -`).
+    Stdout,
+    /// A file (`--events PATH`).
+    File(PathBuf),
+}
+
+impl FromStr for EventsTarget {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "-" => EventsTarget::Stdout,
+            path => EventsTarget::File(PathBuf::from(path)),
+        })
+    }
+}
+
+impl fmt::Display for EventsTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventsTarget::Stdout => f.write_str("-"),
+            EventsTarget::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// One event of the development server, serialised as `{"event": "<kind>", ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The HTTP server is accepting connections.
+    Listening {
+        /// The bound address, `127.0.0.1:7878` (the real port when `:0` was asked for).
+        addr: String,
+        /// The URL to open, `http://127.0.0.1:7878/`.
+        url: String,
+    },
+    /// Files of the plugin crate changed.
+    Change {
+        /// The changed paths.
+        paths: Vec<String>,
+    },
+    /// Cargo started building the plugin.
+    BuildStarted,
+    /// The build succeeded.
+    BuildFinished {
+        /// How long cargo ran, in milliseconds.
+        ms: u64,
+    },
+    /// The build failed; the current generation keeps serving.
+    BuildFailed {
+        /// Cargo's rendered diagnostics, without colour codes.
+        message: String,
+        /// How long cargo ran, in milliseconds.
+        ms: u64,
+    },
+    /// A new generation of the plugin is serving.
+    Reloaded {
+        /// The generation now serving: 1 for the first load, then counting up.
+        generation: u64,
+        /// How long the build that produced it took, in milliseconds.
+        build_ms: u64,
+        /// How long loading and validating the library took, in milliseconds.
+        load_ms: u64,
+        /// How long the swap of the function table took, in microseconds.
+        swap_us: u64,
+        /// Requests that were inside the plugin at the swap (they finish on the old code).
+        in_flight: u64,
+    },
+    /// The host refused the new library; the current generation keeps serving.
+    ReloadRejected {
+        /// The stable error code (`HD0xx`, see `docs/errors.md`).
+        code: String,
+        /// The error message.
+        message: String,
+    },
+    /// A new generation failed its probation and the previous one came back.
+    RolledBack {
+        /// The generation that was given up.
+        from: u64,
+        /// The generation serving again.
+        to: u64,
+        /// Why.
+        reason: String,
+    },
+    /// An old generation's library was unloaded.
+    Unloaded {
+        /// The generation.
+        generation: u64,
+        /// Why the library could not leave the address space, when it could not.
+        pinned: Option<String>,
+    },
+    /// An old generation still had calls running when the drain timeout passed.
+    DrainTimeout {
+        /// The generation.
+        generation: u64,
+        /// How long the host waited, in milliseconds.
+        waited_ms: u64,
+    },
+    /// A request handler panicked; the request got a 500 and the server went on.
+    Panic {
+        /// The panic message.
+        message: String,
+        /// The plugin's `file:line:column`, when known.
+        location: Option<String>,
+        /// The generation that panicked.
+        generation: u64,
+        /// The request path.
+        path: String,
+    },
+    /// A problem the server survived (for example a watcher warning).
+    Warning {
+        /// What happened.
+        message: String,
+    },
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// Writes [`Event`]s as JSON lines, flushing after each line. Shareable between threads.
+pub struct EventWriter {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl fmt::Debug for EventWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventWriter").finish_non_exhaustive()
+    }
+}
+
+impl EventWriter {
+    /// Writes to any writer.
+    pub fn new(out: impl Write + Send + 'static) -> Self {
+        EventWriter {
+            out: Mutex::new(Box::new(out)),
+        }
+    }
+
+    /// Opens the target: standard output, or the file (created or truncated).
+    pub fn open(target: &EventsTarget) -> io::Result<Self> {
+        Ok(match target {
+            EventsTarget::Stdout => Self::new(io::stdout()),
+            EventsTarget::File(path) => Self::new(File::create(path)?),
+        })
+    }
+
+    /// Writes one event as a line and flushes it. A failed write is logged, not returned:
+    /// losing the event stream must not stop the server.
+    pub fn emit(&self, event: &Event) {
+        let mut line = match serde_json::to_vec(event) {
+            Ok(line) => line,
+            Err(error) => {
+                tracing::warn!(%error, "could not serialise event");
+                return;
+            }
+        };
+        line.push(b'\n');
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(error) = out.write_all(&line).and_then(|()| out.flush()) {
+            tracing::warn!(%error, "could not write event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(event: &Event) -> serde_json::Value {
+        serde_json::to_value(event).unwrap()
+    }
+
+    #[test]
+    fn events_are_tagged_with_their_snake_case_kind() {
+        assert_eq!(
+            json(&Event::Shutdown),
+            serde_json::json!({"event": "shutdown"})
+        );
+        let reloaded = json(&Event::Reloaded {
+            generation: 2,
+            build_ms: 900,
+            load_ms: 3,
+            swap_us: 12,
+            in_flight: 0,
+        });
+        assert_eq!(reloaded["event"], "reloaded");
+        assert_eq!(reloaded["generation"], 2);
+        assert_eq!(reloaded["swap_us"], 12);
+        let rejected = json(&Event::ReloadRejected {
+            code: "HD010".into(),
+            message: "m".into(),
+        });
+        assert_eq!(rejected["event"], "reload_rejected");
+        assert_eq!(rejected["code"], "HD010");
+    }
+
+    #[test]
+    fn targets_parse_dash_as_stdout() {
+        assert_eq!("-".parse::<EventsTarget>(), Ok(EventsTarget::Stdout));
+        assert_eq!(
+            "ev.jsonl".parse::<EventsTarget>(),
+            Ok(EventsTarget::File("ev.jsonl".into()))
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! `hotdev new <DIR>`: creates a plugin crate that `hotdev serve` runs at once.
+//!
+//! The crate is a `cdylib` with a `[workspace]` table of its own (so it builds on its own
+//! wherever it is created, even inside another workspace) and depends on this checkout's
+//! `reloadable` by absolute path.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+/// Where this checkout's `reloadable` crate is.
+fn reloadable_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("reloadable")
+}
+
+/// Creates the plugin crate at `dir` (missing or empty), and prints the command that
+/// serves it.
+pub fn run(dir: &Path) -> anyhow::Result<()> {
+    create(dir)?;
+    println!("created the plugin crate {}", dir.display());
+    println!("serve it with:\n\n    hotdev serve {}\n", dir.display());
+    Ok(())
+}
+
+/// Creates the plugin crate at `dir` without printing anything.
+pub fn create(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        if !dir.is_dir() {
+            bail!("{} exists and is not a directory", dir.display());
+        }
+        let mut entries = fs::read_dir(dir)
+            .with_context(|| format!("could not read the directory {}", dir.display()))?;
+        if entries.next().is_some() {
+            bail!(
+                "refusing to create a plugin in {}: the directory is not empty",
+                dir.display()
+            );
+        }
+    }
+    let name = crate_name(dir)?;
+    fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("could not create the directory {}", dir.display()))?;
+    let files = [
+        ("Cargo.toml", manifest(&name, &reloadable_path())),
+        ("src/lib.rs", LIB_RS.to_string()),
+        (".gitignore", "/target\n".to_string()),
+    ];
+    for (file, contents) in files {
+        let path = dir.join(file);
+        fs::write(&path, contents)
+            .with_context(|| format!("could not write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The package name for a directory: its last component made into a valid crate name.
+fn crate_name(dir: &Path) -> anyhow::Result<String> {
+    let absolute = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context("could not read the current directory")?
+            .join(dir)
+    };
+    let base = absolute
+        .components()
+        .rev()
+        .find_map(|c| match c {
+            std::path::Component::Normal(name) => Some(name.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok(sanitize(&base))
+}
+
+/// Makes a valid, lowercase crate name: letters, digits, `_` and `-`, starting with a
+/// letter, and not a name cargo refuses.
+fn sanitize(base: &str) -> String {
+    let mut name: String = base
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '_' | '-' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '-',
+        })
+        .collect();
+    name = name.trim_matches('-').to_string();
+    if name.is_empty() {
+        name = "plugin".into();
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        name = format!("plugin-{name}");
+    }
+    const RESERVED: &[&str] = &[
+        "test",
+        "core",
+        "std",
+        "alloc",
+        "proc_macro",
+        "proc-macro",
+        "self",
+        "super",
+        "crate",
+        "reloadable",
+    ];
+    if RESERVED.contains(&name.as_str()) {
+        name = format!("{name}-plugin");
+    }
+    name
+}
+
+fn manifest(name: &str, reloadable: &Path) -> String {
+    // A TOML basic string: escape backslashes and quotes (Windows paths).
+    let path = reloadable
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+reloadable = {{ path = "{path}" }}
+
+# A workspace of its own, so that this crate builds wherever it was created.
+[workspace]
+"#
+    )
+}
+
+const LIB_RS: &str = r#"//! A hotdev plugin: `hotdev serve .` builds it, serves it, and reloads it on every save.
+
+use reloadable::State;
+use reloadable::web::{Request, Response, app};
+
+struct App;
+
+impl app::Implementation for App {
+    fn handle(request: &Request, _state: &State) -> Response {
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/") => Response::html(
+                "<!doctype html>\n<html>\n<head><meta charset=\"utf-8\"><title>hotdev</title></head>\n\
+                 <body>\n<h1>Hello from hotdev</h1>\n\
+                 <p>Edit <code>src/lib.rs</code> and save: this page reloads by itself.</p>\n\
+                 </body>\n</html>\n",
+            ),
+            _ => Response::text("not found\n").with_status(404),
+        }
+    }
+}
+
+reloadable::export_plugin!(interface: reloadable::web::app, implementation: App);
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_made_valid() {
+        assert_eq!(sanitize("my-app"), "my-app");
+        assert_eq!(sanitize("My App!"), "my-app");
+        assert_eq!(sanitize("1st"), "plugin-1st");
+        assert_eq!(sanitize(""), "plugin");
+        assert_eq!(sanitize("test"), "test-plugin");
+        assert_eq!(sanitize("ÜÏ"), "plugin");
+    }
+
+    #[test]
+    fn refuses_a_non_empty_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("keep.txt"), "mine").unwrap();
+        let error = create(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("not empty"), "{error}");
+        assert!(error.contains(&dir.path().display().to_string()), "{error}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("keep.txt")).unwrap(),
+            "mine"
+        );
+    }
+
+    #[test]
+    fn creates_a_standalone_cdylib_crate() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("Shop Front");
+        create(&target).unwrap();
+        let manifest = fs::read_to_string(target.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("name = \"shop-front\""), "{manifest}");
+        assert!(manifest.contains("crate-type = [\"cdylib\"]"));
+        assert!(manifest.contains("[workspace]"));
+        assert!(manifest.contains(&reloadable_path().display().to_string()));
+        let lib = fs::read_to_string(target.join("src/lib.rs")).unwrap();
+        assert!(lib.contains("Hello from hotdev"));
+    }
+}

@@ -1,0 +1,98 @@
+// hotdev live reload: reloads the page when a new generation of the plugin serves, and
+// shows the compiler's errors in an overlay while the build is broken.
+(function () {
+  "use strict";
+  if (window.__hotdevClient) return;
+  window.__hotdevClient = true;
+
+  var OVERLAY_ID = "hotdev-overlay";
+  // The generation that served this page (set inline by the server when it injects us).
+  var pageGeneration =
+    typeof window.__hotdevGeneration === "number" ? window.__hotdevGeneration : null;
+
+  function el(tag, style, text) {
+    var node = document.createElement(tag);
+    if (style) node.setAttribute("style", style);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function hideOverlay() {
+    var old = document.getElementById(OVERLAY_ID);
+    if (old) old.remove();
+  }
+
+  function showOverlay(title, failure) {
+    hideOverlay();
+    var overlay = el(
+      "div",
+      "position:fixed;inset:0;z-index:2147483647;overflow:auto;margin:0;padding:24px 32px;" +
+        "background:rgba(24,24,27,0.96);color:#f4f4f5;" +
+        "font:14px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
+    );
+    overlay.id = OVERLAY_ID;
+    overlay.appendChild(el("h1", "margin:0 0 4px;font-size:20px;color:#f87171;", title));
+    overlay.appendChild(
+      el("p", "margin:0 0 16px;color:#a1a1aa;",
+        "the previous version keeps serving; save a fix and this page reloads by itself")
+    );
+    var list = el("ul", "list-style:none;padding:0;margin:0 0 16px;");
+    var diagnostics = (failure && failure.diagnostics) || [];
+    diagnostics.forEach(function (d) {
+      var item = el("li", "margin:0 0 10px;");
+      if (d.file) {
+        var at = d.file + (d.line ? ":" + d.line : "") + (d.column ? ":" + d.column : "");
+        item.appendChild(el("span", "color:#93c5fd;", at));
+        item.appendChild(document.createTextNode(" "));
+      }
+      var head = (d.level || "error") + (d.code ? "[" + d.code + "]" : "") + ": ";
+      item.appendChild(el("span", "color:#f87171;font-weight:bold;", head));
+      item.appendChild(el("span", "", d.message));
+      list.appendChild(item);
+    });
+    overlay.appendChild(list);
+    if (failure && failure.rendered) {
+      overlay.appendChild(
+        el("pre", "white-space:pre-wrap;margin:0;padding:12px;background:#09090b;" +
+          "border-radius:6px;color:#e4e4e7;", failure.rendered)
+      );
+    }
+    (document.body || document.documentElement).appendChild(overlay);
+  }
+
+  function showStatus(status) {
+    if (!status) return;
+    if (status.state === "failed") showOverlay("build failed", status.failure);
+    else if (status.state === "rejected") showOverlay("reload rejected", status.failure);
+  }
+
+  function parse(data) {
+    try { return JSON.parse(data); } catch (e) { return null; }
+  }
+
+  // A page loaded while the build is failing shows the overlay at once.
+  fetch("/__hotdev/status", { cache: "no-store" })
+    .then(function (r) { return r.json(); })
+    .then(showStatus)
+    .catch(function () {});
+
+  var source = new EventSource("/__hotdev/events");
+  source.addEventListener("hello", function (e) {
+    // A reload that happened between serving this page and connecting (or while the
+    // server restarted) is caught here.
+    var hello = parse(e.data);
+    if (hello && pageGeneration !== null && hello.generation !== pageGeneration) {
+      location.reload();
+    }
+  });
+  source.addEventListener("reload", function () {
+    hideOverlay();
+    location.reload();
+  });
+  source.addEventListener("build_failed", function (e) {
+    showOverlay("build failed", parse(e.data));
+  });
+  source.addEventListener("rejected", function (e) {
+    showOverlay("reload rejected", parse(e.data));
+  });
+})();

@@ -1,0 +1,461 @@
+//! `hotdev serve`: the development server.
+//!
+//! The server builds a plugin crate that implements [`reloadable::web::app`], serves it
+//! over HTTP/1.1, and keeps serving while the developer edits it:
+//!
+//! ```text
+//!  watcher (hotdev-watcher) ──► artifact ──► Plugin::reload (hotdev-host) ──► browsers reload
+//!     │ build failed                              │ rejected
+//!     └──────────────► overlay in the browser ◄───┘  (the current generation keeps serving)
+//! ```
+//!
+//! Three kinds of threads share one [`Shared`] value: the HTTP workers (which call the
+//! plugin), one thread per browser event stream, and the thread that called [`run`], which
+//! follows the watcher and swaps generations. What happens is reported three ways: lines
+//! on stderr for the developer, [`Event`]s for scripts (`--events`), and server-sent
+//! events for browsers (`/__hotdev/events`).
+
+mod diagnostics;
+mod http;
+mod live;
+mod pages;
+mod term;
+
+use std::io::{self, IsTerminal};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossbeam_channel::{Receiver, select};
+use hotdev_host::Plugin;
+use hotdev_watcher::{Config, DevLoop};
+use reloadable::web::app;
+
+use crate::events::{Event, EventWriter, EventsTarget};
+use diagnostics::{Diagnostic, Failure};
+use live::Hub;
+use term::Term;
+
+/// The plugin type the server runs.
+type WebPlugin = Plugin<app::Interface>;
+
+/// The default address: loopback only.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
+
+/// What `hotdev serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The plugin crate's directory.
+    pub plugin_dir: PathBuf,
+    /// Where to listen; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Build with `--release`.
+    pub release: bool,
+    /// Where to write JSON events, if anywhere.
+    pub events: Option<EventsTarget>,
+    /// Open the page in the system browser once the first build serves.
+    pub open: bool,
+}
+
+impl ServeOptions {
+    /// Options for serving `plugin_dir` on the default address.
+    pub fn new(plugin_dir: impl Into<PathBuf>) -> Self {
+        ServeOptions {
+            plugin_dir: plugin_dir.into(),
+            addr: DEFAULT_ADDR.parse().expect("the default address is valid"),
+            release: false,
+            events: None,
+            open: false,
+        }
+    }
+}
+
+/// What the HTTP workers, the event streams and the reload loop share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    plugin: RwLock<Option<WebPlugin>>,
+    hub: Hub,
+    term: Term,
+    events: Option<EventWriter>,
+    in_flight: AtomicU64,
+}
+
+impl Shared {
+    /// The plugin, once the first build has loaded.
+    fn plugin(&self) -> Option<WebPlugin> {
+        self.plugin
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn emit(&self, event: &Event) {
+        if let Some(events) = &self.events {
+            events.emit(event);
+        }
+    }
+
+    /// Counts a call into the plugin until the guard drops.
+    fn enter_call(&self) -> CallGuard<'_> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        CallGuard(&self.in_flight)
+    }
+}
+
+struct CallGuard<'a>(&'a AtomicU64);
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs the development server until `shutdown` receives (or its sender goes away).
+///
+/// On shutdown the server stops accepting connections and lets running requests finish,
+/// emits `shutdown`, ends the browsers' event streams, stops the watcher (and its cargo),
+/// and drops the plugin, which drains and unloads every generation.
+pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
+    let plugin_dir = opts.plugin_dir.canonicalize().with_context(|| {
+        format!(
+            "could not open the plugin directory {}",
+            opts.plugin_dir.display()
+        )
+    })?;
+    if !plugin_dir.join("Cargo.toml").is_file() {
+        anyhow::bail!(
+            "{} is not a crate (no Cargo.toml); create one with `hotdev new {}`",
+            plugin_dir.display(),
+            opts.plugin_dir.display()
+        );
+    }
+    let events = match &opts.events {
+        Some(target) => Some(
+            EventWriter::open(target)
+                .with_context(|| format!("could not open the events file {target}"))?,
+        ),
+        None => None,
+    };
+    let shared = Arc::new(Shared {
+        plugin: RwLock::new(None),
+        hub: Hub::default(),
+        term: Term::default(),
+        events,
+        in_flight: AtomicU64::new(0),
+    });
+
+    let server = http::HttpServer::start(opts.addr, Arc::clone(&shared))?;
+    let addr = server.addr();
+    let url = format!("http://{addr}/");
+    shared.term.line(&format!(
+        "hotdev serving {} at {url}",
+        display_dir(&opts.plugin_dir)
+    ));
+    if !addr.ip().is_loopback() {
+        shared.term.line(&format!(
+            "warning: listening on {}, beyond this machine's loopback: anyone who can reach \
+             it can use this server",
+            addr.ip()
+        ));
+    }
+    shared.emit(&Event::Listening {
+        addr: addr.to_string(),
+        url: url.clone(),
+    });
+
+    let mut config = Config::new([plugin_dir.clone()]);
+    config.release = opts.release;
+    config.color = io::stderr().is_terminal();
+    let (mut dev, changes) = match DevLoop::start(config) {
+        Ok(started) => started,
+        Err(error) => {
+            server.stop();
+            return Err(anyhow::Error::new(error).context("could not start watching the plugin"));
+        }
+    };
+
+    let (host_tx, host_rx) = crossbeam_channel::unbounded();
+    let host_thread = {
+        let shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("hotdev-host-events".into())
+            .spawn(move || follow_host(&host_rx, &shared))
+            .context("could not start the host event thread")?
+    };
+
+    let mut reloader = Reloader {
+        shared: Arc::clone(&shared),
+        host_events: Some(host_tx),
+        build_ms: None,
+        url,
+        open: opts.open,
+        name: display_dir(&opts.plugin_dir),
+    };
+    let outcome = loop {
+        select! {
+            recv(shutdown) -> _ => break Ok(()),
+            recv(changes) -> event => match event {
+                Ok(event) => {
+                    if let Err(error) = reloader.on_watch(event) {
+                        break Err(error);
+                    }
+                }
+                Err(_) => break Err(anyhow::anyhow!("the watcher stopped")),
+            },
+        }
+    };
+
+    // Shut down in order: no new requests, tell listeners, stop cargo, unload the plugin.
+    shared.term.stop_spinner();
+    shared.term.line("shutting down");
+    server.stop();
+    shared.emit(&Event::Shutdown);
+    shared.hub.close(Duration::from_secs(2));
+    dev.shutdown();
+    drop(reloader.host_events.take());
+    let plugin = shared
+        .plugin
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    drop(plugin);
+    join_within(host_thread, Duration::from_secs(10));
+    outcome
+}
+
+/// Follows the watcher and swaps generations.
+struct Reloader {
+    shared: Arc<Shared>,
+    host_events: Option<crossbeam_channel::Sender<hotdev_host::Event>>,
+    build_ms: Option<u64>,
+    url: String,
+    open: bool,
+    name: String,
+}
+
+impl Reloader {
+    fn on_watch(&mut self, event: hotdev_watcher::Event) -> anyhow::Result<()> {
+        use hotdev_watcher::Event as W;
+        let shared = &*self.shared;
+        match event {
+            W::Changed { paths } => {
+                tracing::debug!(?paths, "changed");
+                shared.emit(&Event::Change {
+                    paths: paths.iter().map(|p| p.display().to_string()).collect(),
+                });
+            }
+            W::BuildStarted { .. } => {
+                shared.emit(&Event::BuildStarted);
+                shared.hub.building();
+                shared.term.build_started(&self.name);
+            }
+            W::BuildFinished { duration, .. } => {
+                shared.term.stop_spinner();
+                let ms = millis(duration);
+                self.build_ms = Some(ms);
+                shared.emit(&Event::BuildFinished { ms });
+            }
+            W::BuildFailed {
+                duration,
+                diagnostics,
+                ..
+            } => {
+                shared.term.stop_spinner();
+                let ms = millis(duration);
+                let serving = match shared.plugin() {
+                    Some(p) => format!("generation {} keeps serving", p.generation()),
+                    None => "nothing is serving yet".to_string(),
+                };
+                shared
+                    .term
+                    .line(&format!("build failed after {ms} ms; {serving}"));
+                shared.term.verbatim(&diagnostics);
+                let failure = Failure::from_rendered(&diagnostics);
+                shared.emit(&Event::BuildFailed {
+                    message: failure.rendered.clone(),
+                    ms,
+                });
+                shared.hub.build_failed(failure, ms);
+            }
+            W::ArtifactReady(artifact) => self.load(&artifact.path),
+            W::Warning(message) => {
+                shared.term.line(&format!("warning: {message}"));
+                shared.emit(&Event::Warning { message });
+            }
+            W::Fatal(error) => {
+                shared.term.stop_spinner();
+                return Err(anyhow::Error::new(error).context("the watcher stopped"));
+            }
+            #[allow(unreachable_patterns)] // The watcher's events are non-exhaustive.
+            other => tracing::debug!(?other, "unhandled watcher event"),
+        }
+        Ok(())
+    }
+
+    /// Loads the first generation, or swaps in the next one.
+    fn load(&mut self, path: &Path) {
+        let shared = &*self.shared;
+        let current = shared.plugin();
+        let started = Instant::now();
+        let result = match &current {
+            Some(plugin) => plugin.reload(path).map(|r| (r.generation, r.load, r.swap)),
+            None => {
+                let options = hotdev_host::Options {
+                    events: self.host_events.clone(),
+                    ..Default::default()
+                };
+                WebPlugin::load_with(path, options).map(|plugin| {
+                    let generation = plugin.generation();
+                    *shared.plugin.write().unwrap_or_else(|p| p.into_inner()) = Some(plugin);
+                    (generation, started.elapsed(), Duration::ZERO)
+                })
+            }
+        };
+        let in_flight = shared.in_flight.load(Ordering::SeqCst);
+        match result {
+            Ok((generation, load, swap)) => {
+                let build = self
+                    .build_ms
+                    .map(|ms| format!("build {ms} ms, "))
+                    .unwrap_or_default();
+                let verb = if current.is_some() {
+                    "reloaded"
+                } else {
+                    "loaded"
+                };
+                shared.term.line(&format!(
+                    "{verb} generation {generation}: {build}load {} ms, swap {} µs, \
+                     {in_flight} calls drained",
+                    millis(load),
+                    swap.as_micros()
+                ));
+                shared.emit(&Event::Reloaded {
+                    generation,
+                    build_ms: self.build_ms.unwrap_or(0),
+                    load_ms: millis(load),
+                    swap_us: u64::try_from(swap.as_micros()).unwrap_or(u64::MAX),
+                    in_flight,
+                });
+                shared.hub.reloaded(generation, self.build_ms);
+                if current.is_none() && self.open {
+                    open_browser(&self.url);
+                }
+            }
+            Err(error) => {
+                let code = error.code();
+                let message = error.to_string();
+                let serving = match &current {
+                    Some(p) => format!("generation {} keeps serving", p.generation()),
+                    None => "nothing is serving yet".to_string(),
+                };
+                shared
+                    .term
+                    .line(&format!("reload rejected: {message}; {serving}"));
+                shared.emit(&Event::ReloadRejected {
+                    code: code.to_string(),
+                    message: message.clone(),
+                });
+                shared.hub.rejected(Failure {
+                    diagnostics: vec![Diagnostic {
+                        level: "error".into(),
+                        message: message.clone(),
+                        code: Some(code.to_string()),
+                        file: Some(path.display().to_string()),
+                        line: None,
+                        column: None,
+                    }],
+                    rendered: message,
+                });
+            }
+        }
+    }
+}
+
+/// Reports what the host tells about generations (rollbacks, unloads, drain timeouts).
+fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
+    use hotdev_host::Event as H;
+    for event in events {
+        match event {
+            H::RolledBack { from, to, reason } => {
+                shared.term.line(&format!(
+                    "rolled back from generation {from} to {to}: {reason}"
+                ));
+                shared.emit(&Event::RolledBack { from, to, reason });
+                shared.hub.reloaded(to, None);
+            }
+            H::Unloaded { generation, pinned } => {
+                match &pinned {
+                    Some(why) => shared.term.line(&format!(
+                        "warning: generation {generation} could not leave memory: {why}"
+                    )),
+                    None => tracing::debug!(generation, "unloaded"),
+                }
+                shared.emit(&Event::Unloaded { generation, pinned });
+            }
+            H::DrainTimeout { generation, waited } => {
+                shared.term.line(&format!(
+                    "warning: generation {generation} still has calls running after {} ms; \
+                     its library stays loaded",
+                    waited.as_millis()
+                ));
+                shared.emit(&Event::DrainTimeout {
+                    generation,
+                    waited_ms: millis(waited),
+                });
+            }
+            // Panics are reported by the request that met them, rejections by `load`.
+            other => tracing::debug!(?other, "host event"),
+        }
+    }
+}
+
+fn join_within(thread: JoinHandle<()>, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !thread.is_finished() {
+        if Instant::now() >= deadline {
+            tracing::warn!("the host event thread did not finish; leaving it");
+            return;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let _ = thread.join();
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn display_dir(dir: &Path) -> String {
+    dir.display().to_string()
+}
+
+/// Opens `url` in the system browser, best effort.
+fn open_browser(url: &str) {
+    let mut command = if cfg!(target_os = "macos") {
+        Command::new("open")
+    } else if cfg!(windows) {
+        let mut c = Command::new("cmd");
+        c.args(["/C", "start", ""]);
+        c
+    } else {
+        Command::new("xdg-open")
+    };
+    let spawned = command
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match spawned {
+        // Reap the opener without waiting for it here.
+        Ok(mut child) => {
+            thread::spawn(move || child.wait());
+        }
+        Err(error) => tracing::warn!(%error, "could not open a browser"),
+    }
+}

@@ -1,0 +1,125 @@
+//! The pages the server makes itself, and the injection of the live-reload script into the
+//! plugin's HTML.
+
+/// The tag injected into every HTML response.
+pub const SCRIPT_TAG: &str = "<script src=\"/__hotdev/client.js\"></script>";
+
+/// The live-reload and overlay script served at `/__hotdev/client.js`.
+pub const CLIENT_JS: &str = include_str!("client.js");
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The snippet injected into pages served by `generation`.
+fn snippet(generation: u64) -> String {
+    format!("<script>window.__hotdevGeneration={generation};</script>{SCRIPT_TAG}")
+}
+
+/// Inserts the live-reload script before the last `</body>` (any case), or appends it.
+pub fn inject(body: &[u8], generation: u64) -> Vec<u8> {
+    let snippet = snippet(generation);
+    let at = rfind_ignore_ascii_case(body, b"</body>").unwrap_or(body.len());
+    let mut out = Vec::with_capacity(body.len() + snippet.len());
+    out.extend_from_slice(&body[..at]);
+    out.extend_from_slice(snippet.as_bytes());
+    out.extend_from_slice(&body[at..]);
+    out
+}
+
+fn rfind_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() > haystack.len() {
+        return None;
+    }
+    (0..=haystack.len() - needle.len())
+        .rev()
+        .find(|&i| haystack[i..i + needle.len()].eq_ignore_ascii_case(needle))
+}
+
+fn page(title: &str, body: &str, generation: u64) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{title}</title><style>\
+         body{{font:15px/1.5 system-ui,sans-serif;margin:40px auto;max-width:60em;padding:0 1em;\
+         color:#18181b}}pre{{background:#f4f4f5;padding:12px;border-radius:6px;\
+         white-space:pre-wrap}}h1{{font-size:22px}}.dim{{color:#71717a}}</style></head>\
+         <body>{body}{snippet}</body></html>\n",
+        title = escape(title),
+        snippet = snippet(generation),
+    )
+}
+
+/// The 500 page for a request whose handler panicked.
+pub fn panic_page(
+    message: &str,
+    location: Option<&str>,
+    generation: u64,
+    rolled_back_to: Option<u64>,
+) -> String {
+    let at = location
+        .map(|at| format!("<p>at <code>{}</code></p>", escape(at)))
+        .unwrap_or_default();
+    let rollback = rolled_back_to
+        .map(|to| format!("<p>generation {to} is serving again (rolled back)</p>"))
+        .unwrap_or_default();
+    page(
+        "plugin panicked",
+        &format!(
+            "<h1>the plugin panicked</h1><pre id=\"hotdev-panic\">{}</pre>{at}\
+             <p class=\"dim\">generation {generation}; the server goes on. Fix the code and \
+             this page reloads by itself.</p>{rollback}",
+            escape(message),
+        ),
+        generation,
+    )
+}
+
+/// The 503 page shown until the first build is loaded; it reloads by itself.
+pub fn starting_page() -> String {
+    page(
+        "building",
+        "<h1>hotdev is building the plugin</h1>\
+         <p class=\"dim\">this page reloads by itself when the first build is ready</p>",
+        0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn injects_before_the_last_closing_body_tag() {
+        let out = inject(b"<html><BODY>hi</Body></html>", 3);
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with("<html><BODY>hi<script>window.__hotdevGeneration=3;</script>"));
+        assert!(out.ends_with(&format!("{SCRIPT_TAG}</Body></html>")));
+    }
+
+    #[test]
+    fn appends_when_there_is_no_body_tag() {
+        let out = String::from_utf8(inject(b"<p>hi", 1)).unwrap();
+        assert!(out.starts_with("<p>hi<script>"));
+        assert!(out.ends_with(SCRIPT_TAG));
+    }
+
+    #[test]
+    fn panic_page_escapes_the_message() {
+        let page = panic_page("<b>boom</b>", Some("src/lib.rs:3:5"), 2, None);
+        assert!(page.contains("&lt;b&gt;boom&lt;/b&gt;"));
+        assert!(page.contains("src/lib.rs:3:5"));
+        assert!(page.contains(SCRIPT_TAG));
+    }
+}
