@@ -1,0 +1,230 @@
+//! End-to-end tests of `hotdev new` and `hotdev serve`, through the real binary, real
+//! cargo builds and real HTTP requests. Each test follows the server through its
+//! `--events -` stream and waits for events, never for fixed times.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{BUILD_TIMEOUT, Http, Server, edit, edit_all, hotdev, new_plugin};
+
+/// The life of a plugin under `hotdev serve`: first build, an edit, a broken build, a
+/// panicking handler, and a clean shutdown.
+#[test]
+fn serve_reloads_edits_survives_broken_builds_and_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("greeter");
+    new_plugin(&dir);
+    let lib = dir.join("src/lib.rs");
+    let mut server = Server::start(&dir, tmp.path());
+
+    // The first build loads as generation 1 and serves the greeting, with the live-reload
+    // script injected.
+    let first = server.wait_reloaded(1);
+    assert!(first["build_ms"].is_u64(), "{first}");
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("Hello from hotdev"), "{}", page.text());
+    assert!(
+        page.text()
+            .contains("<script src=\"/__hotdev/client.js\"></script>")
+    );
+    assert_eq!(server.get("/elsewhere").status, 404);
+    let script = server.get("/__hotdev/client.js");
+    assert_eq!(script.status, 200);
+    assert!(script.text().contains("hotdev-overlay"));
+    assert!(script.text().contains("EventSource"));
+
+    // An edit becomes generation 2, and the new text is served.
+    edit(&lib, "Hello from hotdev", "Hello, edited");
+    server.wait_for("change", BUILD_TIMEOUT, |_| true);
+    let second = server.wait_reloaded(2);
+    assert!(second["swap_us"].is_u64(), "{second}");
+    let page = server.get("/");
+    assert!(page.text().contains("Hello, edited"), "{}", page.text());
+
+    // A compile error: build_failed with the diagnostics, the old text still served with
+    // the overlay script, and the status says so.
+    edit(&lib, "Hello, edited", "Hello, edited\" compile_error_here");
+    let failed = server.wait_for("build_failed", BUILD_TIMEOUT, |_| true);
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.contains("src/lib.rs"), "{message}");
+    assert!(!message.contains('\u{1b}'), "colour codes in {message}");
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("Hello, edited"), "{}", page.text());
+    assert!(page.text().contains("/__hotdev/client.js"));
+    let status: serde_json::Value =
+        serde_json::from_slice(&server.get("/__hotdev/status").body).unwrap();
+    assert_eq!(status["state"], "failed", "{status}");
+    assert_eq!(status["generation"], 2, "{status}");
+    let first_error = &status["failure"]["diagnostics"][0];
+    assert_eq!(first_error["file"], "src/lib.rs", "{status}");
+    assert!(first_error["line"].is_u64(), "{status}");
+
+    // Fixed, with a handler that panics: a 500 page with the message and the location,
+    // and the next request is fine.
+    edit_all(
+        &lib,
+        &[
+            ("Hello, edited\" compile_error_here", "Hello, fixed"),
+            (
+                "(\"GET\", \"/\") =>",
+                "(\"GET\", \"/boom\") => panic!(\"kaboom {}\", 42),\n            (\"GET\", \"/\") =>",
+            ),
+        ],
+    );
+    server.wait_reloaded(3);
+    let boom = server.get("/boom");
+    assert_eq!(boom.status, 500);
+    let text = boom.text();
+    assert!(text.contains("kaboom 42"), "{text}");
+    assert!(text.contains("src/lib.rs:"), "{text}");
+    let panic = server.wait_for("panic", Duration::from_secs(30), |_| true);
+    assert_eq!(panic["message"], "kaboom 42");
+    assert!(
+        panic["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("src/lib.rs:")
+    );
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("Hello, fixed"), "{}", page.text());
+
+    // Ctrl-C: shutdown event, exit status 0.
+    let status = server.interrupt();
+    assert!(status.success(), "hotdev serve exited with {status}");
+}
+
+/// `hotdev new` never writes into a directory that holds something.
+#[test]
+fn new_refuses_a_non_empty_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+    let out = hotdev().arg("new").arg(tmp.path()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not empty"), "{stderr}");
+    assert!(
+        stderr.contains(&tmp.path().display().to_string()),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("Cargo.toml").exists());
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+}
+
+/// Eight clients keep requests in flight on keep-alive connections while the plugin is
+/// rebuilt and swapped 50 times: not one request fails, and both versions are seen.
+#[test]
+fn no_request_fails_across_50_reloads_under_load() {
+    const RELOADS: u64 = 50;
+    const CLIENTS: usize = 8;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("under-load");
+    new_plugin(&dir);
+    let lib = dir.join("src/lib.rs");
+    edit(&lib, "Hello from hotdev", "version 0");
+    let mut server = Server::start(&dir, tmp.path());
+    server.wait_reloaded(1);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let addr = server.addr;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (stop, ok) = (Arc::clone(&stop), Arc::clone(&ok));
+            thread::spawn(move || -> Result<(), String> {
+                let mut http = Http::connect(addr);
+                let deadline = Instant::now() + Duration::from_secs(900);
+                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    let reply = http
+                        .request("GET", "/", &[], b"")
+                        .map_err(|e| format!("request failed: {e}"))?;
+                    let text = reply.text();
+                    if reply.status != 200 || !text.contains("version ") {
+                        return Err(format!("bad reply {}: {text}", reply.status));
+                    }
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+
+    for n in 1..=RELOADS {
+        edit(&lib, &format!("version {}", n - 1), &format!("version {n}"));
+        let reloaded = server.wait_reloaded(n + 1);
+        assert!(reloaded["swap_us"].is_u64());
+        let before = ok.load(Ordering::Relaxed);
+        // Let the clients make progress on the new generation before the next swap.
+        support::eventually("clients progress", Duration::from_secs(30), || {
+            (ok.load(Ordering::Relaxed) >= before + CLIENTS as u64).then_some(())
+        });
+    }
+    let page = server.get("/");
+    assert!(
+        page.text().contains(&format!("version {RELOADS}")),
+        "{}",
+        page.text()
+    );
+
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client
+            .join()
+            .expect("client thread")
+            .expect("every request succeeds");
+    }
+    assert!(ok.load(Ordering::Relaxed) > RELOADS * CLIENTS as u64);
+    let status = server.interrupt();
+    assert!(status.success(), "hotdev serve exited with {status}");
+}
+
+/// The bundled example counts visits in plugin state, and the count survives a reload.
+#[test]
+fn hello_example_keeps_its_visit_count_across_reloads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    let dir = tmp.path().join("hello");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::copy(example.join("src/lib.rs"), dir.join("src/lib.rs")).unwrap();
+    let manifest = std::fs::read_to_string(example.join("Cargo.toml")).unwrap();
+    let reloadable = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reloadable");
+    let manifest = manifest.replace(
+        "path = \"../../reloadable\"",
+        &format!("path = {:?}", reloadable.display().to_string()),
+    );
+    assert!(manifest.contains(&reloadable.display().to_string()));
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+
+    let mut server = Server::start(&dir, tmp.path());
+    server.wait_reloaded(1);
+    assert!(server.get("/").text().contains("Hello from hotdev"));
+    assert!(
+        server
+            .get("/")
+            .text()
+            .contains("<strong id=\"visits\">2</strong>")
+    );
+    let visits = server.get("/api/visits");
+    assert_eq!(visits.header("content-type"), Some("application/json"));
+    assert_eq!(visits.text(), "{\"visits\":2}");
+
+    edit(
+        &dir.join("src/lib.rs"),
+        "<h1>Hello from hotdev</h1>",
+        "<h1>Hello, reloaded</h1>",
+    );
+    server.wait_reloaded(2);
+    let page = server.get("/").text();
+    assert!(page.contains("Hello, reloaded"), "{page}");
+    assert!(page.contains("<strong id=\"visits\">3</strong>"), "{page}");
+    assert_eq!(server.get("/api/visits").text(), "{\"visits\":3}");
+}
