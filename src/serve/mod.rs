@@ -282,6 +282,9 @@ impl Reloader {
                 });
                 shared.hub.build_failed(failure, ms);
             }
+            W::BuildSuperseded { duration, .. } => {
+                tracing::debug!(ms = millis(duration), "build superseded by a newer change");
+            }
             W::ArtifactReady(artifact) => self.load(&artifact.path),
             W::Warning(message) => {
                 shared.term.line(&format!("warning: {message}"));
