@@ -88,16 +88,23 @@ pub(crate) struct WatchPlan {
 }
 
 impl WatchPlan {
-    /// Adds `plugin`'s package and its dependencies, merging packages already known.
+    /// Adds a plugin; its packages follow with [`add_packages`](Self::add_packages).
     /// Returns the plugin's index.
-    pub(crate) fn add_plugin(
+    pub(crate) fn add_plugin(&mut self, plugin: PluginSpec) -> usize {
+        self.plugins.push(plugin);
+        self.plugins.len() - 1
+    }
+
+    /// Records that plugin `plugin` compiles these packages (name, directories with the
+    /// package root first), merging packages already known by root, and that it builds
+    /// into `target_dir`. Existing package indices never change, so it can be called
+    /// again when a manifest changes.
+    pub(crate) fn add_packages(
         &mut self,
-        plugin: PluginSpec,
+        plugin: usize,
         packages: impl IntoIterator<Item = (String, Vec<PathBuf>)>,
         target_dir: PathBuf,
-    ) -> usize {
-        let plugin_index = self.plugins.len();
-        self.plugins.push(plugin);
+    ) {
         for (name, dirs) in packages {
             let index = match self.packages.iter().position(|p| p.dirs[0] == dirs[0]) {
                 Some(index) => index,
@@ -110,12 +117,13 @@ impl WatchPlan {
                     self.packages.len() - 1
                 }
             };
-            self.packages[index].plugins.push(plugin_index);
+            if !self.packages[index].plugins.contains(&plugin) {
+                self.packages[index].plugins.push(plugin);
+            }
         }
         if !self.target_dirs.contains(&target_dir) {
             self.target_dirs.push(target_dir);
         }
-        plugin_index
     }
 
     /// Index of the workspace rooted at `root`, adding it if new.
@@ -293,13 +301,14 @@ pub(crate) mod tests {
     pub(crate) fn plan() -> WatchPlan {
         let mut plan = WatchPlan::default();
         let ws = plan.workspace_index(Path::new("/w/plugin"));
-        plan.add_plugin(
-            PluginSpec {
-                name: "plugin".into(),
-                crate_dir: "/w/plugin".into(),
-                manifest_path: "/w/plugin/Cargo.toml".into(),
-                workspace: ws,
-            },
+        let plugin = plan.add_plugin(PluginSpec {
+            name: "plugin".into(),
+            crate_dir: "/w/plugin".into(),
+            manifest_path: "/w/plugin/Cargo.toml".into(),
+            workspace: ws,
+        });
+        plan.add_packages(
+            plugin,
             [
                 ("plugin".to_string(), vec![PathBuf::from("/w/plugin")]),
                 ("dep".to_string(), vec![PathBuf::from("/w/dep")]),
@@ -307,13 +316,14 @@ pub(crate) mod tests {
             "/w/plugin/target".into(),
         );
         let ws = plan.workspace_index(Path::new("/w/other"));
-        plan.add_plugin(
-            PluginSpec {
-                name: "other".into(),
-                crate_dir: "/w/other".into(),
-                manifest_path: "/w/other/Cargo.toml".into(),
-                workspace: ws,
-            },
+        let other = plan.add_plugin(PluginSpec {
+            name: "other".into(),
+            crate_dir: "/w/other".into(),
+            manifest_path: "/w/other/Cargo.toml".into(),
+            workspace: ws,
+        });
+        plan.add_packages(
+            other,
             [("other".to_string(), vec![PathBuf::from("/w/other")])],
             "/w/shared-target".into(),
         );
@@ -434,13 +444,14 @@ pub(crate) mod tests {
     #[test]
     fn a_package_under_a_dir_named_target_is_still_watched() {
         let mut plan = WatchPlan::default();
-        plan.add_plugin(
-            PluginSpec {
-                name: "p".into(),
-                crate_dir: "/home/target/p".into(),
-                manifest_path: "/home/target/p/Cargo.toml".into(),
-                workspace: 0,
-            },
+        let p = plan.add_plugin(PluginSpec {
+            name: "p".into(),
+            crate_dir: "/home/target/p".into(),
+            manifest_path: "/home/target/p/Cargo.toml".into(),
+            workspace: 0,
+        });
+        plan.add_packages(
+            p,
             [("p".to_string(), vec![PathBuf::from("/home/target/p")])],
             "/home/target/p/target".into(),
         );

@@ -65,8 +65,8 @@
 //!
 //! - Linux: each watched directory takes one inotify watch. When the limit is reached
 //!   the error says how to raise it (`sysctl fs.inotify.max_user_watches=524288`).
-//! - A path dependency added to a manifest while the loop runs is built but not watched
-//!   until the loop is restarted.
+//! - When a `Cargo.toml` changes, `cargo metadata` runs again and newly added path
+//!   dependencies are watched; packages no longer used stay watched until restart.
 //! - Symlinked directories inside a package are not followed.
 //! - Only unix has process groups; elsewhere stopping a build stops cargo, not the
 //!   compilers it started.

@@ -130,7 +130,8 @@ impl DevLoop {
     }
 
     /// The directories being watched: each local package's root (and any source
-    /// directory of its library or build script outside it), each as a tree.
+    /// directory of its library or build script outside it), each as a tree. Packages
+    /// that a manifest change adds later are watched too, but not listed here.
     pub fn watched(&self) -> &[PathBuf] {
         &self.watched
     }
@@ -155,38 +156,54 @@ impl Drop for DevLoop {
 fn resolve_plan(config: &Config) -> Result<WatchPlan, Error> {
     let mut plan = WatchPlan::default();
     for crate_dir in &config.crate_dirs {
-        let canonical = crate_dir.canonicalize().map_err(|source| Error::CrateDir {
-            path: crate_dir.clone(),
-            source,
-        })?;
-        let resolved =
-            metadata::resolve(&config.cargo, &config.envs, &canonical.join("Cargo.toml"))?;
-        let workspace = plan.workspace_index(&resolved.workspace_root);
-        let packages: Vec<(String, Vec<PathBuf>)> = std::iter::once(&resolved.plugin)
-            .chain(&resolved.deps)
-            .map(|p| {
-                let dirs = std::iter::once(&p.root)
-                    .chain(&p.outside_dirs)
-                    .map(|d| canonical_or_self(d))
-                    .collect();
-                (p.name.clone(), dirs)
-            })
-            .collect();
-        for (_, dirs) in &packages {
-            load_ancestor_gitignores(&mut plan, &dirs[0]);
+        let resolved = resolve_crate(config, crate_dir)?;
+        if plan
+            .plugins
+            .iter()
+            .any(|p| p.manifest_path == resolved.plugin.manifest_path)
+        {
+            continue; // the same crate named twice
         }
-        plan.add_plugin(
-            PluginSpec {
-                name: resolved.plugin.name.clone(),
-                crate_dir: crate_dir.clone(),
-                manifest_path: resolved.plugin.manifest_path.clone(),
-                workspace,
-            },
-            packages,
-            canonical_or_self(&resolved.target_directory),
-        );
+        let workspace = plan.workspace_index(&resolved.workspace_root);
+        let index = plan.add_plugin(PluginSpec {
+            name: resolved.plugin.name.clone(),
+            crate_dir: crate_dir.clone(),
+            manifest_path: resolved.plugin.manifest_path.clone(),
+            workspace,
+        });
+        add_resolved_packages(&mut plan, index, &resolved);
     }
     Ok(plan)
+}
+
+fn resolve_crate(config: &Config, crate_dir: &Path) -> Result<metadata::Resolved, Error> {
+    let canonical = crate_dir.canonicalize().map_err(|source| Error::CrateDir {
+        path: crate_dir.to_owned(),
+        source,
+    })?;
+    metadata::resolve(&config.cargo, &config.envs, &canonical.join("Cargo.toml"))
+}
+
+/// Adds the packages of a resolved plugin crate (with canonical directories) to `plan`.
+fn add_resolved_packages(plan: &mut WatchPlan, plugin: usize, resolved: &metadata::Resolved) {
+    let packages: Vec<(String, Vec<PathBuf>)> = std::iter::once(&resolved.plugin)
+        .chain(&resolved.deps)
+        .map(|p| {
+            let dirs = std::iter::once(&p.root)
+                .chain(&p.outside_dirs)
+                .map(|d| canonical_or_self(d))
+                .collect();
+            (p.name.clone(), dirs)
+        })
+        .collect();
+    for (_, dirs) in &packages {
+        load_ancestor_gitignores(plan, &dirs[0]);
+    }
+    plan.add_packages(
+        plugin,
+        packages,
+        canonical_or_self(&resolved.target_directory),
+    );
 }
 
 /// `path` canonicalized, or its parent canonicalized and joined with its name (a target
@@ -408,8 +425,61 @@ impl Control {
         }
         if !changes.is_empty() {
             tracing::debug!(?changes, "source changes");
+            if changes
+                .iter()
+                .any(|c| c.path.file_name() == Some("Cargo.toml".as_ref()))
+            {
+                self.refresh_plan();
+            }
             self.scheduler.record(now, changes);
         }
+    }
+
+    /// Re-reads the package graph after a manifest changed, and watches packages that
+    /// were added (a new path dependency). Packages no longer used stay watched.
+    fn refresh_plan(&mut self) {
+        let _span = tracing::info_span!("refresh_plan").entered();
+        let known = self.plan.packages.len();
+        for index in 0..self.plan.plugins.len() {
+            let crate_dir = self.plan.plugins[index].crate_dir.clone();
+            match resolve_crate(&self.config, &crate_dir) {
+                Ok(resolved) => {
+                    self.plan.plugins[index].name = resolved.plugin.name.clone();
+                    add_resolved_packages(&mut self.plan, index, &resolved);
+                }
+                Err(error) => {
+                    // The build will say what is wrong with the manifest as well.
+                    let message = format!(
+                        "could not re-read the package graph after a manifest change: {}",
+                        error_chain(&error)
+                    );
+                    tracing::warn!(%message);
+                    self.emit(Event::Warning(message));
+                }
+            }
+        }
+        let new_dirs: Vec<PathBuf> = self.plan.packages[known..]
+            .iter()
+            .flat_map(|p| p.dirs.clone())
+            .collect();
+        if let Some(watches) = &mut self.watches {
+            for dir in &new_dirs {
+                let mut files = Vec::new();
+                if let Err(error) = watches.watch_tree(&mut self.plan, dir, &mut files) {
+                    let _ = self.events.send(Event::Warning(error_chain(&error)));
+                }
+            }
+        }
+        if !new_dirs.is_empty() {
+            tracing::info!(?new_dirs, "watching new packages");
+        }
+        self.scheduler.set_packages(
+            self.plan
+                .packages
+                .iter()
+                .map(|p| p.plugins.clone())
+                .collect(),
+        );
     }
 
     /// Watches a directory that appeared inside a watched tree; its files are changes.

@@ -113,6 +113,12 @@ impl Scheduler {
         }
     }
 
+    /// Replaces the package -> plugins map after the package graph was re-read. Package
+    /// indices already in use must keep their meaning.
+    pub(crate) fn set_packages(&mut self, plugins_of_package: Vec<Vec<usize>>) {
+        self.plugins_of_package = plugins_of_package;
+    }
+
     /// Records source changes seen at `now`.
     pub(crate) fn record(&mut self, now: Instant, changes: impl IntoIterator<Item = Change>) {
         for change in changes {

@@ -264,3 +264,59 @@ fn main() {
     assert_eq!(count_builds(&events), 1, "{:#?}", session.log);
     assert!(contains(&artifact.path, &marker("during-build")));
 }
+
+/// A path dependency added to the manifest while the loop runs is watched from then on.
+#[test]
+fn a_path_dependency_added_while_running_is_watched() {
+    let mut fixture = Fixture::new("e2e_newdep");
+    let mut session = fixture.start();
+    session.artifact();
+
+    let extra = fixture.tmp.path().canonicalize().unwrap().join("extra");
+    fs::create_dir_all(extra.join("src")).unwrap();
+    fs::write(
+        extra.join("Cargo.toml"),
+        "[package]\nname = \"e2e_newdep_extra\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    )
+    .unwrap();
+    let write_extra = |m: &str| {
+        fs::write(
+            extra.join("src/lib.rs"),
+            format!("pub static EXTRA: [u8; 32] = *b\"{m}\";\n"),
+        )
+        .unwrap()
+    };
+    write_extra(&marker("extra-v1"));
+    fixture.extra = "#[unsafe(no_mangle)]\npub extern \"C\" fn extra() -> *const u8 { \
+                     e2e_newdep_extra::EXTRA.as_ptr() }\n"
+        .into();
+    fixture.write_plugin(&marker("uses-extra"));
+    let manifest = fixture.plugin.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest).unwrap().replace(
+        "[dependencies]\n",
+        "[dependencies]\ne2e_newdep_extra = { path = \"../extra\" }\n",
+    );
+    fs::write(&manifest, text).unwrap();
+    let (artifact, _) = session.artifact();
+    assert!(
+        contains(&artifact.path, &marker("extra-v1")),
+        "{:#?}",
+        session.log
+    );
+
+    write_extra(&marker("extra-v2"));
+    let (artifact, events) = session.artifact();
+    assert!(
+        contains(&artifact.path, &marker("extra-v2")),
+        "{:#?}",
+        session.log
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::BuildStarted { cause, .. }
+            if cause == &[extra.join("src/lib.rs")])),
+        "{:#?}",
+        session.log
+    );
+}
