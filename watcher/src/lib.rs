@@ -96,7 +96,7 @@ pub struct Config {
     /// Build with `--release`.
     pub release: bool,
     /// How long a path must be quiet before its events are delivered (notify's debouncer).
-    /// Default 75 ms.
+    /// Default 75 ms; at least 4 ms is used.
     pub debounce: Duration,
     /// How long after the last delivered change the batch of changes is closed and a build
     /// may start; lets saves of several files become one build. Default 25 ms.

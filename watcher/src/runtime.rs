@@ -61,7 +61,9 @@ impl DevLoop {
         let roots = plan.roots();
 
         let (fs_tx, fs_rx) = crossbeam_channel::unbounded();
-        let debouncer = new_debouncer(config.debounce, None, move |result: DebounceEventResult| {
+        // notify's debouncer ticks at a quarter of its window; keep the tick above zero.
+        let window = config.debounce.max(Duration::from_millis(4));
+        let debouncer = new_debouncer(window, None, move |result: DebounceEventResult| {
             let _ = fs_tx.send(result);
         })
         .map_err(|source| Error::from_notify(roots[0].clone(), source))?;
