@@ -1,0 +1,388 @@
+//! The read-mostly core that lets callers enter a generation without writing shared memory.
+//!
+//! # The protocol
+//!
+//! Every thread that calls into plugins owns a [`Record`] in a [`Domain`]: one cache line
+//! that only that thread writes. To call, a thread *announces* itself by storing the
+//! domain's current epoch in its record, then loads the plugin's current generation and
+//! calls through its table; afterwards it stores zero (idle). Nested calls on the same
+//! thread announce once (a per-record depth counter).
+//!
+//! A reload swaps the generation pointer, then *retires* the old generation:
+//!
+//! 1. advance the domain's epoch from `E` to `E + 1` (the generation pointer was swapped
+//!    before, so a thread that reads `E + 1` reads the new generation);
+//! 2. run a heavy barrier ([`os::heavy_barrier`](crate::os::heavy_barrier): Linux
+//!    `membarrier`), which forces every running thread through a full memory fence;
+//! 3. wait until every record shows idle or an epoch `>= E + 1`.
+//!
+//! A thread that still uses the old generation read the old pointer, so it announced an
+//! epoch `<= E` *before* that read, and the heavy barrier makes its announcement visible to
+//! the retiring thread: step 3 waits for it. Threads that announce later may be waited for
+//! needlessly (they entered after the swap), never missed. Callers pay one store to their
+//! own cache line and a compiler fence; the full fence is paid once per reload, by the
+//! reloader (an *asymmetric* fence, as in Linux userspace RCU's membarrier flavour).
+//!
+//! Because the depth counter makes a thread announce once for a whole call chain, a call
+//! that never returns keeps every generation retired while it runs waiting: all of them
+//! stay loaded, and each drain timeout is reported, until it returns.
+//!
+//! Under `cfg(loom)` the atomics are loom's and both fences are full `SeqCst` fences, and
+//! `tests/loom.rs` checks that no reader ever sees a generation after it was freed.
+
+use std::time::{Duration, Instant};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU32, AtomicU64, Ordering, fence},
+};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU32, AtomicU64, Ordering, fence},
+};
+
+/// One thread's announcement slot, alone on its cache line.
+#[repr(align(128))]
+#[derive(Debug)]
+pub struct Record {
+    /// 0 when idle; otherwise the epoch the thread read when it entered.
+    active: AtomicU64,
+    /// Nesting depth; written only by the owning thread.
+    depth: AtomicU32,
+    /// Whether a thread owns this record (records of exited threads are reused).
+    owned: AtomicU32,
+}
+
+impl Record {
+    fn new() -> Self {
+        Record {
+            active: AtomicU64::new(0),
+            depth: AtomicU32::new(0),
+            owned: AtomicU32::new(1),
+        }
+    }
+}
+
+/// A set of records and the epoch they announce. Production code uses one process-wide
+/// domain ([`global`]); tests build their own.
+#[derive(Debug)]
+pub struct Domain {
+    epoch: AtomicU64,
+    records: Mutex<Vec<Arc<Record>>>,
+}
+
+impl Default for Domain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Domain {
+    /// An empty domain at epoch 1.
+    pub fn new() -> Self {
+        Domain {
+            epoch: AtomicU64::new(1),
+            records: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A record for the calling thread: a free one reused, or a new one.
+    pub fn register(&self) -> Arc<Record> {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        for r in records.iter() {
+            if r.owned
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return r.clone();
+            }
+        }
+        let r = Arc::new(Record::new());
+        records.push(r.clone());
+        r
+    }
+
+    /// Gives a record back for reuse when its thread exits.
+    pub fn unregister(&self, record: &Record) {
+        record.active.store(0, Ordering::Release);
+        record.depth.store(0, Ordering::Relaxed);
+        record.owned.store(0, Ordering::Release);
+    }
+
+    /// Announces the thread owning `record`. Must be paired with [`exit`](Self::exit) on the
+    /// same thread. Everything the thread reads after this is protected.
+    #[inline(always)]
+    pub fn enter(&self, record: &Record) {
+        let depth = record.depth.load(Ordering::Relaxed);
+        record.depth.store(depth + 1, Ordering::Relaxed);
+        if depth == 0 {
+            // Acquire: a thread that reads the advanced epoch also reads the swapped pointer.
+            let epoch = self.epoch.load(Ordering::Acquire);
+            record.active.store(epoch, Ordering::Relaxed);
+            light_barrier();
+        }
+    }
+
+    /// Ends what [`enter`](Self::enter) began.
+    #[inline(always)]
+    pub fn exit(&self, record: &Record) {
+        let depth = record.depth.load(Ordering::Relaxed) - 1;
+        record.depth.store(depth, Ordering::Relaxed);
+        if depth == 0 {
+            // Release: the thread's reads of the generation happen before it is seen idle.
+            record.active.store(0, Ordering::Release);
+        }
+    }
+
+    /// Starts a grace period: call after the generation pointer was swapped. The returned
+    /// [`Grace`] completes once every thread that could have read the old pointer has left.
+    pub fn retire(&self) -> Grace {
+        let target = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        heavy_barrier();
+        let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting = records
+            .iter()
+            .filter(|r| {
+                let a = r.active.load(Ordering::Acquire);
+                a != 0 && a < target
+            })
+            .cloned()
+            .collect();
+        Grace { target, waiting }
+    }
+}
+
+/// A grace period in progress (see the module docs).
+#[derive(Debug)]
+pub struct Grace {
+    target: u64,
+    waiting: Vec<Arc<Record>>,
+}
+
+impl Grace {
+    /// Whether every thread that could use the retired generation has left; drops the
+    /// records already seen to leave, so repeated polls get cheaper.
+    pub fn poll(&mut self) -> bool {
+        let target = self.target;
+        self.waiting.retain(|r| {
+            let a = r.active.load(Ordering::Acquire);
+            a != 0 && a < target
+        });
+        self.waiting.is_empty()
+    }
+
+    /// How many threads are still inside a call that may use the retired generation.
+    pub fn pending(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Polls until complete or until `timeout` passes, spinning briefly, then sleeping with
+    /// a growing interval (at most 5 ms) so that a long wait costs no CPU.
+    #[cfg(not(loom))]
+    pub fn wait(&mut self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        let mut round = 0u32;
+        loop {
+            if self.poll() {
+                return true;
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= timeout {
+                return false;
+            }
+            round += 1;
+            if round < 64 {
+                std::hint::spin_loop();
+            } else if round < 128 {
+                std::thread::yield_now();
+            } else {
+                let nap = Duration::from_micros(50u64 << ((round - 128) / 16).min(7));
+                std::thread::sleep(nap.min(timeout - elapsed).min(Duration::from_millis(5)));
+            }
+        }
+    }
+}
+
+#[cfg(not(loom))]
+#[inline(always)]
+fn light_barrier() {
+    if crate::os::HAS_HEAVY_BARRIER {
+        // The heavy barrier orders this thread's announcement before its next load.
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+#[cfg(not(loom))]
+fn heavy_barrier() {
+    fence(Ordering::SeqCst);
+    crate::os::heavy_barrier();
+}
+
+// Loom cannot model membarrier: model it as the full fence it stands for on both sides.
+#[cfg(loom)]
+fn light_barrier() {
+    fence(Ordering::SeqCst);
+}
+
+#[cfg(loom)]
+fn heavy_barrier() {
+    fence(Ordering::SeqCst);
+}
+
+#[cfg(not(loom))]
+mod global_domain {
+    use super::*;
+    use std::cell::Cell;
+    use std::sync::OnceLock;
+
+    static GLOBAL: OnceLock<Domain> = OnceLock::new();
+
+    /// The process-wide domain shared by every plugin handle.
+    pub fn global() -> &'static Domain {
+        GLOBAL.get_or_init(|| {
+            crate::os::prepare_heavy_barrier();
+            Domain::new()
+        })
+    }
+
+    thread_local! {
+        // The calling thread's record in the global domain: a raw pointer so that the hot
+        // path is one TLS load; owned by `OWNER`, which gives the record back at exit.
+        static RECORD: Cell<*const Record> = const { Cell::new(std::ptr::null()) };
+        static OWNER: Owner = const { Owner(Cell::new(None)) };
+    }
+
+    struct Owner(Cell<Option<Arc<Record>>>);
+
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            if let Some(r) = self.0.take() {
+                RECORD.with(|c| c.set(std::ptr::null()));
+                global().unregister(&r);
+            }
+        }
+    }
+
+    /// The calling thread's record in the global domain.
+    #[inline(always)]
+    pub fn local_record() -> &'static Record {
+        let p = RECORD.with(Cell::get);
+        if p.is_null() {
+            return register_local();
+        }
+        // SAFETY: `p` was set by `register_local` from an `Arc<Record>` held in `OWNER` and
+        // in the domain's list; the domain is a static and never drops its records.
+        unsafe { &*p }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register_local() -> &'static Record {
+        let r = global().register();
+        let p = Arc::as_ptr(&r);
+        // If this thread is already tearing down its thread-locals, `OWNER` is gone: keep
+        // the record (it is small) rather than fail the call.
+        if OWNER.try_with(|o| o.0.set(Some(r.clone()))).is_ok() {
+            RECORD.with(|c| c.set(p));
+        }
+        // SAFETY: the domain's list holds a clone of `r` forever (records are reused,
+        // never freed), so the pointer is valid for `'static`.
+        unsafe { &*p }
+    }
+
+    /// Entered state for the calling thread in the global domain; exits on drop.
+    #[derive(Debug)]
+    pub struct Guard {
+        record: &'static Record,
+        // Not `Send`: it must exit on the thread that entered.
+        _not_send: std::marker::PhantomData<*const ()>,
+    }
+
+    /// Enters the global domain on the calling thread.
+    #[inline(always)]
+    pub fn pin() -> Guard {
+        let record = local_record();
+        global().enter(record);
+        Guard {
+            record,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    impl Drop for Guard {
+        #[inline(always)]
+        fn drop(&mut self) {
+            global().exit(self.record);
+        }
+    }
+}
+
+#[cfg(not(loom))]
+pub use global_domain::{Guard, global, pin};
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_waits_for_threads_inside_and_not_for_idle_ones() {
+        let d = Domain::new();
+        let inside = d.register();
+        let idle = d.register();
+        d.enter(&inside);
+        d.enter(&idle);
+        d.exit(&idle);
+        let mut g = d.retire();
+        assert_eq!(g.pending(), 1);
+        assert!(!g.poll());
+        d.exit(&inside);
+        assert!(g.poll());
+    }
+
+    #[test]
+    fn nested_enters_announce_once_and_leave_at_the_outermost_exit() {
+        let d = Domain::new();
+        let r = d.register();
+        d.enter(&r);
+        d.enter(&r);
+        let mut g = d.retire();
+        d.exit(&r);
+        assert!(!g.poll(), "still inside the outer call");
+        d.exit(&r);
+        assert!(g.poll());
+    }
+
+    #[test]
+    fn threads_entering_after_a_retire_are_not_waited_for() {
+        let d = Domain::new();
+        let r = d.register();
+        let mut g = d.retire();
+        d.enter(&r);
+        assert!(g.poll());
+        d.exit(&r);
+    }
+
+    #[test]
+    fn records_of_exited_threads_are_reused() {
+        let d = Domain::new();
+        let a = d.register();
+        d.unregister(&a);
+        let b = d.register();
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn wait_times_out_while_a_call_is_stuck() {
+        let d = Domain::new();
+        let r = d.register();
+        d.enter(&r);
+        let mut g = d.retire();
+        assert!(!g.wait(Duration::from_millis(20)));
+        d.exit(&r);
+        assert!(g.wait(Duration::from_secs(10)));
+    }
+}

@@ -1,0 +1,229 @@
+//! Load-path errors, each with a stable code documented in `docs/errors.md`.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why a library could not become a generation. The current generation (if any) keeps
+/// serving; nothing of the refused library has run except its loader's initialisers, and
+/// for `HD020`–`HD023` its load or state hooks.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// `HD001`.
+    #[error("[HD001] library not found: {}", path.display())]
+    NotFound {
+        /// The path asked for.
+        path: PathBuf,
+    },
+    /// `HD002`.
+    #[error("[HD002] permission denied reading {}", path.display())]
+    PermissionDenied {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `HD003`.
+    #[error("[HD003] {} is a directory, not a library", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// `HD004`.
+    #[error("[HD004] {} is not a loadable library: {reason}", path.display())]
+    NotALibrary {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
+    /// `HD005`.
+    #[error("[HD005] {} is truncated or half-written: {reason}", path.display())]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+    /// `HD006`.
+    #[error("[HD006] the system loader refused {}", path.display())]
+    Loader {
+        /// The shadow copy given to the loader.
+        path: PathBuf,
+        /// The loader's message.
+        source: libloading::Error,
+    },
+    /// `HD007`.
+    #[error("[HD007] could not read {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `HD010`.
+    #[error("[HD010] {} has no `{symbol}` symbol: not a hotdev plugin", path.display())]
+    NoEntrySymbol {
+        /// The library.
+        path: PathBuf,
+        /// The symbol looked for.
+        symbol: &'static str,
+    },
+    /// `HD011`.
+    #[error("[HD011] {} has an unusable plugin descriptor: {reason}", path.display())]
+    BadDescriptor {
+        /// The library.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `HD012`.
+    #[error("[HD012] {} implements interface `{found}`, not `{expected}`", path.display())]
+    WrongInterface {
+        /// The library.
+        path: PathBuf,
+        /// The interface the host asked for.
+        expected: String,
+        /// The interface the plugin implements.
+        found: String,
+    },
+    /// `HD013`.
+    #[error("[HD013] {} was built against a different ABI: {}", path.display(), diff.join("; "))]
+    FingerprintMismatch {
+        /// The library.
+        path: PathBuf,
+        /// Each difference, host side first: `CounterState: size 16 -> 24`.
+        diff: Vec<String>,
+    },
+    /// `HD020`.
+    #[error("[HD020] the load hook of {} failed: {message}", path.display())]
+    OnLoadFailed {
+        /// The library.
+        path: PathBuf,
+        /// The hook's error.
+        message: String,
+    },
+    /// `HD021`.
+    #[error("[HD021] the {hook} hook of {} panicked{}: {message}", path.display(), at(location))]
+    HookPanicked {
+        /// The library.
+        path: PathBuf,
+        /// `load`, `state init`, `state save`, `state restore`.
+        hook: &'static str,
+        /// The panic message.
+        message: String,
+        /// The plugin's `file:line:column`.
+        location: Option<String>,
+    },
+    /// `HD022`.
+    #[error(
+        "[HD022] the state of {} changed layout ({}) and {missing}, so it cannot be migrated",
+        path.display(),
+        diff.join("; ")
+    )]
+    StateLayoutChanged {
+        /// The library.
+        path: PathBuf,
+        /// What changed, old layout first.
+        diff: Vec<String>,
+        /// Which hook is missing.
+        missing: &'static str,
+    },
+    /// `HD023`.
+    #[error("[HD023] migrating the state to {} failed: {message}", path.display())]
+    StateMigrationFailed {
+        /// The library.
+        path: PathBuf,
+        /// The hook's error.
+        message: String,
+    },
+    /// `HD030`.
+    #[error("[HD030] could not make a shadow copy of {} in {}", path.display(), dir.display())]
+    Shadow {
+        /// The artifact.
+        path: PathBuf,
+        /// The shadow directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `HD031`.
+    #[error("[HD031] {} changed while it was being copied: a build is still writing it", path.display())]
+    ChangedWhileCopying {
+        /// The artifact.
+        path: PathBuf,
+    },
+}
+
+fn at(location: &Option<String>) -> String {
+    location
+        .as_ref()
+        .map(|l| format!(" at {l}"))
+        .unwrap_or_default()
+}
+
+impl LoadError {
+    /// The stable code (`HD001` …), with an entry in `docs/errors.md`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoadError::NotFound { .. } => "HD001",
+            LoadError::PermissionDenied { .. } => "HD002",
+            LoadError::NotAFile { .. } => "HD003",
+            LoadError::NotALibrary { .. } => "HD004",
+            LoadError::Truncated { .. } => "HD005",
+            LoadError::Loader { .. } => "HD006",
+            LoadError::Io { .. } => "HD007",
+            LoadError::NoEntrySymbol { .. } => "HD010",
+            LoadError::BadDescriptor { .. } => "HD011",
+            LoadError::WrongInterface { .. } => "HD012",
+            LoadError::FingerprintMismatch { .. } => "HD013",
+            LoadError::OnLoadFailed { .. } => "HD020",
+            LoadError::HookPanicked { .. } => "HD021",
+            LoadError::StateLayoutChanged { .. } => "HD022",
+            LoadError::StateMigrationFailed { .. } => "HD023",
+            LoadError::Shadow { .. } => "HD030",
+            LoadError::ChangedWhileCopying { .. } => "HD031",
+        }
+    }
+
+    /// What to do about it, in one line.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            LoadError::NotFound { .. } => {
+                "check the path; build the plugin first (cargo build --lib)"
+            }
+            LoadError::PermissionDenied { .. } => "make the file readable by this user",
+            LoadError::NotAFile { .. } => {
+                "pass the library file (target/debug/lib<name>.so), or a plugin crate to `hotdev check`"
+            }
+            LoadError::NotALibrary { .. } => {
+                "pass the cdylib cargo built (crate-type = [\"cdylib\"]), built for this machine"
+            }
+            LoadError::Truncated { .. } => "wait for the build to finish, or rebuild the plugin",
+            LoadError::Loader { .. } => {
+                "the loader's message names the missing library or symbol; rebuild the plugin"
+            }
+            LoadError::Io { .. } => "check the file and the disk",
+            LoadError::NoEntrySymbol { .. } => {
+                "export the plugin with reloadable::export_plugin! in the crate's lib.rs"
+            }
+            LoadError::BadDescriptor { .. } => {
+                "rebuild the plugin against the same reloadable version as the host"
+            }
+            LoadError::WrongInterface { .. } => "load a plugin of the interface this host expects",
+            LoadError::FingerprintMismatch { .. } => {
+                "rebuild host and plugin from the same interface crate with the same compiler"
+            }
+            LoadError::OnLoadFailed { .. } => "fix what the load hook reports",
+            LoadError::HookPanicked { .. } => "fix the panic at the location shown",
+            LoadError::StateLayoutChanged { .. } => {
+                "add `migrate: (save, restore)` to export_plugin!, or restart the host"
+            }
+            LoadError::StateMigrationFailed { .. } => "fix the plugin's save/restore hooks",
+            LoadError::Shadow { .. } => "check free space and permissions of the shadow directory",
+            LoadError::ChangedWhileCopying { .. } => {
+                "nothing: the next finished build is picked up"
+            }
+        }
+    }
+}

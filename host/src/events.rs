@@ -1,0 +1,100 @@
+//! Events: what the host did, as plain data for listeners.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One step of a plugin's life, sent to [`Options::events`](crate::Options::events).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A library was copied, validated and its load hook succeeded: generation
+    /// `generation` is ready (and about to be swapped in, unless it is the first).
+    Loaded {
+        /// The new generation's number (1 for the first load).
+        generation: u64,
+        /// The plugin's package name.
+        plugin: String,
+        /// The plugin's build id.
+        build_id: String,
+        /// The artifact it was loaded from.
+        path: PathBuf,
+        /// Copy, validation and load hook together.
+        load: Duration,
+    },
+    /// A library was refused; the current generation keeps serving.
+    Rejected {
+        /// The error code (`HD0xx`).
+        code: &'static str,
+        /// The error message.
+        message: String,
+        /// The artifact.
+        path: PathBuf,
+    },
+    /// The function table now points at generation `to`.
+    Swapped {
+        /// The generation replaced.
+        from: u64,
+        /// The generation now serving.
+        to: u64,
+        /// How long callers could have seen the swap happen (the pointer store).
+        swap: Duration,
+    },
+    /// The plugin's state was migrated through its save/restore hooks.
+    StateMigrated {
+        /// The generation that saved it.
+        from: u64,
+        /// The generation that restored it.
+        to: u64,
+        /// The saved size in bytes.
+        bytes: usize,
+    },
+    /// Every call that entered a retired generation has returned.
+    Drained {
+        /// The retired generation.
+        generation: u64,
+        /// How long that took.
+        waited: Duration,
+    },
+    /// Calls into a retired generation did not return within the drain timeout; it stays
+    /// loaded and is checked again until they do (code `HD040`).
+    DrainTimeout {
+        /// The retired generation.
+        generation: u64,
+        /// How long the host has waited so far.
+        waited: Duration,
+        /// How many threads were still inside a call.
+        calls: usize,
+    },
+    /// A retired generation's library was closed and its shadow copy removed.
+    Unloaded {
+        /// The generation.
+        generation: u64,
+        /// Set when the library is still mapped after closing (code `HD041`), with why.
+        pinned: Option<String>,
+    },
+    /// A generation panicked during its probation and the previous one serves again.
+    RolledBack {
+        /// The generation that failed.
+        from: u64,
+        /// The generation restored.
+        to: u64,
+        /// Why (the panic message and location).
+        reason: String,
+    },
+    /// A plugin function panicked (the call returned an error; the host goes on).
+    Panicked {
+        /// The generation.
+        generation: u64,
+        /// The panic message.
+        message: String,
+        /// The plugin's `file:line:column`, when known.
+        location: Option<String>,
+    },
+    /// The plugin's unload hook panicked (the library was unloaded all the same).
+    UnloadHookPanicked {
+        /// The generation.
+        generation: u64,
+        /// The panic message and location.
+        message: String,
+    },
+}

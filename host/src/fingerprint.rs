@@ -1,0 +1,268 @@
+//! Interface fingerprints, kept as parts so that a mismatch can be explained item by item.
+//!
+//! The fingerprint of a build of an interface covers reloadable's ABI version, the
+//! compiler, the target, the interface's name, each function's signature, the size of
+//! the function table, and the size, alignment and field offsets of every type reachable
+//! from the signatures. Host and plugin each make theirs from their own copy of the
+//! interface crate; [`diff`] lists what differs, host side first.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use reloadable::{InterfaceDecl, TypeLayout};
+
+/// One item of a fingerprint: `subject` (`CounterState`, `fn step`, `rustc`), `aspect`
+/// (`size`, `field count`, `signature`, or empty), and its value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Part {
+    /// What the item is about.
+    pub subject: String,
+    /// Which property of it.
+    pub aspect: String,
+    /// Its value.
+    pub value: String,
+}
+
+impl Part {
+    fn new(subject: impl Into<String>, aspect: impl Into<String>, value: impl ToString) -> Self {
+        Part {
+            subject: subject.into(),
+            aspect: aspect.into(),
+            value: value.to_string(),
+        }
+    }
+}
+
+/// The build facts that go into a fingerprint besides the declaration.
+#[derive(Debug, Clone, Copy)]
+pub struct Build<'a> {
+    /// reloadable's ABI version.
+    pub abi_version: u32,
+    /// `rustc --version`.
+    pub rustc: &'a str,
+    /// The target triple.
+    pub target: &'a str,
+    /// `size_of` the function table.
+    pub table_size: usize,
+}
+
+impl Build<'static> {
+    /// This process's build facts for an interface with `table_size`.
+    pub fn current(table_size: usize) -> Self {
+        Build {
+            abi_version: reloadable::descriptor::ABI_VERSION,
+            rustc: reloadable::descriptor::RUSTC_VERSION,
+            target: reloadable::descriptor::TARGET,
+            table_size,
+        }
+    }
+}
+
+/// The parts of an interface's fingerprint.
+pub fn parts(decl: &InterfaceDecl, build: Build<'_>) -> Vec<Part> {
+    let mut out = vec![
+        Part::new("reloadable ABI version", "", build.abi_version),
+        Part::new("rustc", "", build.rustc.trim_start_matches("rustc ")),
+        Part::new("target", "", build.target),
+        Part::new("interface", "", decl.name.as_str()),
+        Part::new("function table", "size", build.table_size),
+    ];
+    let mut seen = BTreeSet::new();
+    for f in decl.functions.as_slice() {
+        out.push(Part::new(
+            format!("fn {}", f.name.as_str()),
+            "signature",
+            f.signature.as_str(),
+        ));
+        for ty in f.types.as_slice() {
+            type_parts(ty, &mut seen, &mut out);
+        }
+    }
+    out
+}
+
+/// The parts describing one type and every type it contains.
+pub fn type_parts(ty: &TypeLayout, seen: &mut BTreeSet<String>, out: &mut Vec<Part>) {
+    let name = ty.display_name();
+    if !seen.insert(name.clone()) {
+        return;
+    }
+    out.push(Part::new(&name, "size", ty.size));
+    out.push(Part::new(&name, "align", ty.align));
+    let fields = ty.fields.as_slice();
+    if !fields.is_empty() {
+        out.push(Part::new(&name, "field count", fields.len()));
+    }
+    for f in fields {
+        out.push(Part::new(
+            format!("{name}.{}", f.name.as_str()),
+            "",
+            format!(
+                "{}: {} at offset {}",
+                f.name.as_str(),
+                f.ty.display_name(),
+                f.offset
+            ),
+        ));
+        type_parts(f.ty, seen, out);
+    }
+    if let Some(e) = ty.element {
+        type_parts(e, seen, out);
+    }
+}
+
+/// A 64-bit FNV-1a hash of the parts, to show or compare fingerprints in one number.
+pub fn hash(parts: &[Part]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p
+            .subject
+            .bytes()
+            .chain([0])
+            .chain(p.aspect.bytes())
+            .chain([0])
+            .chain(p.value.bytes())
+            .chain([1])
+        {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// What differs between the `host`'s parts and the `plugin`'s, one line per item, host
+/// side first: `CounterState: size 16 -> 24`, `rustc 1.95.0 -> 1.94.1`,
+/// `fn step: signature changed: fn step(by: u64) -> u64 -> fn step(by: u32) -> u64`.
+pub fn diff(host: &[Part], plugin: &[Part]) -> Vec<String> {
+    let index = |parts: &[Part]| -> BTreeMap<(String, String), String> {
+        parts
+            .iter()
+            .map(|p| ((p.subject.clone(), p.aspect.clone()), p.value.clone()))
+            .collect()
+    };
+    let (h, p) = (index(host), index(plugin));
+    let mut out = Vec::new();
+    // Keep the host's order so that the most basic differences (compiler, ABI) come first.
+    for part in host {
+        let key = (part.subject.clone(), part.aspect.clone());
+        match p.get(&key) {
+            Some(v) if *v == part.value => {}
+            Some(v) => out.push(changed(&part.subject, &part.aspect, &part.value, v)),
+            None if part.aspect.is_empty() || part.aspect == "signature" => {
+                out.push(format!("{}: missing in the plugin", part.subject))
+            }
+            None => {}
+        }
+    }
+    for part in plugin {
+        let key = (part.subject.clone(), part.aspect.clone());
+        if !h.contains_key(&key) && (part.aspect.is_empty() || part.aspect == "signature") {
+            out.push(format!("{}: only in the plugin", part.subject));
+        }
+    }
+    out
+}
+
+fn changed(subject: &str, aspect: &str, old: &str, new: &str) -> String {
+    match aspect {
+        "" if subject.contains('.') => format!("{subject}: `{old}` -> `{new}`"),
+        "" => format!("{subject} {old} -> {new}"),
+        "signature" => format!("{subject}: signature changed: `{old}` -> `{new}`"),
+        _ => format!("{subject}: {aspect} {old} -> {new}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    mod v1 {
+        reloadable::abi_struct! {
+            pub struct Counter {
+                pub count: u64,
+                pub step: u64,
+            }
+        }
+        reloadable::interface! {
+            pub mod counter {
+                fn step(c: &mut Counter, by: u64) -> u64;
+            }
+        }
+    }
+
+    mod v2 {
+        reloadable::abi_struct! {
+            pub struct Counter {
+                pub count: u64,
+                pub step: u64,
+                pub label: u64,
+            }
+        }
+        reloadable::interface! {
+            pub mod counter {
+                fn step(c: &mut Counter, by: u32) -> u64;
+            }
+        }
+    }
+
+    fn of<I: reloadable::Interface>(rustc: &'static str) -> Vec<Part> {
+        parts(
+            I::DECL,
+            Build {
+                rustc,
+                ..Build::current(std::mem::size_of::<I::Table>())
+            },
+        )
+    }
+
+    #[test]
+    fn identical_declarations_have_no_diff_and_equal_hashes() {
+        let a = of::<v1::counter::Interface>("rustc 1.95.0");
+        let b = of::<v1::counter::Interface>("rustc 1.95.0");
+        assert!(diff(&a, &b).is_empty());
+        assert_eq!(hash(&a), hash(&b));
+    }
+
+    #[test]
+    fn the_diff_names_each_differing_item() {
+        let host = of::<v1::counter::Interface>("rustc 1.95.0 (59807616e 2026-04-14)");
+        let plugin = of::<v2::counter::Interface>("rustc 1.94.1 (e408947bf 2026-03-25)");
+        let d = diff(&host, &plugin);
+        assert!(
+            d.contains(
+                &"rustc 1.95.0 (59807616e 2026-04-14) -> 1.94.1 (e408947bf 2026-03-25)".to_string()
+            ),
+            "{d:#?}"
+        );
+        assert!(d.contains(&"Counter: size 16 -> 24".to_string()), "{d:#?}");
+        assert!(
+            d.contains(&"Counter: field count 2 -> 3".to_string()),
+            "{d:#?}"
+        );
+        assert!(
+            d.contains(&"Counter.label: only in the plugin".to_string()),
+            "{d:#?}"
+        );
+        assert!(
+            d.iter().any(|l| l.starts_with(
+                "fn step: signature changed: `fn step(c: &mut Counter, by: u64) -> u64`"
+            )),
+            "{d:#?}"
+        );
+        assert_ne!(hash(&host), hash(&plugin));
+    }
+
+    #[test]
+    fn parts_cover_nested_types_once() {
+        let p = of::<v1::counter::Interface>("rustc 1.95.0");
+        let subjects: Vec<_> = p
+            .iter()
+            .filter(|p| p.aspect == "size")
+            .map(|p| p.subject.as_str())
+            .collect();
+        assert_eq!(
+            subjects,
+            ["function table", "&mut Counter", "Counter", "u64"]
+        );
+    }
+}

@@ -1,0 +1,49 @@
+//! Load, validate, swap, drain and unload hot-reloadable plugin libraries.
+//!
+//! A [`Plugin<I>`] is a handle to the live *generation* of a plugin library implementing
+//! interface `I` (declared with [`reloadable::interface!`]). Calls go through the
+//! interface's function table; [`Plugin::reload`] loads a new generation and swaps the
+//! table while other threads keep calling, then waits for the calls still running in the
+//! old generation before unloading it.
+//!
+//! Along the way:
+//!
+//! - the library is never loaded in place: each generation is a [shadow copy](shadow) in
+//!   a private directory, written under a temporary name and renamed;
+//! - before the loader runs, the file's object headers are checked (a truncated or
+//!   half-written file is refused), then the descriptor's magic, version, interface and
+//!   [fingerprint] (a mismatch names what differs: `CounterState: size 16 -> 24`);
+//! - a panic in a plugin function becomes [`CallError::Panicked`](reloadable::CallError)
+//!   with the message and location, and a new generation that panics in its first calls
+//!   is rolled back;
+//! - each step is reported as an [`Event`] and in `tracing`, and each refusal is a
+//!   [`LoadError`] with a stable code (`docs/errors.md`).
+//!
+//! The call path costs one store to a thread-owned cache line and a compiler fence (see
+//! [`epoch`] for the protocol), so calls do not slow down as threads are added.
+//!
+//! # Platforms
+//!
+//! Linux is built and tested. The macOS and Windows paths are written (`os/`) and
+//! cfg-gated but not built or tested here; on them each call pays a full fence.
+#![deny(missing_docs)]
+
+pub mod epoch;
+mod error;
+mod events;
+pub mod fingerprint;
+pub mod library;
+mod os;
+mod plugin;
+pub mod shadow;
+
+pub use error::LoadError;
+pub use events::Event;
+pub use plugin::{Options, Pinned, Plugin, Reloaded, StateMut, StateRef};
+pub use reloadable::{CallError, Interface};
+
+/// Whether a file is mapped into this process (`None` where that cannot be told: only
+/// Linux reads `/proc/self/maps`). Tests use it to prove that an unloaded library is gone.
+pub fn is_mapped(path: &std::path::Path) -> Option<bool> {
+    os::is_mapped(path)
+}

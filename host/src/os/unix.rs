@@ -1,0 +1,195 @@
+//! Unix: `membarrier` (Linux), owner-only directories, `flock`, `/proc/self/maps`.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// Whether this platform has a heavy barrier, so that callers need only a compiler fence.
+/// Elsewhere callers pay a full fence per call.
+pub const HAS_HEAVY_BARRIER: bool = cfg!(target_os = "linux");
+
+#[cfg(target_os = "linux")]
+mod barrier {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    // From linux/membarrier.h.
+    const MEMBARRIER_CMD_QUERY: libc::c_int = 0;
+    const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
+    const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+    const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+
+    const UNPREPARED: u8 = 0;
+    const PRIVATE_EXPEDITED: u8 = 1;
+    const GLOBAL: u8 = 2;
+    const MPROTECT: u8 = 3;
+
+    static METHOD: AtomicU8 = AtomicU8::new(UNPREPARED);
+
+    fn membarrier(cmd: libc::c_int) -> libc::c_long {
+        // SAFETY: membarrier takes two integer arguments and touches no user memory.
+        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_int) }
+    }
+
+    /// Chooses the barrier once: the expedited private `membarrier` (microseconds), the
+    /// global one (slower, older kernels), or the `mprotect` trick (a TLB shoot-down
+    /// interrupts every CPU running this process, which serialises it) where seccomp or
+    /// an old kernel forbids `membarrier`.
+    pub fn prepare_heavy_barrier() {
+        if METHOD.load(Ordering::Acquire) != UNPREPARED {
+            return;
+        }
+        let supported = membarrier(MEMBARRIER_CMD_QUERY);
+        let method = if supported >= 0
+            && supported & libc::c_long::from(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0
+            && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0
+        {
+            PRIVATE_EXPEDITED
+        } else if supported >= 0 && supported & libc::c_long::from(MEMBARRIER_CMD_GLOBAL) != 0 {
+            GLOBAL
+        } else {
+            MPROTECT
+        };
+        tracing::debug!(method, "heavy barrier chosen");
+        METHOD.store(method, Ordering::Release);
+    }
+
+    /// Forces every running thread of this process through a full memory barrier.
+    pub fn heavy_barrier() {
+        match METHOD.load(Ordering::Acquire) {
+            PRIVATE_EXPEDITED => {
+                let r = membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+                assert_eq!(r, 0, "membarrier failed after registration");
+            }
+            GLOBAL => {
+                let r = membarrier(MEMBARRIER_CMD_GLOBAL);
+                assert_eq!(r, 0, "membarrier failed after query");
+            }
+            MPROTECT => mprotect_barrier(),
+            _ => {
+                prepare_heavy_barrier();
+                heavy_barrier();
+            }
+        }
+    }
+
+    fn mprotect_barrier() {
+        use std::sync::Mutex;
+        static PAGE: Mutex<usize> = Mutex::new(0);
+        let mut page = PAGE.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: sysconf has no memory effects.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        if *page == 0 {
+            // SAFETY: an anonymous private mapping of one page, checked below.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    size,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED, "mmap of the barrier page failed");
+            *page = p as usize;
+        }
+        let p = *page as *mut libc::c_void;
+        // SAFETY:
+        // - `p` is our own one-page mapping, never unmapped and used only under `PAGE`;
+        // - the write happens while the page is writable.
+        unsafe {
+            assert_eq!(
+                libc::mprotect(p, size, libc::PROT_READ | libc::PROT_WRITE),
+                0
+            );
+            p.cast::<u8>().write_volatile(0);
+            assert_eq!(libc::mprotect(p, size, libc::PROT_READ), 0);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+pub use barrier::{heavy_barrier, prepare_heavy_barrier};
+
+/// Without a heavy barrier, callers fence every call and nothing needs doing here.
+#[cfg(not(target_os = "linux"))]
+pub fn prepare_heavy_barrier() {}
+
+/// Without a heavy barrier, callers fence every call and nothing needs doing here.
+#[cfg(not(target_os = "linux"))]
+pub fn heavy_barrier() {}
+
+/// Creates `dir` (and missing parents) readable only by its owner, or checks that an
+/// existing one is ours and makes it owner-only.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "exists and is not a directory",
+        ));
+    }
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("owned by uid {}, not by this user (uid {me})", meta.uid()),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Takes an exclusive lock on `file` without waiting; `false` if another process holds it.
+pub fn try_lock(file: &File) -> io::Result<bool> {
+    // SAFETY: flock on a descriptor we own; no memory is passed.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Whether a file at `path` is mapped into this process: `None` where that cannot be told.
+pub fn is_mapped(path: &Path) -> Option<bool> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let maps = fs::read_to_string("/proc/self/maps").ok()?;
+    let wanted = path.to_string_lossy();
+    Some(maps.lines().any(|line| {
+        // address perms offset dev inode path [(deleted)]
+        line.splitn(6, char::is_whitespace)
+            .nth(5)
+            .map(|p| p.trim_start().trim_end_matches(" (deleted)") == wanted)
+            .unwrap_or(false)
+    }))
+}
+
+/// Files that must be copied along with a library: none on Unix.
+pub fn companion_files(_library: &Path) -> Vec<(PathBuf, &'static str)> {
+    Vec::new()
+}
+
+/// Why a library may stay loaded after unloading, for the pinned-library warning.
+pub const PIN_REASON: &str = "a thread-local with a destructor (or another reference) keeps it \
+     loaded until the thread that used it exits (glibc; rust-lang/rust#59629)";

@@ -1,0 +1,46 @@
+//! Windows: written to the design, not compiled or run on the Linux machines that build
+//! hotdev today. Callers fence every call (`FlushProcessWriteBuffers` would allow the
+//! cheaper protocol); directories rely on the per-user profile's ACLs; the debug-symbol
+//! file (`.pdb`) travels with each shadow copy so that debuggers and backtraces work.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Callers pay a full fence per call on Windows.
+pub const HAS_HEAVY_BARRIER: bool = false;
+
+/// Nothing to prepare without a heavy barrier.
+pub fn prepare_heavy_barrier() {}
+
+/// Callers fence every call, so there is nothing to do here.
+pub fn heavy_barrier() {}
+
+/// Creates `dir`; under the user's target directory it inherits the user's ACLs.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)
+}
+
+/// Windows locks an open file against deletion, which is what the stale-copy sweep needs:
+/// a directory whose lock file cannot be removed belongs to a live process.
+pub fn try_lock(_file: &File) -> io::Result<bool> {
+    Ok(true)
+}
+
+/// Unknown on Windows.
+pub fn is_mapped(_path: &Path) -> Option<bool> {
+    None
+}
+
+/// The `.pdb` next to a `.dll`, copied with it under the same unique stem.
+pub fn companion_files(library: &Path) -> Vec<(PathBuf, &'static str)> {
+    let pdb = library.with_extension("pdb");
+    if pdb.is_file() {
+        vec![(pdb, "pdb")]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Why a library may stay loaded after unloading.
+pub const PIN_REASON: &str = "another reference to the DLL keeps it loaded";

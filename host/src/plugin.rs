@@ -1,0 +1,1090 @@
+//! [`Plugin`]: a typed handle to the live generation of a plugin library.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use reloadable::{CallError, Caller, Interface, RVec, RawSlice, Report, State, StateDecl};
+
+use crate::epoch::{self, Grace};
+use crate::fingerprint::{self, Part};
+use crate::library;
+use crate::shadow::{self, ShadowDir};
+use crate::{Event, LoadError, os};
+
+/// How a [`Plugin`] behaves. `Options::default()` suits development.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where shadow copies go. Default: `hotdev-shadow/` in the cargo target directory
+    /// that holds the library (see [`shadow`](crate::shadow)).
+    pub shadow_dir: Option<PathBuf>,
+    /// How long a reload waits for calls still running in the old generation before it
+    /// reports a drain timeout and leaves that generation loaded, to be checked again
+    /// later. Default: 5 s.
+    pub drain_timeout: Duration,
+    /// How many calls a new generation must complete without panicking before the
+    /// previous generation is unloaded. A panic during these calls restores the previous
+    /// generation. 0 disables rollback. Default: 8.
+    pub probation_calls: u32,
+    /// Where to send [`Event`]s.
+    pub events: Option<Sender<Event>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            shadow_dir: None,
+            drain_timeout: Duration::from_secs(5),
+            probation_calls: 8,
+            events: None,
+        }
+    }
+}
+
+/// What a successful [`Plugin::reload`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reloaded {
+    /// The generation now serving.
+    pub generation: u64,
+    /// Reading, copying and validating the library and running its load hook.
+    pub load: Duration,
+    /// Swapping the function table (what callers could notice).
+    pub swap: Duration,
+}
+
+/// A plugin library loaded for interface `I`, whose generations can be replaced while
+/// other threads call it.
+///
+/// Calls go through the `Calls` trait that [`reloadable::interface!`] generates:
+///
+/// ```ignore
+/// use counter_interface::counter::{Calls, Interface as Counter};
+/// let plugin = hotdev_host::Plugin::<Counter>::load("target/debug/libcounter_plugin.so")?;
+/// let n = plugin.step(&mut state, 1)?;      // Result<u64, CallError>
+/// plugin.reload("target/debug/libcounter_plugin.so")?;   // callers keep going meanwhile
+/// ```
+///
+/// Cloning is cheap and shares the plugin. When the last clone is dropped, the plugin's
+/// state is dropped and every generation drains and unloads.
+pub struct Plugin<I: Interface> {
+    inner: Arc<Inner<I>>,
+}
+
+impl<I: Interface> Clone for Plugin<I> {
+    fn clone(&self) -> Self {
+        Plugin {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<I: Interface> fmt::Debug for Plugin<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("interface", &I::DECL.name.as_str())
+            .field("generation", &self.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner<I: Interface> {
+    /// The serving generation; always points into `slots.current`.
+    current: AtomicPtr<Generation<I>>,
+    slots: Mutex<Slots<I>>,
+    state: RwLock<StateSlot>,
+    next_generation: AtomicU64,
+    drain_timeout: Duration,
+    probation_calls: u32,
+    events: Option<Sender<Event>>,
+    shadow: Arc<ShadowDir>,
+    reaper: Reaper<I>,
+}
+
+struct Slots<I: Interface> {
+    current: Option<Arc<Generation<I>>>,
+    /// The generation to roll back to while `current` is on probation.
+    previous: Option<Arc<Generation<I>>>,
+}
+
+impl<I: Interface> Slots<I> {
+    fn current(&self) -> &Arc<Generation<I>> {
+        self.current
+            .as_ref()
+            .expect("a plugin always has a current generation")
+    }
+
+    fn is_current(&self, generation: &Generation<I>) -> bool {
+        std::ptr::eq(Arc::as_ptr(self.current()), generation)
+    }
+}
+
+/// One loaded copy of the library.
+struct Generation<I: Interface> {
+    table: I::Table,
+    /// Calls left before probation ends; 0 once it has (then only ever read).
+    probation_left: AtomicU32,
+    id: u64,
+    plugin: String,
+    build_id: String,
+    shadow_path: PathBuf,
+    state: Option<StateHooks>,
+    fini: unsafe extern "C" fn(),
+    on_unload: Option<unsafe extern "C" fn() -> *mut Report>,
+    lib: Option<libloading::Library>,
+}
+
+/// A generation's state hooks and layout, copied out of its descriptor.
+struct StateHooks {
+    layout: Layout,
+    parts: Vec<Part>,
+    init: unsafe extern "C" fn(*mut u8) -> *mut Report,
+    drop: unsafe extern "C" fn(*mut u8) -> *mut Report,
+    save: Option<unsafe extern "C" fn(*const u8, *mut RVec<u8>) -> *mut Report>,
+    restore: Option<unsafe extern "C" fn(RawSlice<u8>, *mut u8) -> *mut Report>,
+}
+
+impl StateHooks {
+    fn from_decl(decl: &StateDecl) -> Self {
+        let mut parts = Vec::new();
+        fingerprint::type_parts(decl.layout, &mut Default::default(), &mut parts);
+        let layout = Layout::from_size_align(decl.layout.size.max(1), decl.layout.align.max(1))
+            .unwrap_or(Layout::new::<u8>());
+        StateHooks {
+            layout,
+            parts,
+            init: decl.init,
+            drop: decl.drop,
+            save: decl.save,
+            restore: decl.restore,
+        }
+    }
+}
+
+impl<I: Interface> Generation<I> {
+    /// Copies, opens and validates a library and runs its load hook.
+    fn load(artifact: &Path, bytes: &[u8], id: u64, shadow: &ShadowDir) -> Result<Self, LoadError> {
+        let shadow_path =
+            shadow
+                .place(artifact, bytes, id)
+                .map_err(|source| LoadError::Shadow {
+                    path: artifact.to_path_buf(),
+                    dir: shadow.path().to_path_buf(),
+                    source,
+                })?;
+        let result = Self::open_copy(artifact, &shadow_path, id);
+        if result.is_err() {
+            let _ = shadow.remove(&shadow_path);
+        }
+        result
+    }
+
+    fn open_copy(artifact: &Path, shadow_path: &Path, id: u64) -> Result<Self, LoadError> {
+        // SAFETY: the file was inspected (complete, a shared library for this machine);
+        // the user loads their own plugin, accepting its initialisers (documented on
+        // `Plugin::load`).
+        let lib = unsafe { library::open(shadow_path)? };
+        let desc = library::descriptor(&lib, artifact)?;
+        library::check_interface::<I>(desc, artifact)?;
+        // SAFETY: the fingerprint matched, which includes the table's size and every
+        // function's signature, so `desc.table` points at an `I::Table` in the library.
+        let table = unsafe { desc.table.cast::<I::Table>().read() };
+        let generation = Generation {
+            table,
+            probation_left: AtomicU32::new(0),
+            id,
+            plugin: desc.plugin_name.as_str().to_string(),
+            build_id: desc.build_id.as_str().to_string(),
+            shadow_path: shadow_path.to_path_buf(),
+            state: desc.state.map(StateHooks::from_decl),
+            fini: desc.fini,
+            on_unload: desc.on_unload,
+            lib: None,
+        };
+        let on_load = desc.on_load;
+        // SAFETY: validated descriptor; `init` is reloadable's own and runs once per load.
+        unsafe { (desc.init)() };
+        if let Some(hook) = on_load {
+            // SAFETY: a validated hook; its report, if any, is taken once.
+            if let Some(report) = unsafe { Report::take(hook()) } {
+                // SAFETY: undoes `init` before the library is closed below.
+                unsafe { (desc.fini)() };
+                return Err(hook_error(artifact, "load", report));
+            }
+        }
+        Ok(Generation {
+            lib: Some(lib),
+            ..generation
+        })
+    }
+
+    /// Runs the unload hook, closes the library and removes the shadow copy. Returns the
+    /// pin reason when the library is still mapped afterwards.
+    fn unload(mut self, shadow: &ShadowDir, events: &Events) -> Option<String> {
+        if let Some(hook) = self.on_unload {
+            // SAFETY: every call into this generation has returned (it drained); the hook
+            // is the plugin's own and its report is taken once.
+            if let Some(report) = unsafe { Report::take(hook()) } {
+                events.emit(Event::UnloadHookPanicked {
+                    generation: self.id,
+                    message: report.to_string(),
+                });
+            }
+        }
+        // SAFETY: as above; undoes `init`.
+        unsafe { (self.fini)() };
+        if let Some(lib) = self.lib.take() {
+            if let Err(e) = lib.close() {
+                tracing::warn!(generation = self.id, error = %e, "closing the library failed");
+            }
+        }
+        let pinned =
+            (os::is_mapped(&self.shadow_path) == Some(true)).then(|| os::PIN_REASON.to_string());
+        if let Err(e) = shadow.remove(&self.shadow_path) {
+            tracing::warn!(path = %self.shadow_path.display(), error = %e, "could not remove a shadow copy");
+        }
+        pinned
+    }
+}
+
+fn hook_error(path: &Path, hook: &'static str, report: Report) -> LoadError {
+    if report.is_panic() {
+        LoadError::HookPanicked {
+            path: path.to_path_buf(),
+            hook,
+            location: report.location(),
+            message: report.message.to_string(),
+        }
+    } else if hook == "load" {
+        LoadError::OnLoadFailed {
+            path: path.to_path_buf(),
+            message: report.message.to_string(),
+        }
+    } else {
+        LoadError::StateMigrationFailed {
+            path: path.to_path_buf(),
+            message: report.message.to_string(),
+        }
+    }
+}
+
+/// Where events go: the user's channel and `tracing`.
+#[derive(Clone)]
+struct Events(Option<Sender<Event>>);
+
+impl Events {
+    fn emit(&self, event: Event) {
+        match &event {
+            Event::Rejected { code, message, .. } => tracing::warn!(code, "{message}"),
+            Event::DrainTimeout {
+                generation,
+                waited,
+                calls,
+            } => {
+                tracing::warn!(
+                    code = "HD040",
+                    generation,
+                    ?waited,
+                    calls,
+                    "calls still running in a retired generation"
+                )
+            }
+            Event::Unloaded {
+                generation,
+                pinned: Some(why),
+            } => {
+                tracing::warn!(
+                    code = "HD041",
+                    generation,
+                    "library still mapped after unloading: {why}"
+                )
+            }
+            Event::Panicked {
+                generation,
+                message,
+                location,
+            } => {
+                tracing::warn!(
+                    code = "HD050",
+                    generation,
+                    ?location,
+                    "plugin panicked: {message}"
+                )
+            }
+            Event::RolledBack { from, to, reason } => {
+                tracing::warn!(code = "HD051", from, to, "rolled back: {reason}")
+            }
+            other => tracing::debug!(event = ?other),
+        }
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(event);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// State
+
+struct StateSlot {
+    mem: Option<StateMem>,
+}
+
+struct StateMem {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: the state is reached only through `Plugin::state`/`state_mut`, which hold the
+// `RwLock` around the slot, and `State::get`/`get_mut` require `Sync`/`Send` state types.
+unsafe impl Send for StateMem {}
+// SAFETY: as above.
+unsafe impl Sync for StateMem {}
+
+impl StateSlot {
+    fn as_state(&self) -> State {
+        match &self.mem {
+            // SAFETY: `ptr` holds an initialised value of the layout recorded with it, alive
+            // while the slot holds it; the returned `State` is borrowed under the slot's lock.
+            Some(m) => unsafe {
+                State::from_raw(m.ptr.as_ptr(), m.layout.size(), m.layout.align())
+            },
+            None => State::none(),
+        }
+    }
+}
+
+fn alloc_state(layout: Layout) -> NonNull<u8> {
+    // SAFETY: `layout` has a non-zero size (`StateHooks::from_decl` makes it at least 1).
+    let p = unsafe { System.alloc(layout) };
+    NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+}
+
+fn free_state(ptr: NonNull<u8>, layout: Layout) {
+    // SAFETY: allocated by `alloc_state` with the same layout.
+    unsafe { System.dealloc(ptr.as_ptr(), layout) };
+}
+
+/// Makes a fresh state with `hooks` (of the generation loaded from `path`).
+fn init_state(hooks: &StateHooks, path: &Path) -> Result<StateMem, LoadError> {
+    let ptr = alloc_state(hooks.layout);
+    // SAFETY: `init` writes a new state into uninitialised memory of its declared layout.
+    match unsafe { Report::take((hooks.init)(ptr.as_ptr())) } {
+        None => Ok(StateMem {
+            ptr,
+            layout: hooks.layout,
+        }),
+        Some(report) => {
+            free_state(ptr, hooks.layout);
+            Err(hook_error(path, "state init", report))
+        }
+    }
+}
+
+/// Drops a state with the hooks of a generation of the same layout.
+fn drop_state(mem: StateMem, hooks: &StateHooks, events: &Events, generation: u64) {
+    // SAFETY: `mem` holds a live state of `hooks`' layout, dropped once here.
+    if let Some(report) = unsafe { Report::take((hooks.drop)(mem.ptr.as_ptr())) } {
+        events.emit(Event::UnloadHookPanicked {
+            generation,
+            message: format!("state drop: {report}"),
+        });
+    }
+    free_state(mem.ptr, mem.layout);
+}
+
+/// Shared access to a plugin's state, for the calls that take `&State`. Holding it keeps
+/// a reload that changes the state's layout waiting.
+pub struct StateRef<'a> {
+    _guard: RwLockReadGuard<'a, StateSlot>,
+    state: State,
+}
+
+impl Deref for StateRef<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl fmt::Debug for StateRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.state.fmt(f)
+    }
+}
+
+/// Exclusive access to a plugin's state, for the calls that take `&mut State`.
+pub struct StateMut<'a> {
+    _guard: RwLockWriteGuard<'a, StateSlot>,
+    state: State,
+}
+
+impl Deref for StateMut<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl DerefMut for StateMut<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl fmt::Debug for StateMut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.state.fmt(f)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The reaper: drains retired generations and unloads them.
+
+enum Job<I: Interface> {
+    Retire(Arc<Generation<I>>, Grace, Instant),
+    Stop,
+}
+
+struct Reaper<I: Interface> {
+    tx: Sender<Job<I>>,
+    /// Retired generations not yet unloaded or given up on (drain timeout).
+    pending: Arc<(Mutex<usize>, Condvar)>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Lingering<I: Interface> {
+    generation: Arc<Generation<I>>,
+    grace: Grace,
+    since: Instant,
+}
+
+impl<I: Interface> Reaper<I> {
+    fn start(shadow: Arc<ShadowDir>, events: Events, drain_timeout: Duration) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let p = pending.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("hotdev-reaper-{}", I::DECL.name.as_str()))
+            .spawn(move || reap(rx, &shadow, &events, drain_timeout, &p))
+            .expect("spawning the hotdev reaper thread");
+        Reaper {
+            tx,
+            pending,
+            handle: Mutex::new(Some(handle)),
+        }
+    }
+
+    fn retire(&self, generation: Arc<Generation<I>>) {
+        let grace = epoch::global().retire();
+        *self
+            .pending
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) += 1;
+        let _ = self.tx.send(Job::Retire(generation, grace, Instant::now()));
+    }
+
+    /// Waits until every retired generation was unloaded or timed out draining.
+    fn wait_idle(&self, timeout: Duration) {
+        let (lock, cv) = &*self.pending;
+        let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = cv.wait_timeout_while(guard, timeout, |n| *n > 0);
+    }
+
+    fn stop(&self) {
+        let _ = self.tx.send(Job::Stop);
+        if let Some(h) = self
+            .handle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = h.join();
+        }
+    }
+}
+
+fn reap<I: Interface>(
+    rx: Receiver<Job<I>>,
+    shadow: &ShadowDir,
+    events: &Events,
+    drain_timeout: Duration,
+    pending: &(Mutex<usize>, Condvar),
+) {
+    let done = || {
+        let mut n = pending.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *n -= 1;
+        pending.1.notify_all();
+    };
+    let finish = |generation: Arc<Generation<I>>, since: Instant| match Arc::into_inner(generation)
+    {
+        Some(g) => {
+            let id = g.id;
+            events.emit(Event::Drained {
+                generation: id,
+                waited: since.elapsed(),
+            });
+            let pinned = g.unload(shadow, events);
+            events.emit(Event::Unloaded {
+                generation: id,
+                pinned,
+            });
+        }
+        None => unreachable!("a retired generation is referenced only by the reaper"),
+    };
+    let mut lingering: Vec<Lingering<I>> = Vec::new();
+    let mut stopping = false;
+    while !stopping || !lingering.is_empty() {
+        let job = if lingering.is_empty() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(Duration::from_millis(50))
+        };
+        match job {
+            Ok(Job::Retire(generation, mut grace, since)) => {
+                if grace.wait(drain_timeout) {
+                    finish(generation, since);
+                } else {
+                    events.emit(Event::DrainTimeout {
+                        generation: generation.id,
+                        waited: since.elapsed(),
+                        calls: grace.pending(),
+                    });
+                    lingering.push(Lingering {
+                        generation,
+                        grace,
+                        since,
+                    });
+                }
+                done();
+            }
+            Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                if stopping {
+                    // Shutting down with calls that never returned: their libraries stay
+                    // mapped (never unmapped under a running call) for the process's life.
+                    for l in lingering.drain(..) {
+                        tracing::error!(
+                            code = "HD040",
+                            generation = l.generation.id,
+                            "calls never returned; leaving the library loaded"
+                        );
+                        std::mem::forget(l.generation);
+                    }
+                    break;
+                }
+                stopping = true;
+                // One last bounded wait for stuck calls before giving up on them.
+                for l in &mut lingering {
+                    l.grace.wait(drain_timeout);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let mut i = 0;
+        while i < lingering.len() {
+            if lingering[i].grace.poll() {
+                let l = lingering.swap_remove(i);
+                finish(l.generation, l.since);
+            } else {
+                i += 1;
+            }
+        }
+        if stopping && !lingering.is_empty() {
+            // Loop once more to leak what is still stuck.
+            continue;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Plugin
+
+impl<I: Interface> Plugin<I> {
+    /// Loads generation 1 from `path` with default [`Options`].
+    ///
+    /// The library is copied to a private shadow directory and validated (object-file
+    /// headers, descriptor, interface fingerprint) before the system loader runs its
+    /// initialisers; nothing else of it runs before its load hook.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        Self::load_with(path, Options::default())
+    }
+
+    /// Loads generation 1 from `path`.
+    pub fn load_with(path: impl AsRef<Path>, options: Options) -> Result<Self, LoadError> {
+        let path = path.as_ref();
+        let events = Events(options.events.clone());
+        let rejected = |e: LoadError| {
+            events.emit(Event::Rejected {
+                code: e.code(),
+                message: e.to_string(),
+                path: path.to_path_buf(),
+            });
+            e
+        };
+        let started = Instant::now();
+        let bytes = library::read_artifact(path).map_err(rejected)?;
+        library::inspect(path, &bytes).map_err(rejected)?;
+        let root = options
+            .shadow_dir
+            .clone()
+            .unwrap_or_else(|| shadow::default_root(path));
+        let shadow = ShadowDir::create(&root)
+            .map_err(|source| LoadError::Shadow {
+                path: path.to_path_buf(),
+                dir: root.clone(),
+                source,
+            })
+            .map_err(rejected)?;
+        let generation = Generation::<I>::load(path, &bytes, 1, &shadow).map_err(rejected)?;
+        let state = match &generation.state {
+            Some(hooks) => match init_state(hooks, path) {
+                Ok(mem) => Some(mem),
+                Err(e) => {
+                    generation.unload(&shadow, &events);
+                    return Err(rejected(e));
+                }
+            },
+            None => None,
+        };
+        events.emit(Event::Loaded {
+            generation: 1,
+            plugin: generation.plugin.clone(),
+            build_id: generation.build_id.clone(),
+            path: path.to_path_buf(),
+            load: started.elapsed(),
+        });
+        let shadow = Arc::new(shadow);
+        let generation = Arc::new(generation);
+        let inner = Inner {
+            current: AtomicPtr::new(Arc::as_ptr(&generation).cast_mut()),
+            slots: Mutex::new(Slots {
+                current: Some(generation),
+                previous: None,
+            }),
+            state: RwLock::new(StateSlot { mem: state }),
+            next_generation: AtomicU64::new(2),
+            drain_timeout: options.drain_timeout,
+            probation_calls: options.probation_calls,
+            reaper: Reaper::start(shadow.clone(), events.clone(), options.drain_timeout),
+            events: options.events,
+            shadow,
+        };
+        Ok(Plugin {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The number of the generation now serving (1 for the first load).
+    pub fn generation(&self) -> u64 {
+        let _pin = epoch::pin();
+        // SAFETY: entered the epoch domain before loading the pointer, as in `invoke`.
+        unsafe { (*self.inner.current.load(Ordering::Acquire)).id }
+    }
+
+    /// The directory holding this plugin's shadow copies.
+    pub fn shadow_dir(&self) -> &Path {
+        self.inner.shadow.path()
+    }
+
+    /// The shadow copies now on disk (one per generation still loaded).
+    pub fn shadow_copies(&self) -> Vec<PathBuf> {
+        self.inner.shadow.copies()
+    }
+
+    /// Shared access to the plugin's state, to pass to calls that take `&State`.
+    pub fn state(&self) -> StateRef<'_> {
+        let guard = self
+            .inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let state = guard.as_state();
+        StateRef {
+            _guard: guard,
+            state,
+        }
+    }
+
+    /// Exclusive access to the plugin's state, to pass to calls that take `&mut State`.
+    pub fn state_mut(&self) -> StateMut<'_> {
+        let guard = self
+            .inner
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let state = guard.as_state();
+        StateMut {
+            _guard: guard,
+            state,
+        }
+    }
+
+    /// Pins the serving generation for a batch of calls: calls through the returned handle
+    /// skip the per-call announcement and all run in that generation, even if a reload
+    /// happens meanwhile (the generation then stays loaded until the pin is dropped).
+    pub fn pin(&self) -> Pinned<'_, I> {
+        let guard = epoch::pin();
+        // SAFETY: entered before loading the pointer; see `invoke`.
+        let generation = unsafe { &*self.inner.current.load(Ordering::Acquire) };
+        Pinned {
+            plugin: self,
+            generation,
+            _guard: guard,
+        }
+    }
+
+    /// Loads a new generation from `path` and swaps it in. On error the current generation
+    /// keeps serving and nothing of the refused library stays loaded.
+    ///
+    /// Callers are never blocked by the swap. The previous generation stays loaded until
+    /// the new one has completed its probation ([`Options::probation_calls`]), then is
+    /// drained (every call that entered it returns) and unloaded in the background. At most
+    /// two generations are mapped at once, unless calls outlive the drain timeout.
+    pub fn reload(&self, path: impl AsRef<Path>) -> Result<Reloaded, LoadError> {
+        let path = path.as_ref();
+        let inner = &*self.inner;
+        let events = inner.events();
+        let rejected = |e: LoadError| {
+            events.emit(Event::Rejected {
+                code: e.code(),
+                message: e.to_string(),
+                path: path.to_path_buf(),
+            });
+            e
+        };
+        let mut slots = inner.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(previous) = slots.previous.take() {
+            inner.reaper.retire(previous);
+        }
+        inner.reaper.wait_idle(inner.drain_timeout);
+
+        let started = Instant::now();
+        let id = inner.next_generation.load(Ordering::Relaxed);
+        let bytes = library::read_artifact(path).map_err(rejected)?;
+        library::inspect(path, &bytes).map_err(rejected)?;
+        let new = Generation::<I>::load(path, &bytes, id, &inner.shadow).map_err(rejected)?;
+        let old = slots.current().clone();
+
+        // The state: kept, created, dropped or migrated; a migration (or creation, or drop)
+        // happens under the state's write lock, with the swap, so that no call sees a
+        // generation with a state of another layout.
+        let transition =
+            match state_transition(&inner.state, &old, &new, path, inner.drain_timeout, &events) {
+                Ok(t) => t,
+                Err(e) => {
+                    new.unload(&inner.shadow, &events);
+                    return Err(rejected(e));
+                }
+            };
+        let load = started.elapsed();
+        events.emit(Event::Loaded {
+            generation: id,
+            plugin: new.plugin.clone(),
+            build_id: new.build_id.clone(),
+            path: path.to_path_buf(),
+            load,
+        });
+        let migrated = transition.is_some();
+        let new = Arc::new(new);
+        let swap_started = Instant::now();
+        inner
+            .current
+            .store(Arc::as_ptr(&new).cast_mut(), Ordering::Release);
+        let swap = swap_started.elapsed();
+        drop(transition);
+        inner.next_generation.store(id + 1, Ordering::Relaxed);
+        slots.current = Some(new.clone());
+        events.emit(Event::Swapped {
+            from: old.id,
+            to: id,
+            swap,
+        });
+        if inner.probation_calls > 0 && !migrated {
+            new.probation_left
+                .store(inner.probation_calls, Ordering::Relaxed);
+            slots.previous = Some(old);
+        } else {
+            inner.reaper.retire(old);
+        }
+        Ok(Reloaded {
+            generation: id,
+            load,
+            swap,
+        })
+    }
+}
+
+/// Brings the state to the new generation's layout. `Ok(None)`: nothing to do (same
+/// layout, or neither has state). `Ok(Some(guard))`: done, and the write lock is held
+/// until the caller has swapped the table.
+fn state_transition<'a, I: Interface>(
+    state: &'a RwLock<StateSlot>,
+    old: &Generation<I>,
+    new: &Generation<I>,
+    path: &Path,
+    timeout: Duration,
+    events: &Events,
+) -> Result<Option<RwLockWriteGuard<'a, StateSlot>>, LoadError> {
+    let same = match (&old.state, &new.state) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.parts == b.parts,
+        _ => false,
+    };
+    if same {
+        return Ok(None);
+    }
+    if let (Some(a), Some(b)) = (&old.state, &new.state) {
+        let missing = match (a.save.is_some(), b.restore.is_some()) {
+            (true, true) => None,
+            (false, true) => Some("the running generation has no save hook"),
+            (true, false) => Some("the new generation has no restore hook"),
+            (false, false) => Some("the plugin has no save/restore hooks"),
+        };
+        if let Some(missing) = missing {
+            return Err(LoadError::StateLayoutChanged {
+                path: path.to_path_buf(),
+                diff: fingerprint::diff(&a.parts, &b.parts),
+                missing,
+            });
+        }
+    }
+    let mut slot = write_within(state, timeout).ok_or_else(|| LoadError::StateMigrationFailed {
+        path: path.to_path_buf(),
+        message: format!("the state stayed in use for {timeout:?}; try again"),
+    })?;
+    match (&old.state, &new.state, slot.mem.take()) {
+        (_, Some(hooks), None) => {
+            slot.mem = Some(init_state(hooks, path)?);
+        }
+        (Some(old_hooks), None, Some(mem)) => drop_state(mem, old_hooks, events, old.id),
+        (Some(old_hooks), Some(new_hooks), Some(mem)) => {
+            let (save, restore) = (
+                old_hooks.save.expect("checked"),
+                new_hooks.restore.expect("checked"),
+            );
+            let mut bytes = MaybeUninit::<RVec<u8>>::uninit();
+            // SAFETY: `mem` holds a live state of the old generation's layout; `save` writes
+            // the bytes into the slot when it returns no report.
+            let saved = unsafe { Report::take(save(mem.ptr.as_ptr(), bytes.as_mut_ptr())) };
+            if let Some(report) = saved {
+                slot.mem = Some(mem);
+                return Err(hook_error(path, "state save", report));
+            }
+            // SAFETY: `save` succeeded, so it wrote the bytes.
+            let bytes = unsafe { bytes.assume_init() };
+            let ptr = alloc_state(new_hooks.layout);
+            // SAFETY: `restore` reads the bytes (alive for the call) and writes a new state
+            // into uninitialised memory of the new layout.
+            let restored = unsafe { Report::take(restore(RawSlice::new(&bytes), ptr.as_ptr())) };
+            if let Some(report) = restored {
+                free_state(ptr, new_hooks.layout);
+                slot.mem = Some(mem);
+                return Err(hook_error(path, "state restore", report));
+            }
+            drop_state(mem, old_hooks, events, old.id);
+            slot.mem = Some(StateMem {
+                ptr,
+                layout: new_hooks.layout,
+            });
+            events.emit(Event::StateMigrated {
+                from: old.id,
+                to: new.id,
+                bytes: bytes.len(),
+            });
+        }
+        (_, _, mem) => slot.mem = mem,
+    }
+    Ok(Some(slot))
+}
+
+fn write_within(
+    state: &RwLock<StateSlot>,
+    timeout: Duration,
+) -> Option<RwLockWriteGuard<'_, StateSlot>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match state.try_write() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
+    }
+}
+
+impl<I: Interface> Inner<I> {
+    fn events(&self) -> Events {
+        Events(self.events.clone())
+    }
+
+    /// Counts a successful call of a generation on probation; ends the probation after
+    /// the configured number, retiring the previous generation.
+    #[cold]
+    #[inline(never)]
+    fn probation_call(&self, generation: &Generation<I>) {
+        let before =
+            generation
+                .probation_left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if before != Ok(1) {
+            return;
+        }
+        // Never wait for the lock here: this thread is inside a call, and a reload holding
+        // the lock may be waiting for it to leave. The reload retires `previous` itself.
+        if let Ok(mut slots) = self.slots.try_lock() {
+            if slots.is_current(generation) {
+                if let Some(previous) = slots.previous.take() {
+                    self.reaper.retire(previous);
+                }
+            }
+        }
+    }
+
+    /// Turns a shim's report into a `CallError`, rolling back a generation that panics
+    /// during its probation.
+    #[cold]
+    #[inline(never)]
+    fn call_failed(&self, generation: &Generation<I>, report: *mut Report) -> CallError {
+        // SAFETY: the shim returned this report; it is taken once.
+        let report = unsafe { Report::take(report) }.expect("a non-null report");
+        let location = report.location();
+        let message = report.message.to_string();
+        let events = self.events();
+        events.emit(Event::Panicked {
+            generation: generation.id,
+            message: message.clone(),
+            location: location.clone(),
+        });
+        let mut rolled_back_to = None;
+        if generation.probation_left.load(Ordering::Relaxed) != 0 {
+            if let Ok(mut slots) = self.slots.try_lock() {
+                if slots.is_current(generation) {
+                    if let Some(previous) = slots.previous.take() {
+                        generation.probation_left.store(0, Ordering::Relaxed);
+                        self.current
+                            .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
+                        let to = previous.id;
+                        let bad = slots.current.replace(previous).expect("current");
+                        events.emit(Event::RolledBack {
+                            from: bad.id,
+                            to,
+                            reason: format!(
+                                "generation {} panicked in its first calls: {report}",
+                                bad.id
+                            ),
+                        });
+                        self.reaper.retire(bad);
+                        rolled_back_to = Some(to);
+                    }
+                }
+            }
+        }
+        CallError::Panicked {
+            message,
+            location,
+            generation: generation.id,
+            rolled_back_to,
+        }
+    }
+}
+
+impl<I: Interface> Drop for Inner<I> {
+    fn drop(&mut self) {
+        let slots = self.slots.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let current = slots.current.take().expect("current");
+        let previous = slots.previous.take();
+        let events = Events(self.events.clone());
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let (Some(mem), Some(hooks)) = (state.mem.take(), current.state.as_ref()) {
+            drop_state(mem, hooks, &events, current.id);
+        }
+        self.current.store(std::ptr::null_mut(), Ordering::Release);
+        if let Some(p) = previous {
+            self.reaper.retire(p);
+        }
+        self.reaper.retire(current);
+        self.reaper.stop();
+    }
+}
+
+// SAFETY:
+// - the table passed to `call` belongs to the generation `current` pointed at after this
+//   thread entered the epoch domain, and a generation is unloaded only after a grace
+//   period that waits for every thread that entered before it was retired (`epoch`);
+// - `Ok` is returned only for a null report, when the shim wrote the result.
+unsafe impl<I: Interface> Caller<I> for Plugin<I> {
+    #[inline]
+    fn invoke<R>(
+        &self,
+        call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
+    ) -> Result<R, CallError> {
+        let _guard = epoch::pin();
+        // SAFETY: see the impl's comment: entered before this load, so the generation
+        // stays alive until `_guard` drops at the end of this function.
+        let generation = unsafe { &*self.inner.current.load(Ordering::Acquire) };
+        invoke_in(&self.inner, generation, call)
+    }
+}
+
+#[inline(always)]
+fn invoke_in<I: Interface, R>(
+    inner: &Inner<I>,
+    generation: &Generation<I>,
+    call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
+) -> Result<R, CallError> {
+    let mut out = MaybeUninit::<R>::uninit();
+    let report = call(&generation.table, out.as_mut_ptr());
+    if report.is_null() {
+        if generation.probation_left.load(Ordering::Relaxed) != 0 {
+            inner.probation_call(generation);
+        }
+        // SAFETY: a null report means the shim wrote the result.
+        Ok(unsafe { out.assume_init() })
+    } else {
+        Err(inner.call_failed(generation, report))
+    }
+}
+
+/// One generation pinned for a batch of calls (see [`Plugin::pin`]). Not `Send`: it must
+/// be dropped on the thread that pinned.
+pub struct Pinned<'a, I: Interface> {
+    plugin: &'a Plugin<I>,
+    generation: &'a Generation<I>,
+    _guard: epoch::Guard,
+}
+
+impl<I: Interface> Pinned<'_, I> {
+    /// The pinned generation's number.
+    pub fn generation(&self) -> u64 {
+        self.generation.id
+    }
+}
+
+impl<I: Interface> fmt::Debug for Pinned<'_, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pinned")
+            .field("generation", &self.generation.id)
+            .finish()
+    }
+}
+
+// SAFETY: the pinned generation was loaded after entering the epoch domain, and the guard
+// keeps this thread announced until the `Pinned` is dropped, so it stays loaded.
+unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
+    #[inline]
+    fn invoke<R>(
+        &self,
+        call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
+    ) -> Result<R, CallError> {
+        invoke_in(&self.plugin.inner, self.generation, call)
+    }
+}

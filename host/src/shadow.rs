@@ -1,0 +1,254 @@
+//! Shadow copies: the host never loads a build output in place.
+//!
+//! Each generation is copied to a unique file name in a private directory, written under
+//! a temporary name and renamed into place, so the loader never sees a half-written file,
+//! a rebuild can overwrite the artifact while the old copy is still loaded (Windows locks
+//! loaded DLLs), and no two generations share a path (macOS's `dlopen` would return the
+//! cached first one).
+//!
+//! Layout: `<root>/<pid>-<nonce>/` per process, owner-only, holding a `.lock` file locked
+//! for the process's lifetime. At start-up, directories whose lock nobody holds were left
+//! by a crashed run and are removed. The default root is `hotdev-shadow/` in the cargo
+//! target directory that holds the artifact (never a predictable path in a shared
+//! temporary directory).
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::os;
+
+/// A private per-process directory of shadow copies, removed on drop.
+#[derive(Debug)]
+pub struct ShadowDir {
+    dir: PathBuf,
+    _lock: File,
+    counter: AtomicU64,
+}
+
+/// The default shadow root for an artifact: `hotdev-shadow` in the cargo target directory
+/// holding it (found by cargo's `CACHEDIR.TAG`), else next to the artifact.
+pub fn default_root(artifact: &Path) -> PathBuf {
+    let artifact = fs::canonicalize(artifact).unwrap_or_else(|_| artifact.to_path_buf());
+    let parent = artifact.parent().unwrap_or(Path::new("."));
+    parent
+        .ancestors()
+        .find(|d| d.join("CACHEDIR.TAG").is_file())
+        .map(|target| target.join("hotdev-shadow"))
+        .unwrap_or_else(|| parent.join(".hotdev-shadow"))
+}
+
+fn nonce() -> u64 {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    t.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32)
+}
+
+impl ShadowDir {
+    /// Creates this process's directory under `root` (owner-only), after removing stale
+    /// directories left there by runs that crashed.
+    pub fn create(root: &Path) -> io::Result<ShadowDir> {
+        os::create_private_dir(root)?;
+        let removed = sweep_stale(root);
+        if removed > 0 {
+            tracing::info!(root = %root.display(), removed, "removed stale shadow copies");
+        }
+        let name = format!("{}-{:x}", std::process::id(), nonce());
+        let staging = root.join(format!(".new-{name}"));
+        os::create_private_dir(&staging)?;
+        let lock = File::create(staging.join(".lock"))?;
+        if !os::try_lock(&lock)? {
+            return Err(io::Error::other("could not lock a fresh shadow directory"));
+        }
+        let dir = root.join(name);
+        fs::rename(&staging, &dir)?;
+        Ok(ShadowDir {
+            dir,
+            _lock: lock,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `bytes` (the artifact's content) as a new shadow copy: first under a
+    /// temporary name, then renamed to a unique one, which is returned. Companion files
+    /// (a Windows `.pdb`) are copied alongside under the same unique stem.
+    pub fn place(&self, artifact: &Path, bytes: &[u8], generation: u64) -> io::Result<PathBuf> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let stem = artifact
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("plugin");
+        let unique = format!("{stem}.g{generation}.{n}");
+        let file_name = match artifact.extension().and_then(|e| e.to_str()) {
+            Some(ext) => format!("{unique}.{ext}"),
+            None => unique.clone(),
+        };
+        let tmp = self.dir.join(format!(".tmp-{file_name}"));
+        let dest = self.dir.join(&file_name);
+        fs::write(&tmp, bytes)?;
+        fs::rename(&tmp, &dest)?;
+        for (companion, ext) in os::companion_files(artifact) {
+            let tmp = self.dir.join(format!(".tmp-{unique}.{ext}"));
+            fs::copy(&companion, &tmp)?;
+            fs::rename(&tmp, self.dir.join(format!("{unique}.{ext}")))?;
+        }
+        Ok(dest)
+    }
+
+    /// Removes a shadow copy and its companions. Errors are returned for the caller to
+    /// report (a copy still locked by Windows cannot be removed yet).
+    pub fn remove(&self, copy: &Path) -> io::Result<()> {
+        for (companion, _) in os::companion_files(copy) {
+            let _ = fs::remove_file(companion);
+        }
+        match fs::remove_file(copy) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The shadow copies now in the directory.
+    pub fn copies(&self) -> Vec<PathBuf> {
+        fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+            })
+            .collect()
+    }
+}
+
+impl Drop for ShadowDir {
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the shadow directory");
+        }
+    }
+}
+
+/// Removes directories under `root` left by runs that no longer hold their lock, and
+/// half-created ones older than a minute. Returns how many were removed.
+pub fn sweep_stale(root: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let staging = entry.file_name().to_string_lossy().starts_with(".new-");
+        let stale = if staging {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(60))
+        } else {
+            match File::open(path.join(".lock")) {
+                Ok(f) => os::try_lock(&f).unwrap_or(false),
+                Err(_) => true,
+            }
+        };
+        if stale && fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_get_unique_names_and_no_temporaries_remain() {
+        let root = tempfile::tempdir().unwrap();
+        let shadow = ShadowDir::create(root.path()).unwrap();
+        let artifact = Path::new("/build/libplugin.so");
+        let a = shadow.place(artifact, b"one", 1).unwrap();
+        let b = shadow.place(artifact, b"two", 2).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(fs::read(&a).unwrap(), b"one");
+        assert!(a.file_name().unwrap().to_string_lossy().ends_with(".so"));
+        let mut copies = shadow.copies();
+        copies.sort();
+        assert_eq!(copies, vec![a.clone(), b]);
+        shadow.remove(&a).unwrap();
+        assert_eq!(shadow.copies().len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn directories_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let shadow_root = root.path().join("shadow");
+        let shadow = ShadowDir::create(&shadow_root).unwrap();
+        for dir in [&shadow_root, &shadow.path().to_path_buf()] {
+            let mode = fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", dir.display());
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_group_readable_root_is_made_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let shadow_root = root.path().join("shadow");
+        fs::create_dir(&shadow_root).unwrap();
+        fs::set_permissions(&shadow_root, fs::Permissions::from_mode(0o755)).unwrap();
+        let _shadow = ShadowDir::create(&shadow_root).unwrap();
+        let mode = fs::metadata(&shadow_root).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn stale_directories_are_swept_and_live_ones_kept() {
+        let root = tempfile::tempdir().unwrap();
+        // A crashed run: a directory with an unlocked lock file and a leftover copy.
+        let crashed = root.path().join("999999-dead");
+        fs::create_dir(&crashed).unwrap();
+        fs::write(crashed.join(".lock"), b"").unwrap();
+        fs::write(crashed.join("libplugin.g1.0.so"), b"old").unwrap();
+        let live = ShadowDir::create(root.path()).unwrap();
+        assert!(!crashed.exists(), "the crashed run's directory is removed");
+        // A second host sharing the root must not remove the first one's directory.
+        let other = ShadowDir::create(root.path()).unwrap();
+        assert!(live.path().exists());
+        let dir = other.path().to_path_buf();
+        drop(other);
+        assert!(!dir.exists(), "a directory is removed with its owner");
+    }
+
+    #[test]
+    fn the_default_root_is_in_the_cargo_target_dir() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("target");
+        fs::create_dir_all(target.join("debug")).unwrap();
+        fs::write(
+            target.join("CACHEDIR.TAG"),
+            b"Signature: 8a477f597d28d172789f06886806bc55",
+        )
+        .unwrap();
+        let artifact = target.join("debug/libplugin.so");
+        fs::write(&artifact, b"").unwrap();
+        let expected = fs::canonicalize(&target).unwrap().join("hotdev-shadow");
+        assert_eq!(default_root(&artifact), expected);
+    }
+}

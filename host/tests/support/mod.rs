@@ -1,0 +1,125 @@
+//! Builds the fixture plugin (tests/fixtures/plugin) once per variant per test run.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use hotdev_host::Event;
+
+/// Builds variant `feature` ("" for the default v1) and returns a stable copy of its
+/// library. Each variant has its own target directory, so concurrent test processes never
+/// see each other's half-finished outputs.
+pub fn fixture(feature: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(feature) {
+        return p.clone();
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugin/Cargo.toml");
+    let name = if feature.is_empty() { "v1" } else { feature };
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("fixtures")
+        .join(name);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target);
+    if !feature.is_empty() {
+        cmd.args(["--features", feature]);
+    }
+    let status = cmd
+        .status()
+        .expect("running cargo to build the fixture plugin");
+    assert!(status.success(), "building fixture variant {name} failed");
+    let lib = format!(
+        "{}fixture_plugin{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let out = target.join("debug").join(lib);
+    assert!(out.is_file(), "no artifact at {}", out.display());
+    built.insert(feature.to_string(), out.clone());
+    out
+}
+
+/// A fresh shadow root for one test.
+pub fn shadow_root() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("hotdev-test-shadow")
+        .tempdir()
+        .unwrap()
+}
+
+/// Waits for the first event matching `pred`, returning it; panics after `timeout` with
+/// the events seen meanwhile.
+pub fn wait_for(rx: &Receiver<Event>, timeout: Duration, pred: impl Fn(&Event) -> bool) -> Event {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(e) if pred(&e) => return e,
+            Ok(e) => seen.push(e),
+            Err(_) => panic!("no matching event within {timeout:?}; saw {seen:#?}"),
+        }
+    }
+}
+
+/// How many libraries under `dir` the dynamic loader has loaded, from one consistent
+/// snapshot (`dl_iterate_phdr` runs under the loader's lock, unlike a read of
+/// `/proc/self/maps`, which can mix moments).
+pub fn loaded_under(dir: &Path) -> usize {
+    use std::ffi::CStr;
+    use std::os::raw::{c_int, c_void};
+    struct Search<'a> {
+        dir: &'a [u8],
+        count: usize,
+    }
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: the loader passes a valid info for the duration of the callback, and
+        // `data` is the `Search` passed below.
+        unsafe {
+            let search = &mut *data.cast::<Search<'_>>();
+            let name = (*info).dlpi_name;
+            if !name.is_null() && CStr::from_ptr(name).to_bytes().starts_with(search.dir) {
+                search.count += 1;
+            }
+        }
+        0
+    }
+    let dir = dir.to_string_lossy();
+    let mut search = Search {
+        dir: dir.as_bytes(),
+        count: 0,
+    };
+    // SAFETY: `visit` matches the callback type and only reads what it is given.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search<'_>).cast()) };
+    search.count
+}
+
+/// How many distinct files under `dir` are mapped into this process.
+pub fn mapped_under(dir: &Path) -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let dir = dir.to_string_lossy();
+    let mut files: Vec<&str> = maps
+        .lines()
+        .filter_map(|l| l.splitn(6, char::is_whitespace).nth(5).map(str::trim))
+        .filter(|p| p.starts_with(&*dir))
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    files.len()
+}
+
+pub const LONG: Duration = Duration::from_secs(60);
