@@ -71,7 +71,7 @@ pub fn parts(decl: &InterfaceDecl, build: Build<'_>) -> Vec<Part> {
         out.push(Part::new(
             format!("fn {}", f.name.as_str()),
             "signature",
-            f.signature.as_str(),
+            tidy(f.signature.as_str()),
         ));
         for ty in f.types.as_slice() {
             type_parts(ty, &mut seen, &mut out);
@@ -108,6 +108,25 @@ pub fn type_parts(ty: &TypeLayout, seen: &mut BTreeSet<String>, out: &mut Vec<Pa
     if let Some(e) = ty.element {
         type_parts(e, seen, out);
     }
+}
+
+/// Undoes `stringify!`'s token spacing: `fn step (c : & mut T)` -> `fn step(c: &mut T)`.
+fn tidy(signature: &str) -> String {
+    let mut s = signature.replace(" :: ", "::");
+    for (from, to) in [
+        (" (", "("),
+        ("( ", "("),
+        (" )", ")"),
+        (" ,", ","),
+        (" : ", ": "),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        ("& ", "&"),
+    ] {
+        s = s.replace(from, to);
+    }
+    s
 }
 
 /// A 64-bit FNV-1a hash of the parts, to show or compare fingerprints in one number.
