@@ -10,7 +10,8 @@
 //! - access and open events, metadata-only changes (permissions, timestamps), and notify's
 //!   `Other` meta events;
 //! - anything under a target directory: the workspace's `target_directory` from
-//!   `cargo metadata`, and any directory named `target` under a package root. The
+//!   `cargo metadata` (or a `--target-dir` among the extra cargo arguments), and any
+//!   directory named `target` under a package root. The
 //!   project's own build output therefore never triggers a build;
 //! - anything under `.git`;
 //! - `Cargo.lock`, which cargo itself rewrites during builds (a dependency change also
@@ -81,7 +82,7 @@ pub(crate) struct WatchPlan {
     pub(crate) packages: Vec<WatchedPackage>,
     /// Workspace roots.
     pub(crate) workspaces: Vec<PathBuf>,
-    /// Target directories (from `cargo metadata`).
+    /// Target directories (from `cargo metadata`, and a `--target-dir` in the extra args).
     pub(crate) target_dirs: Vec<PathBuf>,
     /// Every `.gitignore` that applies, each rooted at its own directory.
     ignores: Vec<Gitignore>,

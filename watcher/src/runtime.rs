@@ -174,6 +174,9 @@ fn resolve_plan(config: &Config) -> Result<WatchPlan, Error> {
             workspace,
         });
         add_resolved_packages(&mut plan, index, &resolved);
+        if let Some(dir) = target_dir_arg(&config.extra_args, &resolved.workspace_root) {
+            plan.target_dirs.push(dir);
+        }
     }
     Ok(plan)
 }
@@ -206,6 +209,22 @@ fn add_resolved_packages(plan: &mut WatchPlan, plugin: usize, resolved: &metadat
         packages,
         canonical_or_self(&resolved.target_directory),
     );
+}
+
+/// The `--target-dir` among cargo arguments, resolved against `cwd` (where cargo runs).
+/// Build output there must not count as a change either.
+fn target_dir_arg(args: &[std::ffi::OsString], cwd: &Path) -> Option<PathBuf> {
+    let mut args = args.iter();
+    let mut found = None;
+    while let Some(arg) = args.next() {
+        let arg = arg.to_string_lossy();
+        if arg == "--target-dir" {
+            found = args.next().map(PathBuf::from);
+        } else if let Some(dir) = arg.strip_prefix("--target-dir=") {
+            found = Some(PathBuf::from(dir));
+        }
+    }
+    found.map(|dir| canonical_or_self(&cwd.join(dir)))
 }
 
 /// `path` canonicalized, or its parent canonicalized and joined with its name (a target
@@ -755,4 +774,24 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_dir_in_the_extra_cargo_args_is_excluded_too() {
+        let args = |list: &[&str]| list.iter().map(Into::into).collect::<Vec<_>>();
+        let cwd = Path::new("/nonexistent/ws");
+        assert_eq!(target_dir_arg(&args(&["--release"]), cwd), None);
+        assert_eq!(
+            target_dir_arg(&args(&["--target-dir", "out"]), cwd),
+            Some(PathBuf::from("/nonexistent/ws/out"))
+        );
+        assert_eq!(
+            target_dir_arg(&args(&["--features", "x", "--target-dir=/abs/t"]), cwd),
+            Some(PathBuf::from("/abs/t"))
+        );
+    }
 }
