@@ -126,6 +126,8 @@ pub enum Event {
         generation: u64,
         /// How long the host waited, in milliseconds.
         waited_ms: u64,
+        /// How many calls were still running.
+        calls: u64,
     },
     /// A request handler panicked; the request got a 500 and the server went on.
     Panic {

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use support::{BUILD_TIMEOUT, Http, Server, edit, edit_all, hotdev, new_plugin};
 
+/// More calls than the host's probation (`hotdev_host::Options::probation_calls`, 8).
+const PROBATION_CALLS: usize = 20;
+
 /// The life of a plugin under `hotdev serve`: first build, an edit, a broken build, a
 /// panicking handler, and a clean shutdown.
 #[test]
@@ -78,6 +81,11 @@ fn serve_reloads_edits_survives_broken_builds_and_panics() {
         ],
     );
     server.wait_reloaded(3);
+    // Get past the host's probation (a panic in a new generation's first calls rolls it
+    // back; that is checked below) before the panicking request.
+    for _ in 0..PROBATION_CALLS {
+        assert_eq!(server.get("/").status, 200);
+    }
     let boom = server.get("/boom");
     assert_eq!(boom.status, 500);
     let text = boom.text();
@@ -85,12 +93,35 @@ fn serve_reloads_edits_survives_broken_builds_and_panics() {
     assert!(text.contains("src/lib.rs:"), "{text}");
     let panic = server.wait_for("panic", Duration::from_secs(30), |_| true);
     assert_eq!(panic["message"], "kaboom 42");
+    assert_eq!(panic["generation"], 3);
     assert!(
         panic["location"]
             .as_str()
             .unwrap()
             .starts_with("src/lib.rs:")
     );
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("Hello, fixed"), "{}", page.text());
+
+    // A new generation whose page panics at once is rolled back: that request gets the
+    // 500 page, the next one is served by the previous generation.
+    edit(
+        &lib,
+        "(\"GET\", \"/\") =>",
+        "(\"GET\", \"/\") => panic!(\"broken on arrival\"),\n            (\"GET\", \"/old\") =>",
+    );
+    server.wait_reloaded(4);
+    let broken = server.get("/");
+    assert_eq!(broken.status, 500);
+    assert!(
+        broken.text().contains("broken on arrival"),
+        "{}",
+        broken.text()
+    );
+    let rolled_back = server.wait_for("rolled_back", Duration::from_secs(30), |_| true);
+    assert_eq!(rolled_back["from"], 4, "{rolled_back}");
+    assert_eq!(rolled_back["to"], 3, "{rolled_back}");
     let page = server.get("/");
     assert_eq!(page.status, 200);
     assert!(page.text().contains("Hello, fixed"), "{}", page.text());

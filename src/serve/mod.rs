@@ -332,10 +332,10 @@ impl Reloader {
                     "loaded"
                 };
                 shared.term.line(&format!(
-                    "{verb} generation {generation}: {build}load {} ms, swap {} µs, \
+                    "{verb} generation {generation}: {build}load {} ms, swap {:.1} µs, \
                      {in_flight} calls drained",
                     millis(load),
-                    swap.as_micros()
+                    swap.as_nanos() as f64 / 1000.0
                 ));
                 shared.emit(&Event::Reloaded {
                     generation,
@@ -400,16 +400,34 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                 }
                 shared.emit(&Event::Unloaded { generation, pinned });
             }
-            H::DrainTimeout { generation, waited } => {
+            H::DrainTimeout {
+                generation,
+                waited,
+                calls,
+            } => {
                 shared.term.line(&format!(
-                    "warning: generation {generation} still has calls running after {} ms; \
-                     its library stays loaded",
+                    "warning: generation {generation} still has {calls} calls running after \
+                     {} ms; its library stays loaded",
                     waited.as_millis()
                 ));
                 shared.emit(&Event::DrainTimeout {
                     generation,
                     waited_ms: millis(waited),
+                    calls: calls as u64,
                 });
+            }
+            H::StateMigrated { from, to, bytes } => {
+                shared.term.line(&format!(
+                    "state migrated from generation {from} to {to} ({bytes} bytes)"
+                ));
+            }
+            H::UnloadHookPanicked {
+                generation,
+                message,
+            } => {
+                let message = format!("generation {generation}'s unload hook panicked: {message}");
+                shared.term.line(&format!("warning: {message}"));
+                shared.emit(&Event::Warning { message });
             }
             // Panics are reported by the request that met them, rejections by `load`.
             other => tracing::debug!(?other, "host event"),
