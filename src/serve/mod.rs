@@ -9,7 +9,7 @@
 //!     └──────────────► overlay in the browser ◄───┘  (the current generation keeps serving)
 //! ```
 //!
-//! Three kinds of threads share one [`Shared`] value: the HTTP workers (which call the
+//! Three kinds of threads share one `Shared` value: the HTTP workers (which call the
 //! plugin), one thread per browser event stream, and the thread that called [`run`], which
 //! follows the watcher and swaps generations. What happens is reported three ways: lines
 //! on stderr for the developer, [`Event`]s for scripts (`--events`), and server-sent
