@@ -1,0 +1,178 @@
+//! `hotdev check`: walks the load path one step at a time and says where it breaks.
+//!
+//! Each step prints `ok` or the error's code, its message and what to do. The exit status
+//! is 0 only when every step passes. Given a plugin crate's directory instead of a
+//! library, the crate is built first and its library checked.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use hotdev_host::{LoadError, fingerprint, library};
+use reloadable::Interface;
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// A library file, or a plugin crate's directory.
+    pub path: PathBuf,
+    /// The interface the library must implement (default: whatever it declares; `app`,
+    /// the interface `hotdev serve` runs, is checked against this build's fingerprint).
+    pub interface: Option<String>,
+    /// Build a crate directory with `--release`.
+    pub release: bool,
+}
+
+/// Runs the checks, printing each step to `out`.
+pub fn run(opts: &CheckOptions, out: &mut dyn Write) -> io::Result<ExitCode> {
+    let mut report = Report { out, failed: false };
+    let path = match library_path(opts, &mut report)? {
+        Some(p) => p,
+        None => return Ok(ExitCode::FAILURE),
+    };
+    writeln!(report.out, "checking {}", path.display())?;
+    let ok = walk(&path, opts, &mut report)?;
+    if ok {
+        writeln!(report.out, "all checks passed")?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+struct Report<'a> {
+    out: &'a mut dyn Write,
+    failed: bool,
+}
+
+impl Report<'_> {
+    fn ok(&mut self, step: &str) -> io::Result<()> {
+        writeln!(self.out, "  ok    {step}")
+    }
+
+    fn fail(&mut self, step: &str, e: &LoadError) -> io::Result<bool> {
+        self.failed = true;
+        writeln!(
+            self.out,
+            "  FAIL  {step}\n        {e}\n        fix: {}",
+            e.fix()
+        )?;
+        Ok(false)
+    }
+}
+
+/// The library to check: the path itself, or the artifact of the crate it names.
+fn library_path(opts: &CheckOptions, report: &mut Report<'_>) -> io::Result<Option<PathBuf>> {
+    let path = &opts.path;
+    if !(path.is_dir() && path.join("Cargo.toml").is_file()) {
+        return Ok(Some(path.clone()));
+    }
+    writeln!(report.out, "building the plugin crate {}", path.display())?;
+    let mut config = hotdev_watcher::Config::new([path.clone()]);
+    config.release = opts.release;
+    let (mut devloop, events) = match hotdev_watcher::DevLoop::start(config) {
+        Ok(d) => d,
+        Err(e) => {
+            writeln!(report.out, "  FAIL  build\n        {e}")?;
+            return Ok(None);
+        }
+    };
+    let result = loop {
+        match events.recv() {
+            Ok(hotdev_watcher::Event::ArtifactReady(a)) => break Some(a.path),
+            Ok(hotdev_watcher::Event::BuildFailed { diagnostics, .. }) => {
+                writeln!(report.out, "  FAIL  [HD060] build failed\n{diagnostics}")?;
+                break None;
+            }
+            Ok(hotdev_watcher::Event::Fatal(e)) => {
+                writeln!(report.out, "  FAIL  build\n        {e}")?;
+                break None;
+            }
+            Ok(_) => {}
+            Err(_) => break None,
+        }
+    };
+    devloop.shutdown();
+    if let Some(p) = &result {
+        report.ok("build")?;
+        let _ = p;
+    }
+    Ok(result)
+}
+
+fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool> {
+    let bytes = match library::read_artifact(path) {
+        Ok(b) => b,
+        Err(e) => return r.fail("file exists and is readable", &e),
+    };
+    r.ok(&format!(
+        "file exists and is readable ({} bytes)",
+        bytes.len()
+    ))?;
+    if let Err(e) = library::inspect(path, &bytes) {
+        return r.fail("a complete shared library for this machine", &e);
+    }
+    r.ok(&format!(
+        "a complete shared library for {}",
+        std::env::consts::ARCH
+    ))?;
+    // SAFETY: `hotdev check` is pointed at the user's own plugin, and the file passed the
+    // object-header checks, so only its own initialisers run.
+    let lib = match unsafe { library::open(path) } {
+        Ok(l) => l,
+        Err(e) => return r.fail("the system loader accepts it", &e),
+    };
+    r.ok("the system loader accepts it")?;
+    let desc = match library::descriptor(&lib, path) {
+        Ok(d) => d,
+        Err(e @ LoadError::NoEntrySymbol { .. }) => {
+            return r.fail(
+                &format!("entry symbol {}", reloadable::descriptor::ENTRY_SYMBOL),
+                &e,
+            );
+        }
+        Err(e) => return r.fail("descriptor header", &e),
+    };
+    r.ok(&format!(
+        "entry symbol {}",
+        reloadable::descriptor::ENTRY_SYMBOL
+    ))?;
+    r.ok(&format!(
+        "descriptor v{} (plugin {} {}, built by {} for {})",
+        desc.descriptor_version,
+        desc.plugin_name.as_str(),
+        desc.build_id.as_str(),
+        desc.rustc.as_str(),
+        desc.target.as_str()
+    ))?;
+    let found = desc.interface.name.as_str();
+    let wanted = opts.interface.as_deref().unwrap_or(found);
+    if wanted != found {
+        let e = LoadError::WrongInterface {
+            path: path.to_path_buf(),
+            expected: wanted.into(),
+            found: found.into(),
+        };
+        return r.fail("interface", &e);
+    }
+    let app = reloadable::web::app::Interface::DECL.name.as_str();
+    if found == app {
+        if let Err(e) = library::check_interface::<reloadable::web::app::Interface>(desc, path) {
+            return r.fail(
+                &format!("interface `{found}` matches this hotdev's fingerprint"),
+                &e,
+            );
+        }
+        r.ok(&format!(
+            "interface `{found}` matches this hotdev's fingerprint"
+        ))?;
+    } else {
+        let parts = library::plugin_parts(desc);
+        r.ok(&format!(
+            "interface `{found}` ({} functions, fingerprint {:016x}; its host compares it on load)",
+            desc.interface.functions.as_slice().len(),
+            fingerprint::hash(&parts)
+        ))?;
+    }
+    Ok(!r.failed)
+}

@@ -1,0 +1,124 @@
+//! The `hotdev` command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hotdev::check::CheckOptions;
+use hotdev::events::EventsTarget;
+use hotdev::serve::{self, ServeOptions};
+
+/// Hot reload for Rust plugins: a development server and tools.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build a plugin crate, serve it over HTTP, and reload it on every change.
+    Serve {
+        /// The plugin crate's directory.
+        plugin_dir: PathBuf,
+        /// Where to listen (loopback by default; port 0 picks a free port).
+        #[arg(long, default_value = serve::DEFAULT_ADDR)]
+        addr: SocketAddr,
+        /// Build the plugin with --release.
+        #[arg(long)]
+        release: bool,
+        /// Write one JSON object per event to FILE, or to stdout with `-`.
+        #[arg(long, value_name = "FILE|-")]
+        events: Option<EventsTarget>,
+        /// Open the page in the system browser once it serves.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Create a plugin crate that `hotdev serve` runs at once.
+    New {
+        /// The directory to create (missing or empty).
+        dir: PathBuf,
+    },
+    /// Walk the load path of a plugin library (or crate) step by step.
+    Check {
+        /// A plugin library, or a plugin crate's directory (built first).
+        path: PathBuf,
+        /// The interface it must implement.
+        #[arg(long)]
+        interface: Option<String>,
+        /// Build a crate directory with --release.
+        #[arg(long)]
+        release: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    // Logs go to stderr: stdout is reserved for `--events -` and `check`'s report.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse().command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hotdev: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Cmd) -> anyhow::Result<ExitCode> {
+    match command {
+        Cmd::Serve {
+            plugin_dir,
+            addr,
+            release,
+            events,
+            open,
+        } => {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let mut pressed = false;
+            ctrlc::set_handler(move || {
+                if pressed {
+                    eprintln!("\nhotdev: second interrupt, exiting at once");
+                    std::process::exit(130);
+                }
+                pressed = true;
+                eprintln!("\nhotdev: shutting down (press Ctrl-C again to exit at once)");
+                let _ = tx.try_send(());
+            })?;
+            serve::run(
+                ServeOptions {
+                    plugin_dir,
+                    addr,
+                    release,
+                    events,
+                    open,
+                },
+                rx,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::New { dir } => {
+            hotdev::new::run(&dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Check {
+            path,
+            interface,
+            release,
+        } => {
+            let opts = CheckOptions {
+                path,
+                interface,
+                release,
+            };
+            Ok(hotdev::check::run(&opts, &mut std::io::stdout().lock())?)
+        }
+    }
+}
