@@ -1,0 +1,128 @@
+//! The counter example end to end: the host runs, the plugin's source is edited, the new
+//! code answers with the count intact, and Ctrl-C shuts everything down cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+const BUILD: Duration = Duration::from_secs(240);
+
+/// Copies the example's interface and plugin crates into `dir`, pointing their
+/// `reloadable` dependency at this checkout.
+fn copy_example(dir: &Path) -> PathBuf {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let reloadable = example.join("../../reloadable").canonicalize().unwrap();
+    for krate in ["interface", "plugin"] {
+        std::fs::create_dir_all(dir.join(krate).join("src")).unwrap();
+        let manifest = std::fs::read_to_string(example.join(krate).join("Cargo.toml")).unwrap();
+        let manifest = manifest.replace("../../../reloadable", &reloadable.to_string_lossy());
+        std::fs::write(dir.join(krate).join("Cargo.toml"), manifest).unwrap();
+        std::fs::copy(
+            example.join(krate).join("src/lib.rs"),
+            dir.join(krate).join("src/lib.rs"),
+        )
+        .unwrap();
+    }
+    dir.join("plugin")
+}
+
+fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_line(rx: &Receiver<String>, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) if pred(&l) => return l,
+            Ok(l) => seen.push(l),
+            Err(_) => panic!(
+                "no matching line within {timeout:?}; saw:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+}
+
+fn count(line: &str) -> u64 {
+    line.split("count = ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn editing_the_plugin_changes_behaviour_and_keeps_the_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plugin_dir = copy_example(tmp.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_counter-host"))
+        .arg(&plugin_dir)
+        .args(["--interval-ms", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+
+    let first = wait_line(&out, BUILD, |l| {
+        l.starts_with("[generation 1]") && count(l) >= 3
+    });
+    assert!(first.contains("(+1 per step)"), "{first}");
+
+    let lib = plugin_dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        source.replace("const STEP: u64 = 1;", "const STEP: u64 = 1000;"),
+    )
+    .unwrap();
+
+    let before = wait_line(&out, BUILD, |l| l.starts_with("[generation 1]"));
+    let after = wait_line(&out, BUILD, |l| l.starts_with("[generation 2]"));
+    assert!(after.contains("(+1000 per step)"), "{after}");
+    let (b, a) = (count(&before), count(&after));
+    assert!(
+        a >= b + 1000 && (a - b) % 1000 <= 10,
+        "the count carried on: {b} then {a}"
+    );
+
+    // Ctrl-C: a graceful stop, exit status 0, shadow copies removed.
+    // SAFETY: signalling our own child process.
+    let pid = child.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the host did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    wait_line(&err, Duration::from_secs(10), |l| {
+        l.contains("stopped after")
+    });
+    let shadow_root = plugin_dir.join("target/hotdev-shadow");
+    let left: Vec<_> = std::fs::read_dir(&shadow_root)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "shadow copies left behind: {left:?}");
+}
