@@ -7,6 +7,8 @@
 
   var OVERLAY_ID = "hotdev-overlay";
   // The generation that served this page (set inline by the server when it injects us).
+  // The generation serving now, as the server last told.
+  var servingGeneration = 0;
   var pageGeneration =
     typeof window.__hotdevGeneration === "number" ? window.__hotdevGeneration : null;
 
@@ -27,14 +29,17 @@
     var overlay = el(
       "div",
       "position:fixed;inset:0;z-index:2147483647;overflow:auto;margin:0;padding:24px 32px;" +
-        "background:rgba(24,24,27,0.96);color:#f4f4f5;" +
+        "background:rgba(24,24,27,0.985);color:#f4f4f5;" +
         "font:14px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
     );
     overlay.id = OVERLAY_ID;
     overlay.appendChild(el("h1", "margin:0 0 4px;font-size:20px;color:#f87171;", title));
     overlay.appendChild(
       el("p", "margin:0 0 16px;color:#a1a1aa;",
-        "the previous version keeps serving; save a fix and this page reloads by itself")
+        (servingGeneration > 0
+          ? "generation " + servingGeneration + " keeps serving"
+          : "nothing serves until a build succeeds") +
+          "; save a fix and this page reloads by itself")
     );
     var list = el("ul", "list-style:none;padding:0;margin:0 0 16px;");
     var diagnostics = (failure && failure.diagnostics) || [];
@@ -62,6 +67,7 @@
 
   function showStatus(status) {
     if (!status) return;
+    servingGeneration = status.generation || 0;
     if (status.state === "failed") showOverlay("build failed", status.failure);
     else if (status.state === "rejected") showOverlay("reload rejected", status.failure);
   }
@@ -81,6 +87,7 @@
     // A reload that happened between serving this page and connecting (or while the
     // server restarted) is caught here.
     var hello = parse(e.data);
+    if (hello) servingGeneration = hello.generation || 0;
     if (hello && pageGeneration !== null && hello.generation !== pageGeneration) {
       location.reload();
     }

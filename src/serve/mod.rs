@@ -326,17 +326,20 @@ impl Reloader {
                     .build_ms
                     .map(|ms| format!("build {ms} ms, "))
                     .unwrap_or_default();
-                let verb = if current.is_some() {
-                    "reloaded"
+                let line = if current.is_some() {
+                    format!(
+                        "reloaded generation {generation}: {build}load {} ms, swap {:.1} µs, \
+                         {in_flight} calls drained",
+                        millis(load),
+                        swap.as_nanos() as f64 / 1000.0
+                    )
                 } else {
-                    "loaded"
+                    format!(
+                        "loaded generation {generation}: {build}load {} ms",
+                        millis(load)
+                    )
                 };
-                shared.term.line(&format!(
-                    "{verb} generation {generation}: {build}load {} ms, swap {:.1} µs, \
-                     {in_flight} calls drained",
-                    millis(load),
-                    swap.as_nanos() as f64 / 1000.0
-                ));
+                shared.term.line(&line);
                 shared.emit(&Event::Reloaded {
                     generation,
                     build_ms: self.build_ms.unwrap_or(0),
