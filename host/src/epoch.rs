@@ -30,6 +30,7 @@
 //! Under `cfg(loom)` the atomics are loom's and both fences are full `SeqCst` fences, and
 //! `tests/loom.rs` checks that no reader ever sees a generation after it was freed.
 
+#[cfg(not(loom))]
 use std::time::{Duration, Instant};
 
 #[cfg(loom)]

@@ -28,22 +28,34 @@
 //! cfg-gated but not built or tested here; on them each call pays a full fence.
 #![deny(missing_docs)]
 
+// Under `cfg(loom)` only the concurrency core is built, for `tests/loom.rs`.
 pub mod epoch;
+#[cfg(not(loom))]
 mod error;
+#[cfg(not(loom))]
 mod events;
+#[cfg(not(loom))]
 pub mod fingerprint;
+#[cfg(not(loom))]
 pub mod library;
+#[cfg(not(loom))]
 mod os;
+#[cfg(not(loom))]
 mod plugin;
+#[cfg(not(loom))]
 pub mod shadow;
 
+#[cfg(not(loom))]
 pub use error::LoadError;
+#[cfg(not(loom))]
 pub use events::Event;
+#[cfg(not(loom))]
 pub use plugin::{Options, Pinned, Plugin, Reloaded, StateMut, StateRef};
 pub use reloadable::{CallError, Interface};
 
 /// Whether a file is mapped into this process (`None` where that cannot be told: only
 /// Linux reads `/proc/self/maps`). Tests use it to prove that an unloaded library is gone.
+#[cfg(not(loom))]
 pub fn is_mapped(path: &std::path::Path) -> Option<bool> {
     os::is_mapped(path)
 }
