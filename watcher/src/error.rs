@@ -13,11 +13,11 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// No plugin crate directory was given.
-    #[error("no plugin crate directory was given")]
+    #[error("[HD070] no plugin crate directory was given")]
     NoCrates,
 
     /// A plugin crate directory could not be resolved.
-    #[error("could not open the plugin crate directory {path}")]
+    #[error("[HD071] could not open the plugin crate directory {}", path.display())]
     CrateDir {
         /// The directory as given.
         path: PathBuf,
@@ -27,7 +27,7 @@ pub enum Error {
     },
 
     /// The cargo binary could not be started.
-    #[error("could not run cargo at {cargo}")]
+    #[error("[HD072] could not run cargo at {}", cargo.display())]
     CargoSpawn {
         /// The cargo binary that was tried.
         cargo: PathBuf,
@@ -37,7 +37,7 @@ pub enum Error {
     },
 
     /// `cargo metadata` failed; `stderr` is what cargo printed.
-    #[error("cargo metadata failed for {manifest}: {}", stderr.trim_end())]
+    #[error("[HD073] cargo metadata failed for {}: {}", manifest.display(), stderr.trim_end())]
     Metadata {
         /// The manifest cargo was asked about.
         manifest: PathBuf,
@@ -46,7 +46,7 @@ pub enum Error {
     },
 
     /// `cargo metadata` printed something that is not the JSON it documents.
-    #[error("could not read the output of cargo metadata for {manifest}")]
+    #[error("[HD074] could not read the output of cargo metadata for {}", manifest.display())]
     MetadataParse {
         /// The manifest cargo was asked about.
         manifest: PathBuf,
@@ -56,14 +56,14 @@ pub enum Error {
     },
 
     /// The directory holds no package (for example a virtual workspace manifest).
-    #[error("no package has its manifest at {manifest}")]
+    #[error("[HD075] no package has its manifest at {}", manifest.display())]
     NotAPackage {
         /// The manifest that was expected to describe a package.
         manifest: PathBuf,
     },
 
     /// A path could not be watched.
-    #[error("could not watch {path}")]
+    #[error("[HD076] could not watch {}", path.display())]
     Watch {
         /// The path that could not be watched.
         path: PathBuf,
@@ -76,16 +76,18 @@ pub enum Error {
     #[cfg_attr(
         target_os = "linux",
         error(
-            "ran out of inotify watches while watching {path}; raise the limit with \
+            "[HD077] ran out of inotify watches while watching {}; raise the limit with \
              `sudo sysctl fs.inotify.max_user_watches=524288` (add \
-             `fs.inotify.max_user_watches=524288` to /etc/sysctl.conf to keep it)"
+             `fs.inotify.max_user_watches=524288` to /etc/sysctl.conf to keep it)",
+            path.display()
         )
     )]
     #[cfg_attr(
         not(target_os = "linux"),
         error(
-            "ran out of file watches while watching {path}; raise the open-files limit \
-             (`ulimit -n`) or watch fewer files"
+            "[HD077] ran out of file watches while watching {}; raise the open-files limit \
+             (`ulimit -n`) or watch fewer files",
+            path.display()
         )
     )]
     WatchLimit {
@@ -94,7 +96,7 @@ pub enum Error {
     },
 
     /// A thread of the watcher could not be started.
-    #[error("could not start the {name} thread")]
+    #[error("[HD078] could not start the {name} thread")]
     Thread {
         /// The thread's name.
         name: &'static str,
@@ -104,11 +106,27 @@ pub enum Error {
     },
 
     /// The file watcher stopped delivering events.
-    #[error("the file watcher stopped unexpectedly")]
+    #[error("[HD079] the file watcher stopped unexpectedly")]
     WatcherDied,
 }
 
 impl Error {
+    /// The stable code (`HD070` …), with an entry in `docs/errors.md`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NoCrates => "HD070",
+            Error::CrateDir { .. } => "HD071",
+            Error::CargoSpawn { .. } => "HD072",
+            Error::Metadata { .. } => "HD073",
+            Error::MetadataParse { .. } => "HD074",
+            Error::NotAPackage { .. } => "HD075",
+            Error::Watch { .. } => "HD076",
+            Error::WatchLimit { .. } => "HD077",
+            Error::Thread { .. } => "HD078",
+            Error::WatcherDied => "HD079",
+        }
+    }
+
     /// Wraps a notify error for `path`, recognising the out-of-watches case.
     pub(crate) fn from_notify(path: PathBuf, source: notify::Error) -> Self {
         if is_watch_limit(&source) {

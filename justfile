@@ -1,0 +1,27 @@
+# hotdev's everyday commands (https://github.com/casey/just); each is a plain command too.
+
+# Serve the bundled example plugin; edit examples/hello/src/lib.rs and watch the page.
+demo:
+    cargo run --release -- serve examples/hello
+
+# The counter example: a host program that reloads its plugin as you edit it.
+counter:
+    cargo run -p counter-host
+
+# Every test, as CI runs them.
+test:
+    scripts/test.sh
+
+# The benchmark suite (BENCHMARKS.md); `just bench --quick` for a smoke run.
+bench *ARGS:
+    bench/run.sh {{ARGS}}
+
+# Formatting, lints and docs, warnings denied.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+# The loom model checks alone.
+loom:
+    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=3 cargo test -p hotdev-host --test loom --release
