@@ -212,7 +212,6 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
 
     // Shut down in order: no new requests, tell listeners, stop cargo, unload the plugin.
     shared.term.stop_spinner();
-    shared.term.line("shutting down");
     server.stop();
     shared.emit(&Event::Shutdown);
     shared.hub.close(Duration::from_secs(2));
