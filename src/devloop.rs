@@ -20,7 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, select};
 use hotdev_host::{LoadError, Options, Plugin};
 use hotdev_watcher::{Config, DevLoop};
+
+use crate::term::Term;
 use reloadable::Interface;
 
 /// What happened in the loop, in order.
@@ -320,71 +322,19 @@ fn describe_changes(paths: &[PathBuf]) -> String {
     }
 }
 
-/// Prints the loop's progress on stderr: a status line with the elapsed time while cargo
-/// builds (redrawn in place on a terminal), one line per reload, diagnostics verbatim.
-struct Reporter {
-    enabled: bool,
-    tty: bool,
-    building: Mutex<Option<Status>>,
-}
-
-/// The status line being redrawn: its stop signal and its thread.
-type Status = (Sender<()>, JoinHandle<()>);
+/// Prints the loop's progress on stderr (through the same [`Term`] as `hotdev serve`):
+/// a spinner with the elapsed time while cargo builds, one line per reload, diagnostics
+/// verbatim. Silent when reporting is off.
+struct Reporter(Option<Term>);
 
 impl Reporter {
     fn new(enabled: bool) -> Self {
-        Reporter {
-            enabled,
-            tty: io::stderr().is_terminal(),
-            building: Mutex::new(None),
-        }
+        Reporter(enabled.then(Term::default))
     }
 
     fn line(&self, text: &str) {
-        if !self.enabled {
-            return;
-        }
-        self.end_status();
-        let _ = writeln!(io::stderr().lock(), "{text}");
-    }
-
-    fn start_status(&self, what: String) {
-        if !self.enabled {
-            return;
-        }
-        self.end_status();
-        if !self.tty {
-            let _ = writeln!(io::stderr().lock(), "hotdev: {what}");
-            return;
-        }
-        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
-        let started = Instant::now();
-        let handle = std::thread::spawn(move || {
-            let frames = ['|', '/', '-', '\\'];
-            let mut i = 0;
-            while rx.recv_timeout(Duration::from_millis(100)).is_err() {
-                let _ = write!(
-                    io::stderr().lock(),
-                    "\r\x1b[2K{} hotdev: {what} {:.1} s",
-                    frames[i % 4],
-                    started.elapsed().as_secs_f64()
-                );
-                i += 1;
-            }
-            let _ = write!(io::stderr().lock(), "\r\x1b[2K");
-        });
-        *self.building.lock().unwrap_or_else(|e| e.into_inner()) = Some((tx, handle));
-    }
-
-    fn end_status(&self) {
-        if let Some((tx, handle)) = self
-            .building
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let _ = tx.send(());
-            let _ = handle.join();
+        if let Some(t) = &self.0 {
+            t.line(text);
         }
     }
 
@@ -392,7 +342,9 @@ impl Reporter {
         use hotdev_watcher::Event as W;
         match event {
             W::BuildStarted { packages, .. } => {
-                self.start_status(format!("building {}", packages.join(", ")))
+                if let Some(t) = &self.0 {
+                    t.build_started(&packages.join(", "));
+                }
             }
             W::BuildFailed {
                 diagnostics,
@@ -400,12 +352,18 @@ impl Reporter {
                 ..
             } => {
                 self.line(&format!(
-                    "hotdev: build failed after {}; the current generation keeps serving\n{}",
-                    ms(*duration),
-                    diagnostics.trim_end()
+                    "hotdev: build failed after {}; the current generation keeps serving",
+                    ms(*duration)
                 ));
+                if let Some(t) = &self.0 {
+                    t.verbatim(diagnostics);
+                }
             }
-            W::BuildFinished { .. } | W::BuildSuperseded { .. } => self.end_status(),
+            W::BuildFinished { .. } | W::BuildSuperseded { .. } => {
+                if let Some(t) = &self.0 {
+                    t.stop_spinner();
+                }
+            }
             W::Warning(w) => self.line(&format!("hotdev: warning: {w}")),
             W::Fatal(e) => self.line(&format!("hotdev: the watcher stopped: {e}")),
             _ => {}

@@ -16,6 +16,7 @@ pub mod devloop;
 pub mod events;
 pub mod new;
 pub mod serve;
+mod term;
 
 pub use hotdev_host::{Event as HostEvent, LoadError, Options, Plugin};
 pub use reloadable;

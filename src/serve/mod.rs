@@ -19,7 +19,6 @@ mod diagnostics;
 mod http;
 mod live;
 mod pages;
-mod term;
 
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
@@ -37,9 +36,9 @@ use hotdev_watcher::{Config, DevLoop};
 use reloadable::web::app;
 
 use crate::events::{Event, EventWriter, EventsTarget};
+use crate::term::Term;
 use diagnostics::{Diagnostic, Failure};
 use live::Hub;
-use term::Term;
 
 /// The plugin type the server runs.
 type WebPlugin = Plugin<app::Interface>;

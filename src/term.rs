@@ -1,4 +1,4 @@
-//! What the server tells the person at the terminal, on stderr (stdout stays free for
+//! What hotdev tells the person at the terminal, on stderr (stdout stays free for
 //! `--events -`): a spinner with the elapsed time while cargo builds (plain lines when
 //! stderr is not a terminal), one line per reload, the compiler's diagnostics verbatim.
 
