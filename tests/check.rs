@@ -1,0 +1,130 @@
+//! `hotdev check` on good and bad inputs: each bad one gives its error code and the fix,
+//! exit status 1, and never a crash.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Builds a variant of hotdev-host's fixture plugin (see host/tests/fixtures).
+fn fixture(feature: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let name = if feature.is_empty() { "v1" } else { feature };
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("check-fixtures")
+        .join(name);
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(["build", "--quiet", "--manifest-path"])
+        .arg(root.join("host/tests/fixtures/plugin/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target);
+    if !feature.is_empty() {
+        cmd.args(["--features", feature]);
+    }
+    assert!(cmd.status().unwrap().success(), "building fixture {name}");
+    target.join("debug").join(format!(
+        "{}fixture_plugin{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
+fn check(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotdev"))
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn expect_failure(path: &Path, extra: &[&str], code: &str, needle: &str) {
+    let mut args: Vec<&std::ffi::OsStr> = vec![path.as_os_str()];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let out = check(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{code}: exit status {:?}\n{stdout}",
+        out.status
+    );
+    assert!(stdout.contains("FAIL"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("[{code}]")),
+        "expected {code}:\n{stdout}"
+    );
+    assert!(stdout.contains(needle), "expected {needle:?}:\n{stdout}");
+    assert!(stdout.contains("fix: "), "{stdout}");
+    assert!(!stdout.contains("all checks passed"), "{stdout}");
+}
+
+#[test]
+fn bad_inputs_get_their_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = std::fs::read(fixture("")).unwrap();
+    let empty = tmp.path().join("libempty.so");
+    std::fs::write(&empty, b"").unwrap();
+    let truncated = tmp.path().join("libtruncated.so");
+    std::fs::write(&truncated, &v1[..v1.len() / 3]).unwrap();
+    let text = tmp.path().join("notes.txt");
+    std::fs::write(&text, "# not a library\n").unwrap();
+    let dir = tmp.path().join("empty-dir");
+    std::fs::create_dir(&dir).unwrap();
+
+    expect_failure(&tmp.path().join("missing.so"), &[], "HD001", "not found");
+    expect_failure(&dir, &[], "HD003", "is a directory");
+    expect_failure(&empty, &[], "HD005", "empty");
+    expect_failure(&truncated, &[], "HD005", "truncated");
+    expect_failure(&text, &[], "HD004", "text file");
+    expect_failure(&fixture("no_entry"), &[], "HD010", "HOTDEV_PLUGIN_V1");
+    expect_failure(
+        &fixture("other_interface"),
+        &["--interface", "counter"],
+        "HD012",
+        "not `counter`",
+    );
+    expect_failure(
+        &fixture("fake_app"),
+        &[],
+        "HD013",
+        "fn handle: signature changed",
+    );
+}
+
+#[test]
+fn a_good_plugin_passes_every_step() {
+    let out = check(&[fixture("").as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for step in [
+        "file exists",
+        "shared library",
+        "system loader",
+        "entry symbol",
+        "descriptor v1",
+        "interface `counter`",
+    ] {
+        assert!(stdout.contains(step), "missing step {step:?}:\n{stdout}");
+    }
+    assert!(stdout.contains("all checks passed"));
+}
+
+#[test]
+fn a_plugin_crate_directory_is_built_then_checked() {
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    let out = Command::new(env!("CARGO_BIN_EXE_hotdev"))
+        .arg("check")
+        .arg(&hello)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ok    build"), "{stdout}");
+    assert!(
+        stdout.contains("interface `app` matches this hotdev's fingerprint"),
+        "{stdout}"
+    );
+}
