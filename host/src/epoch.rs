@@ -12,7 +12,7 @@
 //!
 //! 1. advance the domain's epoch from `E` to `E + 1` (the generation pointer was swapped
 //!    before, so a thread that reads `E + 1` reads the new generation);
-//! 2. run a heavy barrier ([`os::heavy_barrier`](crate::os::heavy_barrier): Linux
+//! 2. run a heavy barrier (`os::heavy_barrier`: Linux
 //!    `membarrier`), which forces every running thread through a full memory fence;
 //! 3. wait until every record shows idle or an epoch `>= E + 1`.
 //!

@@ -527,6 +527,7 @@ fn reap<I: Interface>(
     {
         Some(g) => {
             let id = g.id;
+            let _span = tracing::info_span!("unload", generation = id).entered();
             events.emit(Event::Drained {
                 generation: id,
                 waited: since.elapsed(),
@@ -619,6 +620,9 @@ impl<I: Interface> Plugin<I> {
     /// Loads generation 1 from `path`.
     pub fn load_with(path: impl AsRef<Path>, options: Options) -> Result<Self, LoadError> {
         let path = path.as_ref();
+        let _span =
+            tracing::info_span!("load", interface = I::DECL.name.as_str(), path = %path.display())
+                .entered();
         let events = Events(options.events.clone());
         let rejected = |e: LoadError| {
             events.emit(Event::Rejected {
@@ -749,6 +753,8 @@ impl<I: Interface> Plugin<I> {
     /// two generations are mapped at once, unless calls outlive the drain timeout.
     pub fn reload(&self, path: impl AsRef<Path>) -> Result<Reloaded, LoadError> {
         let path = path.as_ref();
+        let _span = tracing::info_span!("reload", interface = I::DECL.name.as_str(), path = %path.display())
+            .entered();
         let inner = &*self.inner;
         let events = inner.events();
         let rejected = |e: LoadError| {
