@@ -1,1 +1,219 @@
-fn main() {}
+//! Call cost: the same `add(a, b)` called five ways, from one thread and from two at once.
+//!
+//! - `static`: a plain call to a function linked into this binary (`#[inline(never)]`);
+//! - `raw-fn-ptr`: a bare `extern "C"` symbol of the bench plugin, looked up once with
+//!   libloading and called through the function pointer;
+//! - `hotdev`: the same plugin loaded with [`Plugin::load_with`], called through the
+//!   interface's generated `Calls` method (epoch announcement, table load, panic shim);
+//! - `hotdev-pinned`: the same, with one generation pinned for the whole batch
+//!   ([`Plugin::pin`]);
+//! - `hot-lib-reloader`: the same function in a Rust dylib, called through a `hot_module`.
+//!
+//! The two-thread groups time two threads that each make N calls at once (from the first
+//! thread's start to the last one's end); criterion's "time" is then per pair of calls.
+//! Run with `cargo bench -p hotdev-host --bench call` (add `-- --quick` for a smoke run).
+
+mod support;
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::{Barrier, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use hotdev_bench_api::bench::{Calls, Interface as BenchApi};
+use hotdev_host::{Options, Plugin};
+
+/// The statically linked baseline: same body as the plugin's `add`.
+#[inline(never)]
+fn add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
+/// The plugin's bare C symbol (`hotdev_bench_add` in `bench/plugin`).
+type RawAdd = unsafe extern "C" fn(u64, u64) -> u64;
+
+/// The directory holding the hot-lib-reloader library, built on first use.
+fn hotlib_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let lib = support::hotlib("");
+        lib.parent()
+            .expect("a library has a directory")
+            .to_path_buf()
+    })
+    .clone()
+}
+
+// hot-lib-reloader's macro expands to `static mut` globals that it references.
+#[allow(
+    static_mut_refs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
+#[hot_lib_reloader::hot_module(dylib = "hotdev_bench_hotlib", lib_dir = super::hotlib_dir())]
+mod hot_lib {
+    hot_functions_from_file!("bench/hotlib/src/lib.rs");
+}
+
+/// One way to call `add`.
+#[derive(Debug, Clone, Copy)]
+enum Way {
+    Static,
+    RawFnPtr,
+    Hotdev,
+    HotdevPinned,
+    HotLibReloader,
+}
+
+impl Way {
+    const ALL: [Way; 5] = [
+        Way::Static,
+        Way::RawFnPtr,
+        Way::Hotdev,
+        Way::HotdevPinned,
+        Way::HotLibReloader,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Way::Static => "static",
+            Way::RawFnPtr => "raw-fn-ptr",
+            Way::Hotdev => "hotdev",
+            Way::HotdevPinned => "hotdev-pinned",
+            Way::HotLibReloader => "hot-lib-reloader",
+        }
+    }
+}
+
+/// What the calls go through, loaded once.
+struct Targets {
+    raw: RawAdd,
+    plugin: Plugin<BenchApi>,
+    // Keeps `raw` callable; dropped after everything else.
+    _library: libloading::Library,
+    _shadow: tempfile::TempDir,
+}
+
+impl Targets {
+    fn load() -> Targets {
+        let path = support::plugin("");
+        // SAFETY: the bench plugin's initialisers only set up reloadable's runtime (its
+        // panic hook chain); loading it has no other effect on this process.
+        let library = unsafe { libloading::Library::new(&path) }.expect("loading the plugin");
+        // SAFETY: `hotdev_bench_add` is declared in bench/plugin as
+        // `extern "C" fn(u64, u64) -> u64`, the type asked for here; the pointer is only
+        // used while `library` is alive (both live in `Targets`).
+        let raw = *unsafe { library.get::<RawAdd>(b"hotdev_bench_add\0") }
+            .expect("the plugin exports hotdev_bench_add");
+        let shadow = support::tempdir("hotdev-bench-shadow");
+        let options = Options {
+            shadow_dir: Some(shadow.path().to_path_buf()),
+            ..Options::default()
+        };
+        let plugin = Plugin::<BenchApi>::load_with(&path, options).expect("loading the plugin");
+        // Leave the new generation's probation before measuring.
+        for i in 0..64 {
+            assert_eq!(plugin.add(i, 1).expect("add"), i + 1);
+        }
+        assert_eq!(hot_lib::add(2, 3), 5, "hot-lib-reloader answers");
+        Targets {
+            raw,
+            plugin,
+            _library: library,
+            _shadow: shadow,
+        }
+    }
+
+    /// Makes `iters` calls of `add` the given way.
+    fn calls(&self, way: Way, iters: u64) {
+        match way {
+            Way::Static => {
+                for i in 0..iters {
+                    black_box(add(black_box(i), black_box(1)));
+                }
+            }
+            Way::RawFnPtr => {
+                let raw = black_box(self.raw);
+                for i in 0..iters {
+                    // SAFETY: `raw` points into the library `self` keeps loaded, with the
+                    // signature it was declared with (see `Targets::load`).
+                    black_box(unsafe { raw(black_box(i), black_box(1)) });
+                }
+            }
+            Way::Hotdev => {
+                for i in 0..iters {
+                    black_box(self.plugin.add(black_box(i), black_box(1)).unwrap());
+                }
+            }
+            Way::HotdevPinned => {
+                let pinned = self.plugin.pin();
+                for i in 0..iters {
+                    black_box(pinned.add(black_box(i), black_box(1)).unwrap());
+                }
+            }
+            Way::HotLibReloader => {
+                for i in 0..iters {
+                    black_box(hot_lib::add(black_box(i), black_box(1)));
+                }
+            }
+        }
+    }
+
+    /// Two threads making `iters` calls each at once: from the first start to the last end.
+    fn calls_on_two_threads(&self, way: Way, iters: u64) -> Duration {
+        let barrier = Barrier::new(2);
+        let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        let start = Instant::now();
+                        self.calls(way, iters);
+                        (start, Instant::now())
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a calling thread panicked"))
+                .collect()
+        });
+        let start = spans.iter().map(|s| s.0).min().expect("two spans");
+        let end = spans.iter().map(|s| s.1).max().expect("two spans");
+        end - start
+    }
+}
+
+fn bench_calls(c: &mut Criterion) {
+    let targets = Targets::load();
+
+    let mut one = c.benchmark_group("call-1-thread");
+    one.throughput(Throughput::Elements(1));
+    for way in Way::ALL {
+        one.bench_function(BenchmarkId::from_parameter(way.name()), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                targets.calls(way, iters);
+                start.elapsed()
+            })
+        });
+    }
+    one.finish();
+
+    let mut two = c.benchmark_group("call-2-threads");
+    two.throughput(Throughput::Elements(2));
+    for way in Way::ALL {
+        two.bench_function(BenchmarkId::from_parameter(way.name()), |b| {
+            b.iter_custom(|iters| targets.calls_on_two_threads(way, iters))
+        });
+    }
+    two.finish();
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    bench_calls(&mut criterion);
+    criterion.final_summary();
+}

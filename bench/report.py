@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Turns benchmark results into result lines and Markdown tables.
+
+    report.py criterion CRITERION_DIR     print one `BENCH call ...` line per criterion benchmark
+    report.py tables RESULTS_FILE         print the Markdown tables of every `BENCH` line
+
+A result line is `BENCH <bench> key=value ...`; the benchmarks print them on stdout and
+bench/run.sh collects them into one file. Only the standard library is used.
+"""
+
+import json
+import os
+import statistics
+import sys
+
+CALL_WAYS = ["static", "raw-fn-ptr", "hotdev", "hotdev-pinned", "hot-lib-reloader"]
+
+
+def criterion_lines(root):
+    """Per-sample time per iteration of each call benchmark: median, min and max."""
+    for group, threads in (("call-1-thread", 1), ("call-2-threads", 2)):
+        for way in CALL_WAYS:
+            sample = os.path.join(root, group, way, "new", "sample.json")
+            if not os.path.exists(sample):
+                continue
+            with open(sample) as f:
+                data = json.load(f)
+            per_iter = [t / i for t, i in zip(data["times"], data["iters"]) if i > 0]
+            # With two threads one iteration is two calls (one per thread) at once.
+            per_call = [ns / threads for ns in per_iter]
+            print(
+                f"BENCH call threads={threads} way={way} "
+                f"median_ns={statistics.median(per_call):.3f} "
+                f"min_ns={min(per_call):.3f} max_ns={max(per_call):.3f} "
+                f"samples={len(per_call)}"
+            )
+
+
+def parse(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 2 or parts[0] != "BENCH":
+                continue
+            fields = dict(p.split("=", 1) for p in parts[2:] if "=" in p)
+            rows.append((parts[1], fields))
+    return rows
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def ratio(a, b):
+    a, b = num(a), num(b)
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.2f}x"
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def tables(path):
+    rows = parse(path)
+    by = {}
+    for name, fields in rows:
+        by.setdefault(name, []).append(fields)
+    out = []
+
+    calls = by.get("call", [])
+    if calls:
+        out.append("### Call cost (ns per call; 2 threads: wall time / total calls)\n")
+        body = []
+        for threads in ("1", "2"):
+            sel = {f["way"]: f for f in calls if f["threads"] == threads}
+            base = sel.get("raw-fn-ptr", {}).get("median_ns")
+            for way in CALL_WAYS:
+                f = sel.get(way)
+                if f:
+                    body.append([threads, way, f["median_ns"], f["min_ns"], f["max_ns"],
+                                 ratio(f["median_ns"], base)])
+        out.append(table(["threads", "way", "median", "min", "max", "vs raw-fn-ptr"], body))
+
+    swaps = by.get("swap", [])
+    if swaps:
+        out.append("\n### Swap latency (artifact in place → first call answering new code, µs)\n")
+        base = next((f["median_us"] for f in swaps if f["tool"] == "hotdev"), None)
+        out.append(table(
+            ["tool", "reloads", "median", "min", "max", "vs hotdev", "note"],
+            [[f["tool"], f["n"], f["median_us"], f["min_us"], f["max_us"],
+              ratio(f["median_us"], base), f.get("note", "").replace("_", " ")] for f in swaps]))
+
+    live = by.get("save_to_live", [])
+    if live:
+        out.append("\n### Save to live (ms, median [min–max])\n")
+        body = []
+        for f in live:
+            for k in ("debounce", "build", "load", "swap", "first_call", "total", "cargo_alone", "overhead"):
+                if k + "_ms" in f:
+                    body.append([f.get("kind", ""), k.replace("_", " "),
+                                 f"{f[k + '_ms']} [{f.get(k + '_min_ms', '?')}–{f.get(k + '_max_ms', '?')}]"])
+        out.append(table(["kind", "stage", "ms"], body))
+
+    soak = by.get("soak", [])
+    if soak:
+        out.append("\n### Soak\n")
+        keys = [k for k in soak[0] if k != "note"]
+        out.append(table(["measure", "value"], [[k.replace("_", " "), soak[0][k]] for k in keys]))
+
+    http = by.get("http", [])
+    if http:
+        out.append("\n### HTTP under load (wrk)\n")
+        base = {f["mode"]: f for f in http if f["server"] == "static"}
+        body = []
+        for f in http:
+            b = base.get("steady", {})
+            body.append([f["server"], f["mode"], f["rps"], f["p50_ms"], f["p99_ms"],
+                         f.get("errors", "0"), f.get("non2xx", "0"), f.get("reloads", "-"),
+                         ratio(f["rps"], b.get("rps")), ratio(f["p99_ms"], b.get("p99_ms"))])
+        out.append(table(["server", "mode", "req/s", "p50 ms", "p99 ms", "socket errors",
+                          "non-2xx", "reloads", "req/s vs static", "p99 vs static steady"], body))
+
+    start = by.get("startup", [])
+    if start:
+        out.append("\n### Start-up and memory\n")
+        base = next((f for f in start if f["server"] == "static"), {})
+        out.append(table(
+            ["server", "runs", "start→first 200 median ms", "min", "max", "vs static", "RSS KiB", "RSS vs static"],
+            [[f["server"], f["n"], f["median_ms"], f["min_ms"], f["max_ms"],
+              ratio(f["median_ms"], base.get("median_ms")), f["rss_kib"],
+              ratio(f["rss_kib"], base.get("rss_kib"))] for f in start]))
+    print("\n".join(out))
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("criterion", "tables"):
+        sys.exit(__doc__)
+    if sys.argv[1] == "criterion":
+        criterion_lines(sys.argv[2])
+    else:
+        tables(sys.argv[2])
+
+
+if __name__ == "__main__":
+    main()
