@@ -126,3 +126,112 @@ fn editing_the_plugin_changes_behaviour_and_keeps_the_count() {
         .unwrap_or_default();
     assert!(left.is_empty(), "shadow copies left behind: {left:?}");
 }
+
+/// The processes (other than this test) whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|e| e.file_name().to_string_lossy() != me)
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline
+                .contains(needle)
+                .then(|| format!("{}: {cmdline}", e.file_name().to_string_lossy()))
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_c_during_a_build_leaves_no_cargo_or_rustc_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plugin_dir = copy_example(tmp.path());
+    // A build script that takes a while makes sure the interrupt lands mid-build.
+    let manifest = plugin_dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("[lib]", "build = \"build.rs\"\n\n[lib]"),
+    )
+    .unwrap();
+    std::fs::write(
+        plugin_dir.join("build.rs"),
+        "fn main() {\n    println!(\"cargo:rerun-if-changed=src/lib.rs\");\n    \
+         if std::path::Path::new(\"slow\").exists() {\n        \
+         std::thread::sleep(std::time::Duration::from_secs(60));\n    }\n}\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_counter-host"))
+        .arg(&plugin_dir)
+        .args(["--interval-ms", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+    wait_line(&out, BUILD, |l| l.starts_with("[generation 1]"));
+
+    // The next build sleeps in its build script.
+    std::fs::write(plugin_dir.join("slow"), b"").unwrap();
+    let lib = plugin_dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        source.replace("const STEP: u64 = 1;", "const STEP: u64 = 2;"),
+    )
+    .unwrap();
+    wait_line(&err, BUILD, |l| l.contains("building"));
+    let needle = tmp.path().to_string_lossy().into_owned();
+    let deadline = Instant::now() + BUILD;
+    while !processes_mentioning(&needle)
+        .iter()
+        .any(|p| p.contains("build-script"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the slow build script never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the host did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_mentioning(&needle);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes left behind: {left:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let shadow_root = plugin_dir.join("target/hotdev-shadow");
+    let left: Vec<_> = std::fs::read_dir(&shadow_root)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "shadow copies left behind: {left:?}");
+}
