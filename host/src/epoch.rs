@@ -82,6 +82,16 @@ impl Default for Domain {
 
 impl Domain {
     /// An empty domain at epoch 1.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Domain {
+            epoch: AtomicU64::new(1),
+            records: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An empty domain at epoch 1.
+    #[cfg(loom)]
     pub fn new() -> Self {
         Domain {
             epoch: AtomicU64::new(1),
@@ -238,16 +248,15 @@ fn heavy_barrier() {
 mod global_domain {
     use super::*;
     use std::cell::Cell;
-    use std::sync::OnceLock;
 
-    static GLOBAL: OnceLock<Domain> = OnceLock::new();
+    // A plain static (no lazy initialisation on the call path). The heavy barrier
+    // prepares itself on first use, which is a reloader's, never a caller's.
+    static GLOBAL: Domain = Domain::new();
 
     /// The process-wide domain shared by every plugin handle.
+    #[inline(always)]
     pub fn global() -> &'static Domain {
-        GLOBAL.get_or_init(|| {
-            crate::os::prepare_heavy_barrier();
-            Domain::new()
-        })
+        &GLOBAL
     }
 
     thread_local! {

@@ -32,11 +32,11 @@ mod barrier {
         unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_int) }
     }
 
-    /// Chooses the barrier once: the expedited private `membarrier` (microseconds), the
+    /// Chooses the barrier once (at the first reload): the expedited private `membarrier` (microseconds), the
     /// global one (slower, older kernels), or the `mprotect` trick (a TLB shoot-down
     /// interrupts every CPU running this process, which serialises it) where seccomp or
     /// an old kernel forbids `membarrier`.
-    pub fn prepare_heavy_barrier() {
+    fn prepare_heavy_barrier() {
         if METHOD.load(Ordering::Acquire) != UNPREPARED {
             return;
         }
@@ -111,11 +111,7 @@ mod barrier {
 }
 
 #[cfg(target_os = "linux")]
-pub use barrier::{heavy_barrier, prepare_heavy_barrier};
-
-/// Without a heavy barrier, callers fence every call and nothing needs doing here.
-#[cfg(not(target_os = "linux"))]
-pub fn prepare_heavy_barrier() {}
+pub use barrier::heavy_barrier;
 
 /// Without a heavy barrier, callers fence every call and nothing needs doing here.
 #[cfg(not(target_os = "linux"))]

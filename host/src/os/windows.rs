@@ -10,9 +10,6 @@ use std::path::{Path, PathBuf};
 /// Callers pay a full fence per call on Windows.
 pub const HAS_HEAVY_BARRIER: bool = false;
 
-/// Nothing to prepare without a heavy barrier.
-pub fn prepare_heavy_barrier() {}
-
 /// Callers fence every call, so there is nothing to do here.
 pub fn heavy_barrier() {}
 
