@@ -143,12 +143,15 @@ impl<T: Abi<Ffi = T>> Plain for T {}
 /// The type must not hold references or pointers into plugin memory.
 pub unsafe trait Owned: Abi {}
 
-macro_rules! plain_abi {
+/// Implements `Abi` for `#[repr(C)]` or primitive types passed as themselves, with the
+/// compiler's size and alignment and no fields.
+macro_rules! self_abi {
     ($($t:ty),* $(,)?) => {$(
-        // SAFETY: passed by value as itself; the layout comes from the compiler.
-        unsafe impl Abi for $t {
+        // SAFETY: passed by value as itself (a primitive or `#[repr(C)]`); the layout
+        // comes from the compiler.
+        unsafe impl $crate::abi::Abi for $t {
             type Ffi = Self;
-            const LAYOUT: &'static TypeLayout = &TypeLayout::scalar(
+            const LAYOUT: &'static $crate::abi::TypeLayout = &$crate::abi::TypeLayout::scalar(
                 stringify!($t),
                 std::mem::size_of::<$t>(),
                 std::mem::align_of::<$t>(),
@@ -162,7 +165,16 @@ macro_rules! plain_abi {
                 ffi
             }
         }
-        // SAFETY: holds no pointers.
+    )*};
+}
+pub(crate) use self_abi;
+
+/// `self_abi!` for types that own all their data, so they may be returned.
+macro_rules! plain_abi {
+    ($($t:ty),* $(,)?) => {$(
+        self_abi!($t);
+        // SAFETY: holds no pointers into plugin memory (numbers, atomics, or system-
+        // allocated buffers).
         unsafe impl Owned for $t {}
     )*};
 }
@@ -298,25 +310,8 @@ unsafe impl<T: Plain> Abi for RVec<T> {
 // SAFETY: owns its elements, which are themselves owned.
 unsafe impl<T: Plain + Owned> Owned for RVec<T> {}
 
-// SAFETY: `RString` is `#[repr(C)]` and system-allocated (see `ffi`).
-unsafe impl Abi for RString {
-    type Ffi = Self;
-    const LAYOUT: &'static TypeLayout = &TypeLayout::scalar(
-        "RString",
-        std::mem::size_of::<RString>(),
-        std::mem::align_of::<RString>(),
-    );
-    #[inline(always)]
-    fn into_ffi(self) -> Self {
-        self
-    }
-    #[inline(always)]
-    unsafe fn from_ffi(ffi: Self) -> Self {
-        ffi
-    }
-}
-// SAFETY: owns its bytes.
-unsafe impl Owned for RString {}
+// `RString` is `#[repr(C)]` and system-allocated (see `ffi`).
+plain_abi!(RString);
 
 /// Declares a `#[repr(C)]` struct that may cross the plugin boundary, with its layout
 /// (every field's name, offset and type) recorded for the interface fingerprint.

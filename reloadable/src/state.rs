@@ -89,20 +89,5 @@ impl fmt::Debug for State {
     }
 }
 
-// SAFETY: `#[repr(C)]`, passed as itself behind a reference.
-unsafe impl Abi for State {
-    type Ffi = Self;
-    const LAYOUT: &'static TypeLayout = &TypeLayout::scalar(
-        "State",
-        std::mem::size_of::<State>(),
-        std::mem::align_of::<State>(),
-    );
-    #[inline(always)]
-    fn into_ffi(self) -> Self {
-        self
-    }
-    #[inline(always)]
-    unsafe fn from_ffi(ffi: Self) -> Self {
-        ffi
-    }
-}
+// `#[repr(C)]`, passed as itself behind a reference; not `Owned` (it points at host memory).
+crate::abi::self_abi!(State);

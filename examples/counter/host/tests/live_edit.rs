@@ -56,6 +56,30 @@ fn wait_line(rx: &Receiver<String>, timeout: Duration, pred: impl Fn(&str) -> bo
     }
 }
 
+/// Sends SIGINT (Ctrl-C) and waits for the process to exit.
+fn ctrl_c(child: &mut std::process::Child) -> std::process::ExitStatus {
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the host did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What is left in the plugin's shadow directory.
+fn shadow_copies(plugin_dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(plugin_dir.join("target/hotdev-shadow"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
 fn count(line: &str) -> u64 {
     line.split("count = ")
         .nth(1)
@@ -102,28 +126,12 @@ fn editing_the_plugin_changes_behaviour_and_keeps_the_count() {
     );
 
     // Ctrl-C: a graceful stop, exit status 0, shadow copies removed.
-    // SAFETY: signalling our own child process.
-    let pid = child.id() as i32;
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the host did not stop after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = ctrl_c(&mut child);
     assert!(status.success(), "{status:?}");
     wait_line(&err, Duration::from_secs(10), |l| {
         l.contains("stopped after")
     });
-    let shadow_root = plugin_dir.join("target/hotdev-shadow");
-    let left: Vec<_> = std::fs::read_dir(&shadow_root)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let left = shadow_copies(&plugin_dir);
     assert!(left.is_empty(), "shadow copies left behind: {left:?}");
 }
 
@@ -203,19 +211,7 @@ fn ctrl_c_during_a_build_leaves_no_cargo_or_rustc_behind() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    // SAFETY: signalling our own child process.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the host did not stop after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = ctrl_c(&mut child);
     assert!(status.success(), "{status:?}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -229,9 +225,6 @@ fn ctrl_c_during_a_build_leaves_no_cargo_or_rustc_behind() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let shadow_root = plugin_dir.join("target/hotdev-shadow");
-    let left: Vec<_> = std::fs::read_dir(&shadow_root)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let left = shadow_copies(&plugin_dir);
     assert!(left.is_empty(), "shadow copies left behind: {left:?}");
 }
