@@ -105,8 +105,10 @@ def tables(path):
         for f in live:
             for k in ("debounce", "build", "load", "swap", "first_call", "total", "cargo_alone", "overhead"):
                 if k + "_ms" in f:
-                    body.append([f.get("kind", ""), k.replace("_", " "),
-                                 f"{f[k + '_ms']} [{f.get(k + '_min_ms', '?')}–{f.get(k + '_max_ms', '?')}]"])
+                    spread = ""
+                    if k + "_min_ms" in f:
+                        spread = f" [{f[k + '_min_ms']}–{f[k + '_max_ms']}]"
+                    body.append([f.get("kind", ""), k.replace("_", " "), f[k + "_ms"] + spread])
         out.append(table(["kind", "stage", "ms"], body))
 
     soak = by.get("soak", [])
@@ -123,10 +125,11 @@ def tables(path):
         for f in http:
             b = base.get("steady", {})
             body.append([f["server"], f["mode"], f["rps"], f["p50_ms"], f["p99_ms"],
-                         f.get("errors", "0"), f.get("non2xx", "0"), f.get("reloads", "-"),
+                         f.get("errors", "0"), f.get("non2xx", "0"),
+                         f.get("reloads", f.get("builds", "-") + " builds" if "builds" in f else "-"),
                          ratio(f["rps"], b.get("rps")), ratio(f["p99_ms"], b.get("p99_ms"))])
         out.append(table(["server", "mode", "req/s", "p50 ms", "p99 ms", "socket errors",
-                          "non-2xx", "reloads", "req/s vs static", "p99 vs static steady"], body))
+                          "non-2xx", "reloads (builds)", "req/s vs static", "p99 vs static steady"], body))
 
     start = by.get("startup", [])
     if start:

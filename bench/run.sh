@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs hotdev's benchmarks (see BENCHMARKS.md) and prints their tables.
+#
+#   bench/run.sh           the full run (about 10-15 minutes on 2 cores, builds included)
+#   bench/run.sh --quick   a smoke run with short measurements (a few minutes); CI runs it
+#                          to prove the benchmarks still work, without judging the numbers
+#
+# Results: one `BENCH <name> key=value ...` line per figure in
+# $CARGO_TARGET_DIR/bench-results/results.txt, the Markdown tables in tables.md beside it.
+# CARGO_TARGET_DIR defaults to the workspace's target/. Needs cargo, python3 and wrk
+# (installed with apt-get when missing). Servers listen on 127.0.0.1 only.
+set -euo pipefail
+
+quick=0
+case "${1:-}" in
+  --quick) quick=1 ;;
+  "") ;;
+  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+esac
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+out="$CARGO_TARGET_DIR/bench-results"
+mkdir -p "$out"
+results="$out/results.txt"
+: >"$results"
+started=$(date +%s)
+
+step() { printf '\n== %s (%ss)\n' "$1" "$(($(date +%s) - started))" >&2; }
+collect() { tee -a "$out/log.txt" | grep '^BENCH ' | tee -a "$results" || true; }
+
+if ! command -v wrk >/dev/null; then
+  step "installing wrk"
+  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+fi
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//; s/ /_/g')
+echo "BENCH machine nproc=$(nproc) cpu=$cpu kernel=$(uname -r) date=$(date -u +%Y-%m-%dT%H:%MZ) quick=$quick rustc=$(rustc --version | cut -d' ' -f2)" | tee -a "$results"
+
+if [ "$quick" = 1 ]; then
+  criterion_args=(--warm-up-time 0.1 --measurement-time 0.3)
+  bench_args=(--quick)
+  seconds=2
+  starts=2
+else
+  criterion_args=()
+  bench_args=()
+  seconds=10
+  starts=5
+fi
+
+step "1. call cost (criterion)"
+cargo bench -p hotdev-host --bench call -- "${criterion_args[@]}" >"$out/call.txt" 2>&1 || { cat "$out/call.txt" >&2; exit 1; }
+python3 bench/report.py criterion "$CARGO_TARGET_DIR/criterion" | tee -a "$results"
+
+step "2. swap latency"
+cargo bench -p hotdev-host --bench swap -- "${bench_args[@]}" 2>&1 | collect
+
+step "4. soak"
+cargo bench -p hotdev-host --bench soak -- "${bench_args[@]}" 2>&1 | collect
+
+step "3. save to live"
+cargo bench -p hotdev --bench save_to_live -- "${bench_args[@]}" 2>&1 | collect
+
+step "5-6. HTTP under load, start-up and memory (release builds)"
+cargo build --release -q -p hotdev
+cargo build --release -q --manifest-path bench/static-hello/Cargo.toml
+work=$(mktemp -d "${TMPDIR:-/tmp}/hotdev-bench-serve.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+hello="$work/hello"
+mkdir -p "$hello/src"
+cp examples/hello/Cargo.lock "$hello/"
+cp examples/hello/src/lib.rs "$hello/src/"
+sed "s#path = \"../../reloadable\"#path = \"$root/reloadable\"#" examples/hello/Cargo.toml >"$hello/Cargo.toml"
+# Start-up excludes the plugin's build: build it first (hotdev serve finds it fresh).
+(cd "$hello" && env -u CARGO_TARGET_DIR cargo build -q --release --lib)
+python3 bench/serve_load.py \
+  --hotdev "$CARGO_TARGET_DIR/release/hotdev" \
+  --static "$CARGO_TARGET_DIR/release/hotdev-bench-static-hello" \
+  --hello "$hello" --seconds "$seconds" --starts "$starts" \
+  --events "$work/events.jsonl" 2>&1 | collect
+
+step "tables"
+python3 bench/report.py tables "$results" | tee "$out/tables.md"
+echo >&2
+echo "results: $results; tables: $out/tables.md ($(($(date +%s) - started)) s)" >&2

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""HTTP under load and start-up: `hotdev serve` against examples/hello's handler compiled
+into a static tiny_http server (bench/static-hello), both release builds, loopback only.
+
+    serve_load.py --hotdev BIN --static BIN --hello DIR [--seconds N] [--starts N]
+
+DIR is a prebuilt copy of examples/hello (bench/run.sh makes it); it is edited during the
+reload run. Prints `BENCH http ...` and `BENCH startup ...` lines. Needs `wrk`.
+"""
+
+import argparse
+import http.client
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import threading
+import time
+
+HEADING = "<h1>Hello from hotdev</h1>"
+PATH = "/api/visits"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(kind, args, port, events=None):
+    if kind == "hotdev":
+        cmd = [args.hotdev, "serve", args.hello, "--release", "--addr", f"127.0.0.1:{port}"]
+        if events:
+            cmd += ["--events", events]
+    else:
+        cmd = [args.static, f"127.0.0.1:{port}"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def first_ok(port, proc, limit=120.0):
+    """Polls until the first 200 answer; returns the moment it arrived."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", PATH)
+            r = c.getresponse()
+            r.read()
+            c.close()
+            if r.status == 200:
+                return time.monotonic()
+        except OSError:
+            pass
+        time.sleep(0.002)
+    raise SystemExit("server did not answer in time")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def to_ms(value):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    n, unit = float(m.group(1)), m.group(2)
+    return n * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}[unit]
+
+
+def wrk(port, seconds):
+    out = subprocess.run(
+        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{PATH}"],
+        capture_output=True, text=True, check=True).stdout
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {
+        "rps": f"{rps:.0f}",
+        "p50_ms": f"{to_ms(pct['50']):.3f}",
+        "p99_ms": f"{to_ms(pct['99']):.3f}",
+        "errors": str(sum(int(g) for g in errors.groups())) if errors else "0",
+        "non2xx": non2xx.group(1) if non2xx else "0",
+        "requests": re.search(r"(\d+) requests in", out).group(1),
+    }
+
+
+def line(name, fields):
+    print(f"BENCH {name} " + " ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
+
+
+def editor(lib, original, stop_flag, every, build=False):
+    """Saves a new heading every `every` seconds, so that real rebuilds happen; with
+    `build`, also runs the release build itself (for the static server, to load the
+    machine the way hotdev's rebuilds do without any reload)."""
+    n = 0
+    while not stop_flag.is_set():
+        n += 1
+        text = original.replace(HEADING, f"<h1>Hello from hotdev (load edit {n})</h1>")
+        with open(lib, "w") as f:
+            f.write(text)
+        if build:
+            subprocess.run(["cargo", "build", "-q", "--release", "--lib"], cwd=os.path.dirname(os.path.dirname(lib)),
+                           env={k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"},
+                           check=False)
+        stop_flag.wait(every)
+    with open(lib, "w") as f:
+        f.write(original)
+    return n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hotdev", required=True)
+    ap.add_argument("--static", required=True)
+    ap.add_argument("--hello", required=True)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--starts", type=int, default=5)
+    ap.add_argument("--events", default="/tmp/hotdev-bench-events.jsonl")
+    args = ap.parse_args()
+
+    # Start-up and memory: process start to first 200, and RSS right then.
+    for kind in ("static", "hotdev"):
+        times, rss = [], []
+        for _ in range(args.starts):
+            port = free_port()
+            t0 = time.monotonic()
+            proc = start(kind, args, port)
+            times.append((first_ok(port, proc) - t0) * 1e3)
+            rss.append(rss_kib(proc.pid))
+            stop(proc)
+        line("startup", {"server": kind, "n": len(times),
+                         "median_ms": f"{statistics.median(times):.1f}",
+                         "min_ms": f"{min(times):.1f}", "max_ms": f"{max(times):.1f}",
+                         "rss_kib": int(statistics.median(rss))})
+
+    # Steady load, then load while the plugin is edited every 250 ms (hotdev only).
+    for kind in ("static", "hotdev"):
+        port = free_port()
+        proc = start(kind, args, port, events=args.events if kind == "hotdev" else None)
+        first_ok(port, proc)
+        result = wrk(port, args.seconds)
+        line("http", {"server": kind, "mode": "steady", **result})
+        lib = os.path.join(args.hello, "src", "lib.rs")
+        if kind == "static":
+            # The same edits and release builds, back to back, with no reload: what the
+            # builds alone do to the latency on this two-core machine.
+            with open(lib) as f:
+                original = f.read()
+            flag = threading.Event()
+            edits = []
+            t = threading.Thread(target=lambda: edits.append(editor(lib, original, flag, 0.25, True)))
+            t.start()
+            result = wrk(port, args.seconds)
+            flag.set()
+            t.join()
+            line("http", {"server": kind, "mode": "builds-every-250ms", **result,
+                          "builds": edits[0] if edits else 0})
+        if kind == "hotdev":
+            with open(lib) as f:
+                original = f.read()
+            with open(args.events) as f:
+                before = sum('"event":"reloaded"' in l for l in f)
+            flag = threading.Event()
+            edits = []
+            t = threading.Thread(target=lambda: edits.append(editor(lib, original, flag, 0.25)))
+            t.start()
+            result = wrk(port, args.seconds)
+            flag.set()
+            t.join()
+            time.sleep(0.5)
+            with open(args.events) as f:
+                text = f.read()
+            reloads = sum('"event":"reloaded"' in l for l in text.splitlines()) - before
+            failed_builds = text.count('"event":"build_failed"')
+            line("http", {"server": kind, "mode": "edit-every-250ms", **result,
+                          "reloads": reloads, "edits": edits[0] if edits else 0,
+                          "failed_builds": failed_builds})
+        stop(proc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+//! Save to live: an edit of a temporary copy of `examples/hello` is saved, and the clock
+//! runs until the new code answers a call through [`HotPlugin`]. The time is split with the
+//! dev loop's own events: change seen and debounced (save → build started), cargo's build,
+//! copy + validation + load, table swap, and the first call that answers new code. Then
+//! cargo alone builds the same kind of edit (`cargo build` run directly, with the watcher's
+//! arguments), and the difference of the medians is hotdev's overhead on top of cargo.
+//!
+//! Prints `BENCH save_to_live ...` lines. `cargo bench -p hotdev --bench save_to_live
+//! [-- --quick]`. Debug builds, as in a dev loop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use hotdev::devloop::{DevEvent, HotOptions, HotPlugin};
+use reloadable::web::Request;
+use reloadable::web::app::{Calls, Interface as App};
+
+const HEADING: &str = "<h1>Hello from hotdev</h1>";
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let edits = if quick { 3 } else { 10 };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::Builder::new()
+        .prefix("hotdev-bench-hello")
+        .tempdir()
+        .expect("a temporary directory");
+    let dir = copy_hello(root, work.path());
+    let lib = dir.join("src/lib.rs");
+    let original = std::fs::read_to_string(&lib).expect("reading hello's lib.rs");
+    assert!(original.contains(HEADING), "hello's page has its heading");
+
+    let options = HotOptions {
+        report: false,
+        ..HotOptions::default()
+    };
+    let (hot, events) = HotPlugin::<App>::watch_with(&dir, options).expect("watching hello");
+    let events = timestamped(events);
+    let request = Request {
+        method: "GET".into(),
+        path: "/".into(),
+        ..Request::default()
+    };
+
+    let mut rows: Vec<[Duration; 6]> = Vec::new();
+    for n in 1..=edits {
+        let marker = format!("edit {n} of the save-to-live bench");
+        thread::sleep(Duration::from_millis(300));
+        while events.try_recv().is_ok() {}
+        let saved = Instant::now();
+        edit(&lib, &original, &marker);
+        let live = loop {
+            let response = hot.handle(&request, &hot.state()).expect("calling hello");
+            if String::from_utf8_lossy(&response.body).contains(&marker) {
+                break Instant::now();
+            }
+            thread::sleep(Duration::from_micros(500));
+        };
+        let (mut build_started, mut reloaded) = (None, None);
+        while reloaded.is_none() {
+            let (at, event) = events
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the reload's events");
+            match event {
+                DevEvent::Watch(hotdev_watcher::Event::BuildStarted { .. }) => {
+                    build_started.get_or_insert(at);
+                }
+                DevEvent::Reloaded {
+                    build, load, swap, ..
+                } => reloaded = Some((at, build, load, swap)),
+                _ => {}
+            }
+        }
+        let (reloaded_at, build, load, swap) = reloaded.expect("a reload");
+        let debounce = build_started.expect("a build started") - saved;
+        let first_call = live.saturating_duration_since(reloaded_at);
+        rows.push([debounce, build, load, swap, first_call, live - saved]);
+    }
+    hot.stop_watching();
+    drop(hot);
+
+    let mut cargo_alone = Vec::new();
+    for n in 1..=edits {
+        edit(&lib, &original, &format!("edit {n} built by cargo alone"));
+        let started = Instant::now();
+        cargo_build(&dir);
+        cargo_alone.push(started.elapsed());
+    }
+
+    let column = |i: usize| rows.iter().map(|r| r[i]).collect::<Vec<_>>();
+    let names = ["debounce", "build", "load", "swap", "first_call", "total"];
+    let mut fields = vec![
+        ("kind".to_string(), "hotdev".to_string()),
+        ("edits".to_string(), edits.to_string()),
+    ];
+    for (i, name) in names.iter().enumerate() {
+        fields.extend(spread(name, &column(i)));
+    }
+    print_line(&fields);
+    let mut fields = vec![
+        ("kind".to_string(), "cargo".to_string()),
+        ("edits".to_string(), edits.to_string()),
+    ];
+    fields.extend(spread("cargo_alone", &cargo_alone));
+    let overhead = median(&column(5)).as_secs_f64() - median(&cargo_alone).as_secs_f64();
+    fields.push(("overhead_ms".into(), format!("{:.1}", overhead * 1e3)));
+    print_line(&fields);
+}
+
+/// Copies the example's manifest, lock file and sources, pointing its `reloadable`
+/// dependency at this workspace's.
+fn copy_hello(root: &Path, into: &Path) -> PathBuf {
+    let from = root.join("examples/hello");
+    let dir = into.join("hello");
+    std::fs::create_dir_all(dir.join("src")).expect("creating the copy");
+    for file in ["Cargo.lock", "src/lib.rs"] {
+        std::fs::copy(from.join(file), dir.join(file)).expect("copying hello");
+    }
+    let manifest = std::fs::read_to_string(from.join("Cargo.toml")).expect("hello's manifest");
+    let reloadable = root.join("reloadable");
+    let manifest = manifest.replace(
+        "path = \"../../reloadable\"",
+        &format!("path = {:?}", reloadable.display().to_string()),
+    );
+    assert!(
+        manifest.contains(&*reloadable.to_string_lossy()),
+        "rewrote the path"
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).expect("writing the manifest");
+    dir
+}
+
+/// Saves `lib.rs` with `marker` in the page's heading.
+fn edit(lib: &Path, original: &str, marker: &str) {
+    let text = original.replace(HEADING, &format!("<h1>Hello from hotdev ({marker})</h1>"));
+    std::fs::write(lib, text).expect("saving the edit");
+}
+
+/// The watcher's build command, run directly.
+fn cargo_build(dir: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .args([
+            "--lib",
+            "--message-format=json-render-diagnostics",
+            "--color=never",
+        ])
+        .env_remove("CARGO_TARGET_DIR")
+        .stdout(Stdio::null())
+        .status()
+        .expect("running cargo");
+    assert!(status.success(), "cargo build of the edit failed");
+}
+
+/// Stamps each event with the moment it was received.
+fn timestamped(events: Receiver<DevEvent>) -> Receiver<(Instant, DevEvent)> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    thread::spawn(move || {
+        for event in events {
+            if tx.send((Instant::now(), event)).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    sorted[sorted.len() / 2]
+}
+
+fn spread(name: &str, samples: &[Duration]) -> Vec<(String, String)> {
+    let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1e3);
+    let min = samples.iter().min().copied().unwrap_or_default();
+    let max = samples.iter().max().copied().unwrap_or_default();
+    vec![
+        (format!("{name}_ms"), ms(median(samples))),
+        (format!("{name}_min_ms"), ms(min)),
+        (format!("{name}_max_ms"), ms(max)),
+    ]
+}
+
+fn print_line(fields: &[(String, String)]) {
+    let mut line = "BENCH save_to_live".to_string();
+    for (k, v) in fields {
+        line.push_str(&format!(" {k}={v}"));
+    }
+    println!("{line}");
+}
