@@ -373,9 +373,11 @@ impl Reporter {
     fn host(&self, event: &hotdev_host::Event) {
         use hotdev_host::Event as H;
         match event {
-            H::Drained { generation, waited } => {
-                tracing::debug!(generation, ?waited, "drained");
-            }
+            H::Drained { generation, calls, waited } if *calls > 0 => self.line(&format!(
+                "hotdev: generation {generation} drained: {calls} call(s) finished on the old code \
+                 within {}",
+                ms(*waited)
+            )),
             H::DrainTimeout { generation, calls, waited } => self.line(&format!(
                 "hotdev: [HD040] generation {generation} still has {calls} call(s) running after {}; it stays loaded until they return",
                 ms(*waited)

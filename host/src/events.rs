@@ -52,6 +52,8 @@ pub enum Event {
     Drained {
         /// The retired generation.
         generation: u64,
+        /// How many threads were inside a call when it was retired (each was waited for).
+        calls: usize,
         /// How long that took.
         waited: Duration,
     },

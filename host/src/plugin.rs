@@ -463,6 +463,7 @@ struct Lingering<I: Interface> {
     generation: Arc<Generation<I>>,
     grace: Grace,
     since: Instant,
+    calls: usize,
 }
 
 impl<I: Interface> Reaper<I> {
@@ -523,23 +524,26 @@ fn reap<I: Interface>(
         *n -= 1;
         pending.1.notify_all();
     };
-    let finish = |generation: Arc<Generation<I>>, since: Instant| match Arc::into_inner(generation)
-    {
-        Some(g) => {
-            let id = g.id;
-            let _span = tracing::info_span!("unload", generation = id).entered();
-            events.emit(Event::Drained {
-                generation: id,
-                waited: since.elapsed(),
-            });
-            let pinned = g.unload(shadow, events);
-            events.emit(Event::Unloaded {
-                generation: id,
-                pinned,
-            });
-        }
-        None => unreachable!("a retired generation is referenced only by the reaper"),
-    };
+    let finish =
+        |generation: Arc<Generation<I>>, since: Instant, calls: usize| match Arc::into_inner(
+            generation,
+        ) {
+            Some(g) => {
+                let id = g.id;
+                let _span = tracing::info_span!("unload", generation = id).entered();
+                events.emit(Event::Drained {
+                    generation: id,
+                    calls,
+                    waited: since.elapsed(),
+                });
+                let pinned = g.unload(shadow, events);
+                events.emit(Event::Unloaded {
+                    generation: id,
+                    pinned,
+                });
+            }
+            None => unreachable!("a retired generation is referenced only by the reaper"),
+        };
     let mut lingering: Vec<Lingering<I>> = Vec::new();
     let mut stopping = false;
     while !stopping || !lingering.is_empty() {
@@ -550,8 +554,9 @@ fn reap<I: Interface>(
         };
         match job {
             Ok(Job::Retire(generation, mut grace, since)) => {
+                let calls = grace.pending();
                 if grace.wait(drain_timeout) {
-                    finish(generation, since);
+                    finish(generation, since, calls);
                 } else {
                     events.emit(Event::DrainTimeout {
                         generation: generation.id,
@@ -562,6 +567,7 @@ fn reap<I: Interface>(
                         generation,
                         grace,
                         since,
+                        calls,
                     });
                 }
                 done();
@@ -592,7 +598,7 @@ fn reap<I: Interface>(
         while i < lingering.len() {
             if lingering[i].grace.poll() {
                 let l = lingering.swap_remove(i);
-                finish(l.generation, l.since);
+                finish(l.generation, l.since, l.calls);
             } else {
                 i += 1;
             }
