@@ -336,6 +336,16 @@ fn a_call_blocking_across_a_reload_keeps_its_library_until_it_returns() {
         "the blocked call finished in the old code"
     );
     wait_for(&events, LONG, |e| {
+        matches!(
+            e,
+            Event::Drained {
+                generation: 1,
+                calls: 1,
+                ..
+            }
+        )
+    });
+    wait_for(&events, LONG, |e| {
         matches!(e, Event::Unloaded { generation: 1, .. })
     });
     assert_eq!(hotdev_host::is_mapped(&v1_copy), Some(false));
