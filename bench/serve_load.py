@@ -104,7 +104,12 @@ def line(name, fields):
     print(f"BENCH {name} " + " ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
 
 
-def editor(lib, original, stop_flag, every, build=False):
+def count_reloads(events):
+    with open(events) as f:
+        return sum('"event":"reloaded"' in l for l in f)
+
+
+def editor(lib, original, stop_flag, every, build=False, events=None):
     """Saves a new heading every `every` seconds, so that real rebuilds happen; with
     `build`, also runs the release build itself (for the static server, to load the
     machine the way hotdev's rebuilds do without any reload)."""
@@ -114,6 +119,15 @@ def editor(lib, original, stop_flag, every, build=False):
         text = original.replace(HEADING, f"<h1>Hello from hotdev (load edit {n})</h1>")
         with open(lib, "w") as f:
             f.write(text)
+        edited = time.monotonic()
+        if events:
+            # Wait for this edit's generation (a newer edit during a build supersedes it,
+            # so editing faster than cargo builds would never swap), at least `every`.
+            seen = count_reloads(events)
+            while count_reloads(events) == seen and time.monotonic() - edited < 10:
+                time.sleep(0.005)
+            stop_flag.wait(max(0.0, every - (time.monotonic() - edited)))
+            continue
         if build:
             subprocess.run(["cargo", "build", "-q", "--release", "--lib"], cwd=os.path.dirname(os.path.dirname(lib)),
                            env={k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"},
@@ -178,7 +192,8 @@ def main():
                 before = sum('"event":"reloaded"' in l for l in f)
             flag = threading.Event()
             edits = []
-            t = threading.Thread(target=lambda: edits.append(editor(lib, original, flag, 0.25)))
+            t = threading.Thread(
+                target=lambda: edits.append(editor(lib, original, flag, 0.25, events=args.events)))
             t.start()
             result = wrk(port, args.seconds)
             flag.set()
@@ -188,7 +203,7 @@ def main():
                 text = f.read()
             reloads = sum('"event":"reloaded"' in l for l in text.splitlines()) - before
             failed_builds = text.count('"event":"build_failed"')
-            line("http", {"server": kind, "mode": "edit-every-250ms", **result,
+            line("http", {"server": kind, "mode": "edit-reload-loop", **result,
                           "reloads": reloads, "edits": edits[0] if edits else 0,
                           "failed_builds": failed_builds})
         stop(proc)
