@@ -31,6 +31,7 @@ fn main() {
     let most_mapped = AtomicUsize::new(loaded_under(shadow.path()));
     let mut reload_times = Vec::new();
     let mut rejected = 0u64;
+    let mut rss_warm = 0;
     let (rss_start, fds_start, rss_end, fds_end, elapsed) = thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
@@ -70,6 +71,11 @@ fn main() {
                 }
             }
             most_mapped.fetch_max(loaded_under(shadow.path()), Ordering::Relaxed);
+            // After the first tenth, allocator arenas and the loader's tables have reached
+            // their working size: growth past this point would be per reload.
+            if n == reloads / 10 {
+                rss_warm = rss_kib().unwrap_or(0);
+            }
         }
         let elapsed = started.elapsed();
         // Let the last generation finish probation and its predecessor unload.
@@ -95,6 +101,7 @@ fn main() {
             ),
             ("mapped_at_end", loaded_under(shadow.path()).to_string()),
             ("rss_start_kib", rss_start.to_string()),
+            ("rss_after_tenth_kib", rss_warm.to_string()),
             ("rss_end_kib", rss_end.to_string()),
             ("fds_start", fds_start.to_string()),
             ("fds_end", fds_end.to_string()),
