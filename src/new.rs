@@ -27,20 +27,20 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
 pub fn create(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
         if !dir.is_dir() {
-            bail!("{} exists and is not a directory", dir.display());
+            bail!("[HD080] {} exists and is not a directory", dir.display());
         }
         let mut entries = fs::read_dir(dir)
-            .with_context(|| format!("could not read the directory {}", dir.display()))?;
+            .with_context(|| format!("[HD081] could not read the directory {}", dir.display()))?;
         if entries.next().is_some() {
             bail!(
-                "refusing to create a plugin in {}: the directory is not empty",
+                "[HD080] refusing to create a plugin in {}: the directory is not empty",
                 dir.display()
             );
         }
     }
     let name = crate_name(dir)?;
     fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("could not create the directory {}", dir.display()))?;
+        .with_context(|| format!("[HD081] could not create the directory {}", dir.display()))?;
     let files = [
         ("Cargo.toml", manifest(&name, &reloadable_path())),
         ("src/lib.rs", LIB_RS.to_string()),
@@ -49,7 +49,7 @@ pub fn create(dir: &Path) -> anyhow::Result<()> {
     for (file, contents) in files {
         let path = dir.join(file);
         fs::write(&path, contents)
-            .with_context(|| format!("could not write {}", path.display()))?;
+            .with_context(|| format!("[HD081] could not write {}", path.display()))?;
     }
     Ok(())
 }

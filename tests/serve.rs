@@ -140,6 +140,7 @@ fn new_refuses_a_non_empty_directory() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not empty"), "{stderr}");
+    assert!(stderr.contains("[HD080]"), "{stderr}");
     assert!(
         stderr.contains(&tmp.path().display().to_string()),
         "{stderr}"

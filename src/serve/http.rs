@@ -53,7 +53,7 @@ impl HttpServer {
     pub fn start(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<Self> {
         let server = tiny_http::Server::http(addr)
             .map_err(|e| anyhow!("{e}"))
-            .with_context(|| format!("could not listen on {addr}"))?;
+            .with_context(|| format!("[HD082] could not listen on {addr}"))?;
         let addr = server
             .server_addr()
             .to_ip()
@@ -66,7 +66,7 @@ impl HttpServer {
             let worker = thread::Builder::new()
                 .name(format!("hotdev-http-{n}"))
                 .spawn(move || work(&server, &stop, &shared))
-                .context("could not start an HTTP worker thread")?;
+                .context("[HD078] could not start an HTTP worker thread")?;
             workers.push(worker);
         }
         Ok(HttpServer {

@@ -122,13 +122,13 @@ impl Drop for CallGuard<'_> {
 pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
     let plugin_dir = opts.plugin_dir.canonicalize().with_context(|| {
         format!(
-            "could not open the plugin directory {}",
+            "[HD083] could not open the plugin directory {}",
             opts.plugin_dir.display()
         )
     })?;
     if !plugin_dir.join("Cargo.toml").is_file() {
         anyhow::bail!(
-            "{} is not a crate (no Cargo.toml); create one with `hotdev new {}`",
+            "[HD083] {} is not a crate (no Cargo.toml); create one with `hotdev new {}`",
             plugin_dir.display(),
             opts.plugin_dir.display()
         );
@@ -136,7 +136,7 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
     let events = match &opts.events {
         Some(target) => Some(
             EventWriter::open(target)
-                .with_context(|| format!("could not open the events file {target}"))?,
+                .with_context(|| format!("[HD084] could not open the events file {target}"))?,
         ),
         None => None,
     };
@@ -184,7 +184,7 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         thread::Builder::new()
             .name("hotdev-host-events".into())
             .spawn(move || follow_host(&host_rx, &shared))
-            .context("could not start the host event thread")?
+            .context("[HD078] could not start the host event thread")?
     };
 
     let mut reloader = Reloader {
