@@ -260,3 +260,58 @@ fn hello_example_keeps_its_visit_count_across_reloads() {
     assert!(page.contains("<strong id=\"visits\">3</strong>"), "{page}");
     assert_eq!(server.get("/api/visits").text(), "{\"visits\":3}");
 }
+
+/// `--events FILE` writes the same JSON lines to a file, from `listening` to `shutdown`.
+#[test]
+fn events_can_go_to_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("filed");
+    new_plugin(&dir);
+    let events = tmp.path().join("events.jsonl");
+    let mut child = hotdev()
+        .arg("serve")
+        .arg(&dir)
+        .args(["--addr", "127.0.0.1:0", "--events"])
+        .arg(&events)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let read = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&events)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+    let find = |kind: &str| {
+        let kind = kind.to_string();
+        move || read().into_iter().find(|e| e["event"] == kind.as_str())
+    };
+    let listening = support::eventually("listening in the file", BUILD_TIMEOUT, find("listening"));
+    let addr = listening["addr"].as_str().unwrap().parse().unwrap();
+    let reloaded = support::eventually("reloaded in the file", BUILD_TIMEOUT, find("reloaded"));
+    assert_eq!(reloaded["generation"], 1);
+    let page = Http::connect(addr).request("GET", "/", &[], b"").unwrap();
+    assert!(page.text().contains("Hello from hotdev"));
+
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = support::eventually("hotdev to exit", Duration::from_secs(60), || {
+        child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status:?}");
+    let all = read();
+    assert_eq!(
+        all.first().map(|e| e["event"].clone()),
+        Some("listening".into())
+    );
+    assert!(all.iter().any(|e| e["event"] == "shutdown"), "{all:#?}");
+}
