@@ -53,6 +53,14 @@ pub use events::Event;
 pub use plugin::{Options, Pinned, Plugin, Reloaded, StateMut, StateRef};
 pub use reloadable::{CallError, Interface};
 
+/// How many libraries under `dir` (a shadow directory) are loaded in this process, from
+/// one consistent snapshot of the dynamic loader's list (`None` where that cannot be told:
+/// only Linux is supported). Tests and benchmarks use it to count generations in memory.
+#[cfg(not(loom))]
+pub fn loaded_under(dir: &std::path::Path) -> Option<usize> {
+    os::loaded_under(dir)
+}
+
 /// Whether a file is mapped into this process (`None` where that cannot be told: only
 /// Linux reads `/proc/self/maps`). Tests use it to prove that an unloaded library is gone.
 #[cfg(not(loom))]

@@ -132,41 +132,7 @@ pub fn open_fds() -> Option<usize> {
     Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
 }
 
-/// How many objects the dynamic loader has loaded from files under `dir`, counted in one
-/// `dl_iterate_phdr` walk (it holds the loader's lock, so the count is one moment's).
+/// How many libraries under `dir` are loaded (one snapshot of the loader's list).
 pub fn loaded_under(dir: &Path) -> usize {
-    use std::ffi::{CStr, c_int, c_void};
-
-    struct Count {
-        prefix: Vec<u8>,
-        n: usize,
-    }
-
-    unsafe extern "C" fn each(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        data: *mut c_void,
-    ) -> c_int {
-        // SAFETY:
-        // - `data` is the `Count` passed to `dl_iterate_phdr` below, alive and not
-        //   otherwise borrowed during the walk;
-        // - `info` and its `dlpi_name` (when not null) are valid for this callback.
-        unsafe {
-            let count = &mut *data.cast::<Count>();
-            let name = (*info).dlpi_name;
-            if !name.is_null() && CStr::from_ptr(name).to_bytes().starts_with(&count.prefix) {
-                count.n += 1;
-            }
-        }
-        0
-    }
-
-    let mut count = Count {
-        prefix: dir.as_os_str().as_encoded_bytes().to_vec(),
-        n: 0,
-    };
-    // SAFETY: `each` has the callback's signature and only reads `info`; `count` outlives
-    // the call.
-    unsafe { libc::dl_iterate_phdr(Some(each), (&raw mut count).cast()) };
-    count.n
+    hotdev_host::loaded_under(dir).expect("dl_iterate_phdr is available on Linux")
 }

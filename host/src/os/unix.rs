@@ -181,6 +181,55 @@ pub fn is_mapped(path: &Path) -> Option<bool> {
     }))
 }
 
+/// How many libraries under `dir` the dynamic loader has loaded, from one consistent
+/// snapshot: `dl_iterate_phdr` walks the loader's list under its lock, unlike a read of
+/// `/proc/self/maps`, which can mix two moments. `None` where that walk is not available.
+pub fn loaded_under(dir: &Path) -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::{CStr, c_int, c_void};
+        use std::os::unix::ffi::OsStrExt;
+
+        struct Count<'a> {
+            prefix: &'a [u8],
+            n: usize,
+        }
+
+        unsafe extern "C" fn each(
+            info: *mut libc::dl_phdr_info,
+            _size: usize,
+            data: *mut c_void,
+        ) -> c_int {
+            // SAFETY:
+            // - `data` is the `Count` passed to `dl_iterate_phdr` below, alive and not
+            //   otherwise borrowed during the walk;
+            // - `info` and its `dlpi_name` (when not null) are valid during this callback.
+            unsafe {
+                let count = &mut *data.cast::<Count<'_>>();
+                let name = (*info).dlpi_name;
+                if !name.is_null() && CStr::from_ptr(name).to_bytes().starts_with(count.prefix) {
+                    count.n += 1;
+                }
+            }
+            0
+        }
+
+        let mut count = Count {
+            prefix: dir.as_os_str().as_bytes(),
+            n: 0,
+        };
+        // SAFETY: `each` has the callback's signature and only reads what it is given;
+        // `count` outlives the call.
+        unsafe { libc::dl_iterate_phdr(Some(each), (&mut count as *mut Count<'_>).cast()) };
+        Some(count.n)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
 /// Files that must be copied along with a library: none on Unix.
 pub fn companion_files(_library: &Path) -> Vec<(PathBuf, &'static str)> {
     Vec::new()

@@ -29,6 +29,11 @@ pub fn is_mapped(_path: &Path) -> Option<bool> {
     None
 }
 
+/// Unknown on Windows.
+pub fn loaded_under(_dir: &Path) -> Option<usize> {
+    None
+}
+
 /// The `.pdb` next to a `.dll`, copied with it under the same unique stem.
 pub fn companion_files(library: &Path) -> Vec<(PathBuf, &'static str)> {
     let pdb = library.with_extension("pdb");

@@ -72,40 +72,9 @@ pub fn wait_for(rx: &Receiver<Event>, timeout: Duration, pred: impl Fn(&Event) -
     }
 }
 
-/// How many libraries under `dir` the dynamic loader has loaded, from one consistent
-/// snapshot (`dl_iterate_phdr` runs under the loader's lock, unlike a read of
-/// `/proc/self/maps`, which can mix moments).
+/// How many libraries under `dir` are loaded (one snapshot of the loader's list).
 pub fn loaded_under(dir: &Path) -> usize {
-    use std::ffi::CStr;
-    use std::os::raw::{c_int, c_void};
-    struct Search<'a> {
-        dir: &'a [u8],
-        count: usize,
-    }
-    unsafe extern "C" fn visit(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        data: *mut c_void,
-    ) -> c_int {
-        // SAFETY: the loader passes a valid info for the duration of the callback, and
-        // `data` is the `Search` passed below.
-        unsafe {
-            let search = &mut *data.cast::<Search<'_>>();
-            let name = (*info).dlpi_name;
-            if !name.is_null() && CStr::from_ptr(name).to_bytes().starts_with(search.dir) {
-                search.count += 1;
-            }
-        }
-        0
-    }
-    let dir = dir.to_string_lossy();
-    let mut search = Search {
-        dir: dir.as_bytes(),
-        count: 0,
-    };
-    // SAFETY: `visit` matches the callback type and only reads what it is given.
-    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search<'_>).cast()) };
-    search.count
+    hotdev_host::loaded_under(dir).expect("dl_iterate_phdr is available on Linux")
 }
 
 /// How many distinct files under `dir` are mapped into this process.
