@@ -56,6 +56,21 @@ fn wait_line(rx: &Receiver<String>, timeout: Duration, pred: impl Fn(&str) -> bo
     }
 }
 
+/// Runs the counter host on `plugin_dir`, ticking every 50 ms; returns its stdout and
+/// stderr as channels of lines.
+fn start_host(plugin_dir: &Path) -> (std::process::Child, Receiver<String>, Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_counter-host"))
+        .arg(plugin_dir)
+        .args(["--interval-ms", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+    (child, out, err)
+}
+
 /// Sends SIGINT (Ctrl-C) and waits for the process to exit.
 fn ctrl_c(child: &mut std::process::Child) -> std::process::ExitStatus {
     // SAFETY: signalling our own child process.
@@ -93,15 +108,7 @@ fn count(line: &str) -> u64 {
 fn editing_the_plugin_changes_behaviour_and_keeps_the_count() {
     let tmp = tempfile::tempdir().unwrap();
     let plugin_dir = copy_example(tmp.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_counter-host"))
-        .arg(&plugin_dir)
-        .args(["--interval-ms", "50"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = lines(child.stdout.take().unwrap());
-    let err = lines(child.stderr.take().unwrap());
+    let (mut child, out, err) = start_host(&plugin_dir);
 
     let first = wait_line(&out, BUILD, |l| {
         l.starts_with("[generation 1]") && count(l) >= 3
@@ -177,15 +184,7 @@ fn ctrl_c_during_a_build_leaves_no_cargo_or_rustc_behind() {
          std::thread::sleep(std::time::Duration::from_secs(60));\n    }\n}\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_counter-host"))
-        .arg(&plugin_dir)
-        .args(["--interval-ms", "50"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = lines(child.stdout.take().unwrap());
-    let err = lines(child.stderr.take().unwrap());
+    let (mut child, out, err) = start_host(&plugin_dir);
     wait_line(&out, BUILD, |l| l.starts_with("[generation 1]"));
 
     // The next build sleeps in its build script.
