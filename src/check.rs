@@ -138,12 +138,13 @@ fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool
         reloadable::descriptor::ENTRY_SYMBOL
     ))?;
     r.ok(&format!(
-        "descriptor v{} (plugin {} {}, built by {} for {})",
+        "descriptor v{} (plugin {} {}, built by {} for {}, panic = {})",
         desc.descriptor_version,
         desc.plugin_name.as_str(),
         desc.build_id.as_str(),
         desc.rustc.as_str(),
-        desc.target.as_str()
+        desc.target.as_str(),
+        desc.panic.as_str()
     ))?;
     let found = desc.interface.name.as_str();
     let wanted = opts.interface.as_deref().unwrap_or(found);

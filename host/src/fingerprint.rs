@@ -41,6 +41,8 @@ pub struct Build<'a> {
     pub rustc: &'a str,
     /// The target triple.
     pub target: &'a str,
+    /// The panic strategy (`unwind` or `abort`).
+    pub panic: &'a str,
     /// `size_of` the function table.
     pub table_size: usize,
 }
@@ -52,6 +54,7 @@ impl Build<'static> {
             abi_version: reloadable::descriptor::ABI_VERSION,
             rustc: reloadable::descriptor::RUSTC_VERSION,
             target: reloadable::descriptor::TARGET,
+            panic: reloadable::__panic_strategy!(),
             table_size,
         }
     }
@@ -63,6 +66,7 @@ pub fn parts(decl: &InterfaceDecl, build: Build<'_>) -> Vec<Part> {
         Part::new("reloadable ABI version", "", build.abi_version),
         Part::new("rustc", "", build.rustc.trim_start_matches("rustc ")),
         Part::new("target", "", build.target),
+        Part::new("panic strategy", "", build.panic),
         Part::new("interface", "", decl.name.as_str()),
         Part::new("function table", "size", build.table_size),
     ];

@@ -230,6 +230,7 @@ pub fn plugin_parts(desc: &Descriptor) -> Vec<Part> {
             abi_version: desc.abi_version,
             rustc: desc.rustc.as_str(),
             target: desc.target.as_str(),
+            panic: desc.panic.as_str(),
             table_size: desc.table_size,
         },
     )

@@ -95,6 +95,11 @@ fn bad_libraries_are_refused_with_codes_and_the_current_generation_keeps_serving
             "implements interface `app`, not `counter`",
         ),
         (fixture("mismatch"), "HD013", "Counter: size 16 -> 24"),
+        (
+            fixture("panic_abort"),
+            "HD013",
+            "panic strategy unwind -> abort",
+        ),
         (fixture("panic_on_load"), "HD021", "the load hook panicked"),
         (fixture("fail_on_load"), "HD020", "no database"),
     ];

@@ -30,6 +30,19 @@ pub const RUSTC_VERSION: &str = env!("RELOADABLE_RUSTC_VERSION");
 /// The target triple this copy of reloadable was built for.
 pub const TARGET: &str = env!("RELOADABLE_TARGET");
 
+/// The panic strategy of the crate this is evaluated in: `unwind` or `abort`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __panic_strategy {
+    () => {
+        if cfg!(panic = "unwind") {
+            "unwind"
+        } else {
+            "abort"
+        }
+    };
+}
+
 /// What a plugin exports: who it is, what it implements, and its function table.
 #[repr(C)]
 #[derive(Debug)]
@@ -52,6 +65,9 @@ pub struct Descriptor {
     pub rustc: StaticStr,
     /// The plugin's target triple.
     pub target: StaticStr,
+    /// How the plugin was built to handle panics: `unwind` (what the call shims need to
+    /// catch them) or `abort` (a panic would end the host).
+    pub panic: StaticStr,
     /// The interface's function table (`<I as Interface>::Table`).
     pub table: *const c_void,
     /// `size_of` the table in the plugin.

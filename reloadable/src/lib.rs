@@ -434,6 +434,7 @@ macro_rules! export_plugin {
             }),
             rustc: $crate::StaticStr::new($crate::descriptor::RUSTC_VERSION),
             target: $crate::StaticStr::new($crate::descriptor::TARGET),
+            panic: $crate::StaticStr::new($crate::__panic_strategy!()),
             table: &__HOTDEV_TABLE as *const $($iface)::+::Table as *const ::core::ffi::c_void,
             table_size: ::core::mem::size_of::<$($iface)::+::Table>(),
             init: $crate::rt::init,

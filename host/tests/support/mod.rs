@@ -10,7 +10,8 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use hotdev_host::Event;
 
-/// Builds variant `feature` ("" for the default v1) and returns a stable copy of its
+/// Builds variant `feature` ("" for the default v1, "panic_abort" for v1 built with
+/// `panic = "abort"`) and returns a stable copy of its
 /// library. Each variant has its own target directory, so concurrent test processes never
 /// see each other's half-finished outputs.
 pub fn fixture(feature: &str) -> PathBuf {
@@ -31,8 +32,15 @@ pub fn fixture(feature: &str) -> PathBuf {
         .arg(&manifest)
         .arg("--target-dir")
         .arg(&target);
-    if !feature.is_empty() {
-        cmd.args(["--features", feature]);
+    match feature {
+        "" => {}
+        // Not a feature: the default variant built to abort on panic.
+        "panic_abort" => {
+            cmd.args(["--config", "profile.dev.panic=\"abort\""]);
+        }
+        _ => {
+            cmd.args(["--features", feature]);
+        }
     }
     let status = cmd
         .status()
