@@ -20,3 +20,8 @@ mod term;
 
 pub use hotdev_host::{Event as HostEvent, LoadError, Options, Plugin};
 pub use reloadable;
+
+/// The README's code, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
