@@ -29,7 +29,7 @@
     var overlay = el(
       "div",
       "position:fixed;inset:0;z-index:2147483647;overflow:auto;margin:0;padding:24px 32px;" +
-        "background:rgba(24,24,27,0.985);color:#f4f4f5;" +
+        "background:#18181b;color:#f4f4f5;" +
         "font:14px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
     );
     overlay.id = OVERLAY_ID;
