@@ -23,9 +23,11 @@
 //! own cache line and a compiler fence; the full fence is paid once per reload, by the
 //! reloader (an *asymmetric* fence, as in Linux userspace RCU's membarrier flavour).
 //!
-//! Because the depth counter makes a thread announce once for a whole call chain, a call
-//! that never returns keeps every generation retired while it runs waiting: all of them
-//! stay loaded, and each drain timeout is reported, until it returns.
+//! Because the depth counter makes a thread announce once for a whole call chain, and all
+//! plugins of a process share one domain, a call that never returns keeps every generation
+//! (of any plugin) retired while it runs waiting: all of them stay loaded, and each drain
+//! timeout is reported, until it returns. A plugin dropped meanwhile waits once more for
+//! its drain timeout, then leaves such libraries mapped for the rest of the process.
 //!
 //! Under `cfg(loom)` the atomics are loom's and both fences are full `SeqCst` fences, and
 //! `tests/loom.rs` checks that no reader ever sees a generation after it was freed.

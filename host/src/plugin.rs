@@ -545,8 +545,7 @@ fn reap<I: Interface>(
             None => unreachable!("a retired generation is referenced only by the reaper"),
         };
     let mut lingering: Vec<Lingering<I>> = Vec::new();
-    let mut stopping = false;
-    while !stopping || !lingering.is_empty() {
+    loop {
         let job = if lingering.is_empty() {
             rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
         } else {
@@ -573,10 +572,14 @@ fn reap<I: Interface>(
                 done();
             }
             Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                if stopping {
-                    // Shutting down with calls that never returned: their libraries stay
-                    // mapped (never unmapped under a running call) for the process's life.
-                    for l in lingering.drain(..) {
+                // Every retirement queued before the stop was handled above (the channel
+                // is FIFO). One last bounded wait for calls that are stuck, then give up on
+                // them: their libraries stay mapped (never unmapped under a running call)
+                // for the rest of the process's life.
+                for mut l in lingering.drain(..) {
+                    if l.grace.wait(drain_timeout) {
+                        finish(l.generation, l.since, l.calls);
+                    } else {
                         tracing::error!(
                             code = "HD040",
                             generation = l.generation.id,
@@ -584,13 +587,8 @@ fn reap<I: Interface>(
                         );
                         std::mem::forget(l.generation);
                     }
-                    break;
                 }
-                stopping = true;
-                // One last bounded wait for stuck calls before giving up on them.
-                for l in &mut lingering {
-                    l.grace.wait(drain_timeout);
-                }
+                break;
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -602,10 +600,6 @@ fn reap<I: Interface>(
             } else {
                 i += 1;
             }
-        }
-        if stopping && !lingering.is_empty() {
-            // Loop once more to leak what is still stuck.
-            continue;
         }
     }
 }

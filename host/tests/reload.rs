@@ -440,3 +440,43 @@ fn stale_shadow_copies_from_a_crashed_run_are_removed_at_start() {
     assert!(!crashed.exists());
     assert!(plugin.shadow_dir().starts_with(root.path()));
 }
+
+/// Regression: dropping a plugin while a call that never returns is running (here in
+/// another plugin, which shares the call protocol's epoch) used to wait forever for it.
+/// The drop now waits once more for the drain timeout, then leaves the library mapped.
+#[test]
+fn dropping_a_plugin_does_not_hang_on_a_stuck_call() {
+    let (root_a, root_b) = (shadow_root(), shadow_root());
+    let (mut opts_a, _events_a) = options(&root_a);
+    opts_a.drain_timeout = Duration::from_millis(100);
+    let a = Plugin::<CounterApi>::load_with(fixture(""), opts_a).unwrap();
+    let (opts_b, _events_b) = options(&root_b);
+    let b = Plugin::<CounterApi>::load_with(fixture(""), opts_b).unwrap();
+
+    let flag = Arc::new(AtomicBool::new(false));
+    let entered = Arc::new(Barrier::new(2));
+    let stuck = {
+        let (b, flag, entered) = (b.clone(), flag.clone(), entered.clone());
+        std::thread::spawn(move || {
+            let pin = b.pin();
+            entered.wait();
+            pin.wait_for(&flag)
+        })
+    };
+    entered.wait();
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        drop(a);
+        done_tx.send(()).unwrap();
+    });
+    done_rx
+        .recv_timeout(LONG)
+        .expect("dropping the plugin finished");
+    flag.store(true, Ordering::Release);
+    assert_eq!(
+        stuck.join().unwrap().unwrap(),
+        1,
+        "the stuck call returned normally"
+    );
+    assert_eq!(b.version().unwrap(), 1);
+}
