@@ -19,6 +19,19 @@ pub mod serve;
 mod term;
 
 pub use hotdev_host::{Event as HostEvent, LoadError, Options, Plugin};
+
+/// Sends hotdev's logs (watching, building, loading, unloading) to stderr, filtered by
+/// `RUST_LOG` (warnings only when it is unset). For host programs and the `hotdev` command;
+/// call it once, at start.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
 pub use reloadable;
 
 /// The README's code, compiled as doctests.

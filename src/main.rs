@@ -56,13 +56,7 @@ enum Cmd {
 
 fn main() -> ExitCode {
     // Logs go to stderr: stdout is reserved for `--events -` and `check`'s report.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    hotdev::init_tracing();
     match run(Cli::parse().command) {
         Ok(code) => code,
         Err(e) => {

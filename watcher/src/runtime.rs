@@ -579,16 +579,7 @@ impl Control {
             Ok(child) => child,
             Err(error) => {
                 tracing::error!(%error, "could not start cargo");
-                self.scheduler.finished(id);
-                self.emit(Event::BuildStarted {
-                    packages: packages.clone(),
-                    cause,
-                });
-                self.emit(Event::BuildFailed {
-                    packages,
-                    duration: started.elapsed(),
-                    diagnostics: format!("{}\n", error_chain(&error)),
-                });
+                self.build_did_not_start(id, packages, cause, started, &error);
                 return;
             }
         };
@@ -608,20 +599,11 @@ impl Control {
             Err(source) => {
                 cargo::signal_group(&mut child, Stop::Kill);
                 let _ = child.wait();
-                self.scheduler.finished(id);
                 let error = Error::Thread {
                     name: "hotdev-cargo",
                     source,
                 };
-                self.emit(Event::BuildStarted {
-                    packages: packages.clone(),
-                    cause,
-                });
-                self.emit(Event::BuildFailed {
-                    packages,
-                    duration: started.elapsed(),
-                    diagnostics: format!("{}\n", error_chain(&error)),
-                });
+                self.build_did_not_start(id, packages, cause, started, &error);
                 return;
             }
         };
@@ -655,6 +637,28 @@ impl Control {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
         (build, status)
+    }
+
+    /// Reports a build that could not run (cargo or its reader thread failed to start)
+    /// as a build that started and failed, with the error as its diagnostics.
+    fn build_did_not_start(
+        &mut self,
+        id: u64,
+        packages: Vec<String>,
+        cause: Vec<PathBuf>,
+        started: Instant,
+        error: &dyn std::error::Error,
+    ) {
+        self.scheduler.finished(id);
+        self.emit(Event::BuildStarted {
+            packages: packages.clone(),
+            cause,
+        });
+        self.emit(Event::BuildFailed {
+            packages,
+            duration: started.elapsed(),
+            diagnostics: format!("{}\n", error_chain(error)),
+        });
     }
 
     fn on_build_output(&mut self, id: u64, output: BuildOutput) {

@@ -22,13 +22,7 @@ use hotdev::devloop::HotPlugin;
 
 fn main() {
     // hotdev's own logs (watching, building, loading), filtered by RUST_LOG.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    hotdev::init_tracing();
     if let Err(e) = run() {
         eprintln!("counter-host: {e}");
         std::process::exit(1);
