@@ -248,8 +248,10 @@ impl Reloader {
                 });
             }
             W::BuildStarted { .. } => {
-                shared.emit(&Event::BuildStarted);
+                // The hub (what browsers and /__hotdev/status see) changes before the JSON
+                // event goes out, so that a script reacting to the event sees the same state.
                 shared.hub.building();
+                shared.emit(&Event::BuildStarted);
                 shared.term.build_started(&self.name);
             }
             W::BuildFinished { duration, .. } => {
@@ -274,11 +276,9 @@ impl Reloader {
                     .line(&format!("build failed after {ms} ms; {serving}"));
                 shared.term.verbatim(&diagnostics);
                 let failure = Failure::from_rendered(&diagnostics);
-                shared.emit(&Event::BuildFailed {
-                    message: failure.rendered.clone(),
-                    ms,
-                });
+                let message = failure.rendered.clone();
                 shared.hub.build_failed(failure, ms);
+                shared.emit(&Event::BuildFailed { message, ms });
             }
             W::BuildSuperseded { duration, .. } => {
                 tracing::debug!(ms = millis(duration), "build superseded by a newer change");
@@ -338,6 +338,7 @@ impl Reloader {
                     )
                 };
                 shared.term.line(&line);
+                shared.hub.reloaded(generation, self.build_ms);
                 shared.emit(&Event::Reloaded {
                     generation,
                     build_ms: self.build_ms.unwrap_or(0),
@@ -345,7 +346,6 @@ impl Reloader {
                     swap_us: u64::try_from(swap.as_micros()).unwrap_or(u64::MAX),
                     in_flight,
                 });
-                shared.hub.reloaded(generation, self.build_ms);
                 if current.is_none() && self.open {
                     open_browser(&self.url);
                 }
@@ -360,10 +360,6 @@ impl Reloader {
                 shared
                     .term
                     .line(&format!("reload rejected: {message}; {serving}"));
-                shared.emit(&Event::ReloadRejected {
-                    code: code.to_string(),
-                    message: message.clone(),
-                });
                 shared.hub.rejected(Failure {
                     diagnostics: vec![Diagnostic {
                         level: "error".into(),
@@ -373,7 +369,11 @@ impl Reloader {
                         line: None,
                         column: None,
                     }],
-                    rendered: message,
+                    rendered: message.clone(),
+                });
+                shared.emit(&Event::ReloadRejected {
+                    code: code.to_string(),
+                    message,
                 });
             }
         }
@@ -389,8 +389,8 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                 shared.term.line(&format!(
                     "rolled back from generation {from} to {to}: {reason}"
                 ));
-                shared.emit(&Event::RolledBack { from, to, reason });
                 shared.hub.reloaded(to, None);
+                shared.emit(&Event::RolledBack { from, to, reason });
             }
             H::Unloaded { generation, pinned } => {
                 match &pinned {
