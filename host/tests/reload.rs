@@ -22,6 +22,28 @@ fn options(root: &tempfile::TempDir) -> (Options, crossbeam_channel::Receiver<Ev
     (opts, rx)
 }
 
+/// Starts a call on another thread that waits until the returned flag is set; returns once
+/// the call's thread has entered the plugin (pinned its generation).
+fn call_blocked_until_set(
+    plugin: &Plugin<CounterApi>,
+) -> (
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<Result<u32, CallError>>,
+) {
+    let flag = Arc::new(AtomicBool::new(false));
+    let entered = Arc::new(Barrier::new(2));
+    let handle = {
+        let (plugin, flag, entered) = (plugin.clone(), flag.clone(), entered.clone());
+        std::thread::spawn(move || {
+            let pin = plugin.pin();
+            entered.wait();
+            pin.wait_for(&flag)
+        })
+    };
+    entered.wait();
+    (flag, handle)
+}
+
 #[test]
 fn v1_to_v2_swap_keeps_state_and_unloads_v1() {
     let root = shadow_root();
@@ -302,17 +324,7 @@ fn a_call_blocking_across_a_reload_keeps_its_library_until_it_returns() {
     opts.drain_timeout = Duration::from_millis(200);
     let plugin = Plugin::<CounterApi>::load_with(fixture(""), opts).unwrap();
     let v1_copy = plugin.shadow_copies().pop().unwrap();
-    let flag = Arc::new(AtomicBool::new(false));
-    let entered = Arc::new(Barrier::new(2));
-    let blocked = {
-        let (plugin, flag, entered) = (plugin.clone(), flag.clone(), entered.clone());
-        std::thread::spawn(move || {
-            let pin = plugin.pin();
-            entered.wait();
-            pin.wait_for(&flag)
-        })
-    };
-    entered.wait();
+    let (flag, blocked) = call_blocked_until_set(&plugin);
     plugin.reload(fixture("v2")).unwrap();
     assert_eq!(
         plugin.version().unwrap(),
@@ -453,17 +465,7 @@ fn dropping_a_plugin_does_not_hang_on_a_stuck_call() {
     let (opts_b, _events_b) = options(&root_b);
     let b = Plugin::<CounterApi>::load_with(fixture(""), opts_b).unwrap();
 
-    let flag = Arc::new(AtomicBool::new(false));
-    let entered = Arc::new(Barrier::new(2));
-    let stuck = {
-        let (b, flag, entered) = (b.clone(), flag.clone(), entered.clone());
-        std::thread::spawn(move || {
-            let pin = b.pin();
-            entered.wait();
-            pin.wait_for(&flag)
-        })
-    };
-    entered.wait();
+    let (flag, stuck) = call_blocked_until_set(&b);
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
         drop(a);
