@@ -131,7 +131,12 @@ fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool
                 &e,
             );
         }
-        Err(e) => return r.fail("descriptor header", &e),
+        Err(e) => {
+            return r.fail(
+                "descriptor (header, and every pointer inside the library)",
+                &e,
+            );
+        }
     };
     r.ok(&format!(
         "entry symbol {}",

@@ -89,6 +89,46 @@ fn bad_inputs_get_their_codes() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn unsound_inputs_are_refused_with_their_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("libfifo.so");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    expect_failure(&fifo, &[], "HD008", "FIFO");
+    expect_failure(Path::new("/dev/zero"), &[], "HD008", "character device");
+    expect_failure(
+        &fixture("wild_table"),
+        &[],
+        "HD011",
+        "the function table at 0xdead0000 lies outside the library's data",
+    );
+    expect_failure(
+        &fixture("null_interface"),
+        &[],
+        "HD011",
+        "the interface declaration at 0x0",
+    );
+    // The old build's headers around the middle of another build: its relocations would
+    // make the loader write outside the library.
+    let (old, new) = (
+        std::fs::read(fixture("")).unwrap(),
+        std::fs::read(fixture("mismatch")).unwrap(),
+    );
+    let mut mixed = old.clone();
+    let end = old.len().min(new.len()) - 64 * 1024;
+    mixed[4096..end].copy_from_slice(&new[4096..end]);
+    let path = tmp.path().join("libmixed.so");
+    std::fs::write(&path, &mixed).unwrap();
+    expect_failure(&path, &[], "HD005", "half-written");
+}
+
 #[test]
 fn a_good_plugin_passes_every_step() {
     let out = check(&[fixture("").as_os_str()]);
@@ -99,7 +139,7 @@ fn a_good_plugin_passes_every_step() {
         "shared library",
         "system loader",
         "entry symbol",
-        "descriptor v1",
+        "descriptor v",
         "interface `counter`",
     ] {
         assert!(stdout.contains(step), "missing step {step:?}:\n{stdout}");

@@ -61,6 +61,14 @@ pub enum LoadError {
         /// The OS error.
         source: io::Error,
     },
+    /// `HD008`.
+    #[error("[HD008] {} is a {kind}, not a regular file", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is (`FIFO (named pipe)`, `character device`, ...).
+        kind: &'static str,
+    },
     /// `HD010`.
     #[error("[HD010] {} has no `{symbol}` symbol: not a hotdev plugin", path.display())]
     NoEntrySymbol {
@@ -94,6 +102,14 @@ pub enum LoadError {
         path: PathBuf,
         /// Each difference, host side first: `CounterState: size 16 -> 24`.
         diff: Vec<String>,
+    },
+    /// `HD014`.
+    #[error("[HD014] could not watch the threads {} starts: {reason}", path.display())]
+    ThreadWatch {
+        /// The library.
+        path: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// `HD020`.
     #[error("[HD020] the load hook of {} failed: {message}", path.display())]
@@ -173,10 +189,12 @@ impl LoadError {
             LoadError::Truncated { .. } => "HD005",
             LoadError::Loader { .. } => "HD006",
             LoadError::Io { .. } => "HD007",
+            LoadError::NotRegular { .. } => "HD008",
             LoadError::NoEntrySymbol { .. } => "HD010",
             LoadError::BadDescriptor { .. } => "HD011",
             LoadError::WrongInterface { .. } => "HD012",
             LoadError::FingerprintMismatch { .. } => "HD013",
+            LoadError::ThreadWatch { .. } => "HD014",
             LoadError::OnLoadFailed { .. } => "HD020",
             LoadError::HookPanicked { .. } => "HD021",
             LoadError::StateLayoutChanged { .. } => "HD022",
@@ -204,6 +222,9 @@ impl LoadError {
                 "the loader's message names the missing library or symbol; rebuild the plugin"
             }
             LoadError::Io { .. } => "check the file and the disk",
+            LoadError::NotRegular { .. } => {
+                "pass the library file cargo built; hotdev reads only regular files"
+            }
             LoadError::NoEntrySymbol { .. } => {
                 "export the plugin with reloadable::export_plugin! in the crate's lib.rs"
             }
@@ -213,6 +234,9 @@ impl LoadError {
             LoadError::WrongInterface { .. } => "load a plugin of the interface this host expects",
             LoadError::FingerprintMismatch { .. } => {
                 "rebuild host and plugin from the same interface crate with the same compiler"
+            }
+            LoadError::ThreadWatch { .. } => {
+                "rebuild the plugin; report it if a regular cargo build is refused"
             }
             LoadError::OnLoadFailed { .. } => "fix what the load hook reports",
             LoadError::HookPanicked { .. } => "fix the panic at the location shown",

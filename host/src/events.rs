@@ -1,7 +1,11 @@
 //! Events: what the host did, as plain data for listeners.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
 
 /// One step of a plugin's life, sent to [`Options::events`](crate::Options::events).
 #[non_exhaustive]
@@ -92,6 +96,20 @@ pub enum Event {
         /// The plugin's `file:line:column`, when known.
         location: Option<String>,
     },
+    /// A retired generation has drained, but threads its code started are still running:
+    /// its library stays loaded, and is unloaded once they have ended (code `HD042`).
+    ThreadsRunning {
+        /// The retired generation.
+        generation: u64,
+        /// How many of its threads are running.
+        threads: usize,
+    },
+    /// Events were dropped because the listener's channel was full (code `HD043`): sending
+    /// an event never blocks a reload or a call.
+    EventsDropped {
+        /// How many were dropped since the last report.
+        count: u64,
+    },
     /// The plugin's unload hook panicked (the library was unloaded all the same).
     UnloadHookPanicked {
         /// The generation.
@@ -99,4 +117,118 @@ pub enum Event {
         /// The panic message and location.
         message: String,
     },
+}
+
+/// Where events go: the user's channel and `tracing`. Sending never blocks: a full channel
+/// drops the event and counts it.
+#[derive(Clone, Default)]
+pub(crate) struct Events {
+    tx: Option<Sender<Event>>,
+    dropped: Arc<Dropped>,
+}
+
+#[derive(Default)]
+struct Dropped {
+    total: AtomicU64,
+    /// Dropped since the last `EventsDropped` was delivered.
+    unreported: AtomicU64,
+}
+
+impl Events {
+    pub(crate) fn new(tx: Option<Sender<Event>>) -> Self {
+        Events {
+            tx,
+            dropped: Arc::default(),
+        }
+    }
+
+    /// How many events were dropped because the channel was full.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.total.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        trace(&event);
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        let unreported = self.dropped.unreported.swap(0, Ordering::Relaxed);
+        if unreported > 0 {
+            if let Err(TrySendError::Full(_)) =
+                tx.try_send(Event::EventsDropped { count: unreported })
+            {
+                self.dropped
+                    .unreported
+                    .fetch_add(unreported, Ordering::Relaxed);
+            }
+        }
+        if let Err(TrySendError::Full(_)) = tx.try_send(event) {
+            let total = self.dropped.total.fetch_add(1, Ordering::Relaxed) + 1;
+            self.dropped.unreported.fetch_add(1, Ordering::Relaxed);
+            if total.is_power_of_two() {
+                tracing::warn!(
+                    code = "HD043",
+                    dropped = total,
+                    "the event channel is full; events are dropped, reloads and calls go on"
+                );
+            }
+        }
+    }
+}
+
+/// Mirrors an event in `tracing`, warnings with their codes.
+fn trace(event: &Event) {
+    match event {
+        Event::Rejected { code, message, .. } => tracing::warn!(code, "{message}"),
+        Event::DrainTimeout {
+            generation,
+            waited,
+            calls,
+        } => {
+            tracing::warn!(
+                code = "HD040",
+                generation,
+                ?waited,
+                calls,
+                "calls still running in a retired generation"
+            )
+        }
+        Event::Unloaded {
+            generation,
+            pinned: Some(why),
+        } => {
+            tracing::warn!(
+                code = "HD041",
+                generation,
+                "library still mapped after unloading: {why}"
+            )
+        }
+        Event::ThreadsRunning {
+            generation,
+            threads,
+        } => {
+            tracing::warn!(
+                code = "HD042",
+                generation,
+                threads,
+                "threads started by a retired generation still run; its library stays loaded until they end"
+            )
+        }
+        Event::Panicked {
+            generation,
+            message,
+            location,
+        } => {
+            tracing::warn!(
+                code = "HD050",
+                generation,
+                ?location,
+                "plugin panicked: {message}"
+            )
+        }
+        Event::RolledBack { from, to, reason } => {
+            tracing::warn!(code = "HD051", from, to, "rolled back: {reason}")
+        }
+        other => tracing::debug!(event = ?other),
+    }
 }

@@ -1,10 +1,12 @@
 //! Interface fingerprints, kept as parts so that a mismatch can be explained item by item.
 //!
 //! The fingerprint of a build of an interface covers reloadable's ABI version, the
-//! compiler, the target, the interface's name, each function's signature, the size of
-//! the function table, and the size, alignment and field offsets of every type reachable
-//! from the signatures. Host and plugin each make theirs from their own copy of the
-//! interface crate; [`diff`] lists what differs, host side first.
+//! compiler, the target, the interface's name, each function's signature and its slot in
+//! the function table, the size of the table, and the size, alignment and field offsets
+//! of every type reachable from the signatures. Types are named by their defining module
+//! and name (`my_api::shapes::Cfg`), so two structs called `Cfg` in different modules are
+//! two subjects. Host and plugin each make theirs from their own copy of the interface
+//! crate; [`diff`] lists what differs, host side first.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -71,12 +73,12 @@ pub fn parts(decl: &InterfaceDecl, build: Build<'_>) -> Vec<Part> {
         Part::new("function table", "size", build.table_size),
     ];
     let mut seen = BTreeSet::new();
-    for f in decl.functions.as_slice() {
-        out.push(Part::new(
-            format!("fn {}", f.name.as_str()),
-            "signature",
-            tidy(f.signature.as_str()),
-        ));
+    for (slot, f) in decl.functions.as_slice().iter().enumerate() {
+        let subject = format!("fn {}", f.name.as_str());
+        out.push(Part::new(&subject, "signature", tidy(f.signature.as_str())));
+        // The table is called by position: two functions of one signature in the other
+        // order would each run the other's code.
+        out.push(Part::new(subject, "slot", slot + 1));
         for ty in f.types.as_slice() {
             type_parts(ty, &mut seen, &mut out);
         }
@@ -84,9 +86,10 @@ pub fn parts(decl: &InterfaceDecl, build: Build<'_>) -> Vec<Part> {
     out
 }
 
-/// The parts describing one type and every type it contains.
+/// The parts describing one type and every type it contains, each named by its
+/// [qualified name](TypeLayout::qualified_name).
 pub fn type_parts(ty: &TypeLayout, seen: &mut BTreeSet<String>, out: &mut Vec<Part>) {
-    let name = ty.display_name();
+    let name = ty.qualified_name();
     if !seen.insert(name.clone()) {
         return;
     }
@@ -103,7 +106,7 @@ pub fn type_parts(ty: &TypeLayout, seen: &mut BTreeSet<String>, out: &mut Vec<Pa
             format!(
                 "{}: {} at offset {}",
                 f.name.as_str(),
-                f.ty.display_name(),
+                f.ty.qualified_name(),
                 f.offset
             ),
         ));
@@ -183,6 +186,22 @@ pub fn diff(host: &[Part], plugin: &[Part]) -> Vec<String> {
             out.push(format!("{}: only in the plugin", part.subject));
         }
     }
+    if out.is_empty() {
+        // The per-item comparison above reads each side through an index; should one side
+        // ever hold two parts under one key, compare the whole lists as well, so that no
+        // difference can hide behind another.
+        let (mut a, mut b) = (host.to_vec(), plugin.to_vec());
+        a.sort();
+        b.sort();
+        if let Some((x, y)) = a.iter().zip(&b).find(|(x, y)| x != y) {
+            out.push(format!(
+                "{} {}: {} -> {} {}: {}",
+                x.subject, x.aspect, x.value, y.subject, y.aspect, y.value
+            ));
+        } else if a.len() != b.len() {
+            out.push(format!("{} items -> {} items", a.len(), b.len()));
+        }
+    }
     out
 }
 
@@ -228,7 +247,13 @@ mod tests {
         }
     }
 
+    /// The parts of `I`, as if its module were the interface crate `api` (the `v1` and `v2`
+    /// modules here stand for two versions of one crate).
     fn of<I: reloadable::Interface>(rustc: &'static str) -> Vec<Part> {
+        let unify = |s: &str| {
+            s.replace("hotdev_host::fingerprint::tests::v1::", "api::")
+                .replace("hotdev_host::fingerprint::tests::v2::", "api::")
+        };
         parts(
             I::DECL,
             Build {
@@ -236,6 +261,13 @@ mod tests {
                 ..Build::current(std::mem::size_of::<I::Table>())
             },
         )
+        .into_iter()
+        .map(|p| Part {
+            subject: unify(&p.subject),
+            aspect: p.aspect,
+            value: unify(&p.value),
+        })
+        .collect()
     }
 
     #[test]
@@ -257,13 +289,16 @@ mod tests {
             ),
             "{d:#?}"
         );
-        assert!(d.contains(&"Counter: size 16 -> 24".to_string()), "{d:#?}");
         assert!(
-            d.contains(&"Counter: field count 2 -> 3".to_string()),
+            d.contains(&"api::Counter: size 16 -> 24".to_string()),
             "{d:#?}"
         );
         assert!(
-            d.contains(&"Counter.label: only in the plugin".to_string()),
+            d.contains(&"api::Counter: field count 2 -> 3".to_string()),
+            "{d:#?}"
+        );
+        assert!(
+            d.contains(&"api::Counter.label: only in the plugin".to_string()),
             "{d:#?}"
         );
         assert!(
@@ -285,7 +320,17 @@ mod tests {
             .collect();
         assert_eq!(
             subjects,
-            ["function table", "&mut Counter", "Counter", "u64"]
+            ["function table", "&mut api::Counter", "api::Counter", "u64"]
         );
+    }
+
+    #[test]
+    fn parts_with_one_key_twice_still_differ() {
+        let part = |v: &str| Part::new("T", "size", v);
+        // Read through an index, the plugin's `T` is 16 like the host's: only the whole
+        // lists tell the 8 apart.
+        let host = vec![part("16"), part("16")];
+        let plugin = vec![part("8"), part("16")];
+        assert_eq!(diff(&host, &plugin), ["T size: 16 -> T size: 8"]);
     }
 }

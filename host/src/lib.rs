@@ -37,6 +37,8 @@ mod events;
 #[cfg(not(loom))]
 pub mod fingerprint;
 #[cfg(not(loom))]
+pub mod image;
+#[cfg(not(loom))]
 pub mod library;
 #[cfg(not(loom))]
 mod os;
@@ -44,6 +46,8 @@ mod os;
 mod plugin;
 #[cfg(not(loom))]
 pub mod shadow;
+#[cfg(not(loom))]
+mod threads;
 
 #[cfg(not(loom))]
 pub use error::LoadError;

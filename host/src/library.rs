@@ -5,33 +5,75 @@
 //! reports each.
 
 use std::fs;
-use std::io;
-use std::path::Path;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectKind};
-use reloadable::Descriptor;
 use reloadable::descriptor::{DESCRIPTOR_VERSION, ENTRY_SYMBOL, MAGIC};
+use reloadable::{Descriptor, FnDecl, InterfaceDecl, StateDecl, StaticStr, TypeLayout};
 
-use crate::LoadError;
 use crate::fingerprint::{self, Build, Part};
+use crate::image::Image;
+use crate::{LoadError, os};
 
-/// Reads a library file whole, refusing a missing path, a directory, an unreadable file,
-/// or a file that changes while it is read (a build still writing it).
+/// Reads a library file whole, refusing a missing path, a directory or any other file
+/// that is not a regular file (a FIFO would block, `/dev/zero` never ends), an unreadable
+/// file, or a file that changes while it is read (a build still writing it).
+///
+/// Never reads more than the size the file had when it was opened. The file's identity
+/// (device, inode, size, modification and change times) is compared before and after the
+/// read, through the open file and through the path, so a write in place or a rename over
+/// the path during the read is refused (HD031).
 pub fn read_artifact(path: &Path) -> Result<Vec<u8>, LoadError> {
+    read_checked(path, || {})
+}
+
+/// [`read_artifact`], running `mid_read` after the bytes are read and before the file is
+/// checked again (the tests change the file there).
+fn read_checked(path: &Path, mid_read: impl FnOnce()) -> Result<Vec<u8>, LoadError> {
     let p = || path.to_path_buf();
-    let before = fs::metadata(path).map_err(|e| classify_io(path, e))?;
-    if before.is_dir() {
-        return Err(LoadError::NotAFile { path: p() });
+    let io_err = |e| classify_io(path, e);
+    let before = fs::metadata(path).map_err(io_err)?;
+    check_kind(path, &before)?;
+    let mut file = os::open_for_reading(path).map_err(io_err)?;
+    let opened = file.metadata().map_err(io_err)?;
+    check_kind(path, &opened)?;
+    let identity = os::identity(&opened);
+    if os::identity(&before) != identity {
+        return Err(LoadError::ChangedWhileCopying { path: p() });
     }
-    let bytes = fs::read(path).map_err(|e| classify_io(path, e))?;
-    let after = fs::metadata(path).map_err(|e| classify_io(path, e))?;
-    let same = before.len() == after.len()
-        && before.len() == bytes.len() as u64
-        && before.modified().ok() == after.modified().ok();
-    if !same {
+    let len = opened.len();
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // One byte more than the size: a file that grew is noticed without reading it all.
+    (&mut file)
+        .take(len.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    mid_read();
+    let after = file.metadata().map_err(io_err)?;
+    let now = fs::metadata(path).map_err(io_err)?;
+    if bytes.len() as u64 != len
+        || os::identity(&after) != identity
+        || os::identity(&now) != identity
+    {
         return Err(LoadError::ChangedWhileCopying { path: p() });
     }
     Ok(bytes)
+}
+
+fn check_kind(path: &Path, meta: &fs::Metadata) -> Result<(), LoadError> {
+    if meta.is_dir() {
+        Err(LoadError::NotAFile {
+            path: path.to_path_buf(),
+        })
+    } else if !meta.is_file() {
+        Err(LoadError::NotRegular {
+            path: path.to_path_buf(),
+            kind: os::special_kind(meta),
+        })
+    } else {
+        Ok(())
+    }
 }
 
 fn classify_io(path: &Path, e: io::Error) -> LoadError {
@@ -39,7 +81,7 @@ fn classify_io(path: &Path, e: io::Error) -> LoadError {
     match e.kind() {
         io::ErrorKind::NotFound => LoadError::NotFound { path },
         io::ErrorKind::PermissionDenied => LoadError::PermissionDenied { path, source: e },
-        _ if e.raw_os_error() == Some(21) && cfg!(unix) => LoadError::NotAFile { path },
+        io::ErrorKind::IsADirectory => LoadError::NotAFile { path },
         _ => LoadError::Io { path, source: e },
     }
 }
@@ -95,24 +137,141 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
             )));
         }
     }
-    if let object::File::Elf64(elf) = &file {
-        check_elf_segments(elf, bytes.len() as u64).map_err(truncated)?;
+    match &file {
+        object::File::Elf64(elf) => check_elf(elf, bytes.len() as u64).map_err(truncated)?,
+        object::File::Elf32(elf) => check_elf(elf, bytes.len() as u64).map_err(truncated)?,
+        _ => {}
     }
     Ok(())
 }
 
-fn check_elf_segments(
-    elf: &object::read::elf::ElfFile64<'_, object::Endianness>,
+/// The consistency of an ELF library's headers, which a file written in place over
+/// another build (new program headers, old section headers, or the reverse) breaks:
+///
+/// - every segment and section lies within the file;
+/// - every allocated section lies in a loadable segment, at the address its file offset
+///   maps to;
+/// - every place the loader's relocations write lies in a writable segment, every address
+///   they write lies in the library, and the initialisers and finalisers they set up point
+///   into its code.
+///
+/// A pass does not prove the file is one build's output (nothing inside a library says
+/// so); it does mean the loader will not write or jump outside the library's own image.
+fn check_elf<Elf: object::read::elf::FileHeader<Endian = object::Endianness>>(
+    elf: &object::read::elf::ElfFile<'_, Elf>,
     len: u64,
 ) -> Result<(), String> {
-    use object::read::elf::ProgramHeader;
-    let endian = elf.endian();
+    use object::elf;
+    use object::read::elf::{ProgramHeader, SectionHeader};
+
+    struct Load {
+        vaddr: u64,
+        end: u64,
+        offset: u64,
+        flags: u32,
+    }
+    let e = elf.endian();
+    let mut loads = Vec::new();
     for ph in elf.elf_program_headers() {
-        let (offset, size) = ph.file_range(endian);
+        let (offset, size) = ph.file_range(e);
         if offset.saturating_add(size) > len {
             return Err(format!(
                 "a segment ends at byte {} but the file has {len} bytes",
                 offset.saturating_add(size)
+            ));
+        }
+        if ph.p_type(e) == elf::PT_LOAD {
+            let vaddr: u64 = ph.p_vaddr(e).into();
+            let memsz: u64 = ph.p_memsz(e).into();
+            loads.push(Load {
+                vaddr,
+                end: vaddr.saturating_add(memsz),
+                offset,
+                flags: ph.p_flags(e),
+            });
+        }
+    }
+    if loads.is_empty() {
+        return Err("it has no loadable segment".into());
+    }
+    let mut arrays = Vec::new();
+    for sh in elf.elf_section_table().iter() {
+        let file_range = sh.file_range(e);
+        if let Some((offset, size)) = file_range {
+            if offset.saturating_add(size) > len {
+                return Err(format!(
+                    "a section ends at byte {} but the file has {len} bytes",
+                    offset.saturating_add(size)
+                ));
+            }
+        }
+        let flags: u64 = sh.sh_flags(e).into();
+        let (addr, size): (u64, u64) = (sh.sh_addr(e).into(), sh.sh_size(e).into());
+        if flags & u64::from(elf::SHF_ALLOC) == 0 || size == 0 {
+            continue;
+        }
+        let end = addr.saturating_add(size);
+        let Some(load) = loads.iter().find(|l| l.vaddr <= addr && end <= l.end) else {
+            return Err(format!(
+                "a section at address {addr:#x} lies outside every loadable segment \
+                 (its headers disagree, as when one build is written over another)"
+            ));
+        };
+        if let Some((offset, _)) = file_range {
+            if addr - load.vaddr != offset.wrapping_sub(load.offset) {
+                return Err(format!(
+                    "the section at file offset {offset:#x} does not map to its address \
+                     {addr:#x} (its headers disagree, as when one build is written over another)"
+                ));
+            }
+        }
+        if matches!(
+            sh.sh_type(e),
+            elf::SHT_INIT_ARRAY | elf::SHT_FINI_ARRAY | elf::SHT_PREINIT_ARRAY
+        ) {
+            arrays.push((addr, end));
+        }
+    }
+    let relative = match elf.elf_header().e_machine(e) {
+        elf::EM_X86_64 => Some(elf::R_X86_64_RELATIVE),
+        elf::EM_AARCH64 => Some(elf::R_AARCH64_RELATIVE),
+        elf::EM_386 => Some(elf::R_386_RELATIVE),
+        elf::EM_RISCV => Some(elf::R_RISCV_RELATIVE),
+        _ => None,
+    };
+    let span = (
+        loads.iter().map(|l| l.vaddr).min().unwrap_or(0),
+        loads.iter().map(|l| l.end).max().unwrap_or(0),
+    );
+    let word = if elf.is_64() { 8 } else { 4 };
+    for (offset, reloc) in elf.dynamic_relocations().into_iter().flatten() {
+        let writable = loads.iter().any(|l| {
+            l.flags & elf::PF_W != 0 && l.vaddr <= offset && offset.saturating_add(word) <= l.end
+        });
+        if !writable {
+            return Err(format!(
+                "a relocation writes at address {offset:#x}, outside the writable segments"
+            ));
+        }
+        let object::RelocationFlags::Elf { r_type } = reloc.flags() else {
+            continue;
+        };
+        if Some(r_type) != relative || reloc.has_implicit_addend() {
+            continue;
+        }
+        let target = reloc.addend() as u64;
+        if target < span.0 || target > span.1 {
+            return Err(format!(
+                "a relocation sets address {target:#x}, outside the library"
+            ));
+        }
+        let in_array = arrays.iter().any(|&(a, b)| a <= offset && offset < b);
+        let code = loads
+            .iter()
+            .any(|l| l.flags & elf::PF_X != 0 && l.vaddr <= target && target < l.end);
+        if in_array && !code {
+            return Err(format!(
+                "an initialiser or finaliser points at address {target:#x}, outside the library's code"
             ));
         }
     }
@@ -151,30 +310,63 @@ fn describe_foreign(bytes: &[u8]) -> String {
     }
 }
 
+/// A library opened by the system loader, with the absolute path it was opened from.
+#[derive(Debug)]
+pub struct Opened {
+    lib: libloading::Library,
+    path: PathBuf,
+}
+
+impl Opened {
+    /// The path given to the loader (absolute, so the loader never searches for it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the loader mapped it (see [`Image::of_loaded`]).
+    pub fn image(&self) -> Option<Image> {
+        Image::of_loaded(&self.path)
+    }
+
+    /// The library handle; dropping it closes the library.
+    pub fn into_library(self) -> libloading::Library {
+        self.lib
+    }
+}
+
 /// Opens a library with the system loader. This runs the library's initialisers
-/// (constructors in `.init_array`), and nothing else of it.
+/// (constructors in `.init_array`), and nothing else of it. A relative path is made
+/// absolute first, so the loader opens that file and never searches its library path.
 ///
 /// # Safety
 /// Loading a library runs its initialisers, which may do anything. The caller must trust
 /// the library (it is the user's own plugin) and should [`inspect`] it first, so that a
-/// truncated file is refused before the loader maps it.
-pub unsafe fn open(path: &Path) -> Result<libloading::Library, LoadError> {
+/// truncated file, or one whose headers would make the loader write or jump outside the
+/// library, is refused before the loader maps it.
+pub unsafe fn open(path: &Path) -> Result<Opened, LoadError> {
+    let absolute = std::path::absolute(path).map_err(|e| classify_io(path, e))?;
     // SAFETY: the caller accepts the initialiser hazard (see above).
-    unsafe { libloading::Library::new(path) }.map_err(|source| LoadError::Loader {
-        path: path.to_path_buf(),
-        source,
+    let lib =
+        unsafe { libloading::Library::new(&absolute) }.map_err(|source| LoadError::Loader {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(Opened {
+        lib,
+        path: absolute,
     })
 }
 
-/// Finds the descriptor and checks its header (magic, version, size) before reading any
-/// other field.
-pub fn descriptor<'lib>(
-    lib: &'lib libloading::Library,
-    path: &Path,
-) -> Result<&'lib Descriptor, LoadError> {
+/// Finds the descriptor and checks it before anything else reads it: its header (magic,
+/// version, size) first, then, where the library's loaded image can be read (Linux), that
+/// every pointer it holds lies inside that image (data in readable segments, functions in
+/// executable ones), that every string is UTF-8, and that type layouts do not nest without
+/// end. A descriptor with null or wild pointers is refused (HD011) instead of crashing
+/// the host.
+pub fn descriptor<'lib>(opened: &'lib Opened, path: &Path) -> Result<&'lib Descriptor, LoadError> {
     let symbol = format!("{ENTRY_SYMBOL}\0");
     // SAFETY: the symbol is looked up as a data address; nothing is called.
-    let found = unsafe { lib.get::<*const u8>(symbol.as_bytes()) };
+    let found = unsafe { opened.lib.get::<*const u8>(symbol.as_bytes()) };
     let addr: *const u8 = match found {
         Ok(sym) => *sym,
         Err(_) => {
@@ -188,14 +380,30 @@ pub fn descriptor<'lib>(
         path: path.to_path_buf(),
         reason,
     };
-    if addr.is_null() || addr.align_offset(std::mem::align_of::<u64>()) != 0 {
+    let image = opened.image();
+    if image.is_none() && cfg!(target_os = "linux") {
         return Err(bad(format!(
-            "the `{ENTRY_SYMBOL}` symbol is at an unusable address {addr:p}"
+            "the loader does not list {} among the loaded libraries",
+            opened.path.display()
         )));
     }
-    // SAFETY: the symbol names a static in the mapped library; every descriptor version
-    // starts with an aligned u64 magic and a u32 version, which are read before anything
-    // whose layout depends on the version.
+    let header = 16;
+    let in_image = |len: usize| {
+        image
+            .as_ref()
+            .is_none_or(|i| i.holds_data(addr as usize, len))
+    };
+    if addr.is_null()
+        || addr.align_offset(std::mem::align_of::<Descriptor>()) != 0
+        || !in_image(header)
+    {
+        return Err(bad(format!(
+            "the `{ENTRY_SYMBOL}` symbol is at an unusable address {addr:p}, outside the library's data"
+        )));
+    }
+    // SAFETY: the symbol names aligned, readable data of the library (checked above where
+    // the image is known); every descriptor version starts with a u64 magic and a u32
+    // version, which are read before anything whose layout depends on the version.
     let (magic, version) = unsafe { (addr.cast::<u64>().read(), addr.add(8).cast::<u32>().read()) };
     if magic != MAGIC {
         return Err(bad(format!(
@@ -208,17 +416,208 @@ pub fn descriptor<'lib>(
              rebuild the plugin against the host's reloadable"
         )));
     }
-    // SAFETY: magic and version match, so the static is a `Descriptor` of this layout,
-    // living as long as the library (`'lib`).
-    let desc = unsafe { &*addr.cast::<Descriptor>() };
-    if desc.descriptor_size != std::mem::size_of::<Descriptor>() {
+    let size = std::mem::size_of::<Descriptor>();
+    if !in_image(size) {
         return Err(bad(format!(
-            "descriptor size {} bytes, expected {}",
-            desc.descriptor_size,
-            std::mem::size_of::<Descriptor>()
+            "the descriptor's {size} bytes at {addr:p} run past the library's data"
         )));
     }
-    Ok(desc)
+    let d = addr.cast::<Descriptor>();
+    // SAFETY: `size` readable bytes at `d` (checked above); a usize has no invalid values.
+    let descriptor_size = unsafe { std::ptr::addr_of!((*d).descriptor_size).read() };
+    if descriptor_size != size {
+        return Err(bad(format!(
+            "descriptor size {descriptor_size} bytes, expected {size}"
+        )));
+    }
+    if let Some(image) = &image {
+        Walk { image, nodes: 0 }.descriptor(d).map_err(bad)?;
+    }
+    // SAFETY: magic and version match, so the static is a `Descriptor` of this layout,
+    // living as long as the library (`'lib`); every reference and string in it was checked
+    // to point into the library's own image (where it can be read; see above).
+    Ok(unsafe { &*d })
+}
+
+/// Follows a descriptor's pointers as raw addresses, checking each against the image
+/// before reading through it.
+struct Walk<'a> {
+    image: &'a Image,
+    nodes: usize,
+}
+
+/// How deep type layouts may nest, and how many the walk visits at most: far more than any
+/// interface needs, few enough that a cyclic or exploding descriptor is refused quickly.
+const MAX_DEPTH: usize = 64;
+const MAX_NODES: usize = 100_000;
+const MAX_ENTRIES: usize = 1 << 16;
+
+/// Reads a field of the struct at raw pointer `$p` as a value of type `$as` (a raw pointer,
+/// `usize` or a `#[repr(C)]` struct of them), without forming a reference to the struct.
+macro_rules! field {
+    ($p:expr, $field:ident as $as:ty) => {
+        // SAFETY: the struct's bytes were checked to lie in the library's readable data,
+        // and `$as` has the field's size and no invalid values (addresses are read as
+        // integers or raw pointers, never as references).
+        unsafe { std::ptr::addr_of!((*$p).$field).cast::<$as>().read() }
+    };
+}
+
+impl Walk<'_> {
+    fn data(&self, addr: usize, len: usize, align: usize, what: &str) -> Result<(), String> {
+        if addr % align.max(1) != 0 || !self.image.holds_data(addr, len.max(1)) {
+            return Err(format!(
+                "{what} at {addr:#x} lies outside the library's data"
+            ));
+        }
+        Ok(())
+    }
+
+    fn code(&self, addr: usize, what: &str) -> Result<(), String> {
+        if !self.image.holds_code(addr) {
+            return Err(format!(
+                "{what} at {addr:#x} lies outside the library's code"
+            ));
+        }
+        Ok(())
+    }
+
+    fn optional_code(&self, addr: usize, what: &str) -> Result<(), String> {
+        if addr == 0 {
+            Ok(())
+        } else {
+            self.code(addr, what)
+        }
+    }
+
+    fn text(&self, s: StaticStr, what: &str) -> Result<(), String> {
+        let (ptr, len) = s.raw_parts();
+        if len == 0 {
+            return if ptr.is_null() {
+                Err(format!("{what} is a null string"))
+            } else {
+                Ok(())
+            };
+        }
+        if len > MAX_ENTRIES {
+            return Err(format!("{what} is {len} bytes long"));
+        }
+        self.data(ptr as usize, len, 1, what)?;
+        // SAFETY: `len` readable bytes of the library at `ptr` (checked above).
+        let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+        std::str::from_utf8(bytes).map_err(|_| format!("{what} is not UTF-8"))?;
+        Ok(())
+    }
+
+    fn slice<T>(&self, (ptr, len): (*const T, usize), what: &str) -> Result<(), String> {
+        if len == 0 {
+            return Ok(());
+        }
+        if len > MAX_ENTRIES {
+            return Err(format!("{what} has {len} entries"));
+        }
+        let bytes = len * std::mem::size_of::<T>();
+        self.data(ptr as usize, bytes, std::mem::align_of::<T>(), what)
+    }
+
+    fn descriptor(&mut self, d: *const Descriptor) -> Result<(), String> {
+        let interface = field!(d, interface as usize);
+        self.interface(interface)?;
+        for (s, what) in [
+            (field!(d, plugin_name as StaticStr), "the plugin name"),
+            (field!(d, build_id as StaticStr), "the build id"),
+            (field!(d, rustc as StaticStr), "the compiler version"),
+            (field!(d, target as StaticStr), "the target"),
+            (field!(d, panic as StaticStr), "the panic strategy"),
+        ] {
+            self.text(s, what)?;
+        }
+        let (table, table_size) = (field!(d, table as usize), field!(d, table_size as usize));
+        let word = std::mem::size_of::<usize>();
+        if table_size % word != 0 || table_size / word > MAX_ENTRIES {
+            return Err(format!("a function table of {table_size} bytes"));
+        }
+        self.data(table, table_size, word, "the function table")?;
+        for i in 0..table_size / word {
+            // SAFETY: inside the table, whose bytes lie in the library's data (checked).
+            let f = unsafe { (table as *const usize).add(i).read() };
+            self.code(f, &format!("function {} of the table", i + 1))?;
+        }
+        self.code(field!(d, init as usize), "the init function")?;
+        self.code(field!(d, fini as usize), "the fini function")?;
+        self.optional_code(field!(d, on_load as usize), "the load hook")?;
+        self.optional_code(field!(d, on_unload as usize), "the unload hook")?;
+        let state = field!(d, state as usize);
+        if state != 0 {
+            self.data(
+                state,
+                std::mem::size_of::<StateDecl>(),
+                std::mem::align_of::<StateDecl>(),
+                "the state declaration",
+            )?;
+            let st = state as *const StateDecl;
+            self.layout(field!(st, layout as usize), 0)?;
+            self.code(field!(st, init as usize), "the state's init hook")?;
+            self.code(field!(st, drop as usize), "the state's drop hook")?;
+            self.optional_code(field!(st, save as usize), "the state's save hook")?;
+            self.optional_code(field!(st, restore as usize), "the state's restore hook")?;
+        }
+        Ok(())
+    }
+
+    fn interface(&mut self, addr: usize) -> Result<(), String> {
+        self.data(
+            addr,
+            std::mem::size_of::<InterfaceDecl>(),
+            std::mem::align_of::<InterfaceDecl>(),
+            "the interface declaration",
+        )?;
+        let i = addr as *const InterfaceDecl;
+        self.text(field!(i, name as StaticStr), "the interface name")?;
+        let functions = field!(i, functions as reloadable::StaticSlice<FnDecl>).raw_parts();
+        self.slice(functions, "the interface's functions")?;
+        for n in 0..functions.1 {
+            let f = functions.0.wrapping_add(n);
+            self.text(field!(f, name as StaticStr), "a function's name")?;
+            self.text(field!(f, signature as StaticStr), "a function's signature")?;
+            let (types, len) = field!(f, types as reloadable::StaticSlice<usize>).raw_parts();
+            self.slice((types, len), "a function's types")?;
+            for t in 0..len {
+                // SAFETY: inside the slice, whose bytes lie in the library's data (checked).
+                let ty = unsafe { types.add(t).read() };
+                self.layout(ty, 0)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn layout(&mut self, addr: usize, depth: usize) -> Result<(), String> {
+        self.nodes += 1;
+        if depth > MAX_DEPTH || self.nodes > MAX_NODES {
+            return Err("its type layouts nest without end".into());
+        }
+        self.data(
+            addr,
+            std::mem::size_of::<TypeLayout>(),
+            std::mem::align_of::<TypeLayout>(),
+            "a type layout",
+        )?;
+        let t = addr as *const TypeLayout;
+        self.text(field!(t, name as StaticStr), "a type's name")?;
+        self.text(field!(t, path as StaticStr), "a type's module path")?;
+        let fields = field!(t, fields as reloadable::StaticSlice<reloadable::Field>).raw_parts();
+        self.slice(fields, "a struct's fields")?;
+        for n in 0..fields.1 {
+            let f = fields.0.wrapping_add(n);
+            self.text(field!(f, name as StaticStr), "a field's name")?;
+            self.layout(field!(f, ty as usize), depth + 1)?;
+        }
+        let element = field!(t, element as usize);
+        if element != 0 {
+            self.layout(element, depth + 1)?;
+        }
+        Ok(())
+    }
 }
 
 /// The fingerprint parts of the interface a descriptor declares, with the plugin's build
@@ -259,5 +658,38 @@ pub fn check_interface<I: reloadable::Interface>(
             path: path.to_path_buf(),
             diff,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_written_while_it_is_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libplugin.so");
+        fs::write(&path, vec![1u8; 4096]).unwrap();
+        assert_eq!(read_checked(&path, || {}).unwrap().len(), 4096);
+        // Written in place, at the same size, between the read and the second look.
+        let err = read_checked(&path, || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+            std::io::Write::write_all(&mut f, &[2u8; 2048]).unwrap();
+        })
+        .unwrap_err();
+        assert_eq!(err.code(), "HD031", "{err}");
+        // Replaced by a rename.
+        let other = dir.path().join("next.so");
+        fs::write(&other, vec![3u8; 4096]).unwrap();
+        let err = read_checked(&path, || fs::rename(&other, &path).unwrap()).unwrap_err();
+        assert_eq!(err.code(), "HD031", "{err}");
+        // Grown.
+        let err = read_checked(&path, || {
+            let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+            std::io::Write::write_all(&mut f, b"more").unwrap();
+        })
+        .unwrap_err();
+        assert_eq!(err.code(), "HD031", "{err}");
     }
 }

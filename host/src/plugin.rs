@@ -15,9 +15,11 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use reloadable::{CallError, Caller, Interface, RVec, RawSlice, Report, State, StateDecl};
 
 use crate::epoch::{self, Grace};
+use crate::events::Events;
 use crate::fingerprint::{self, Part};
 use crate::library;
 use crate::shadow::{self, ShadowDir};
+use crate::threads::{self, ThreadCount};
 use crate::{Event, LoadError, os};
 
 /// How a [`Plugin`] behaves. `Options::default()` suits development.
@@ -34,7 +36,9 @@ pub struct Options {
     /// previous generation is unloaded. A panic during these calls restores the previous
     /// generation. 0 disables rollback. Default: 8.
     pub probation_calls: u32,
-    /// Where to send [`Event`]s.
+    /// Where to send [`Event`]s. Sending never blocks a reload or a call: when a bounded
+    /// channel is full, the event is dropped and counted ([`Plugin::dropped_events`]), and
+    /// an [`Event::EventsDropped`] goes out once there is room again.
     pub events: Option<Sender<Event>>,
 }
 
@@ -103,7 +107,7 @@ struct Inner<I: Interface> {
     next_generation: AtomicU64,
     drain_timeout: Duration,
     probation_calls: u32,
-    events: Option<Sender<Event>>,
+    events: Events,
     shadow: Arc<ShadowDir>,
     reaper: Reaper<I>,
 }
@@ -138,6 +142,8 @@ struct Generation<I: Interface> {
     state: Option<StateHooks>,
     fini: unsafe extern "C" fn(),
     on_unload: Option<unsafe extern "C" fn() -> *mut Report>,
+    /// Threads started by this generation's code and still running.
+    threads: Option<ThreadCount>,
     lib: Option<libloading::Library>,
 }
 
@@ -179,20 +185,36 @@ impl<I: Interface> Generation<I> {
                     dir: shadow.path().to_path_buf(),
                     source,
                 })?;
-        let result = Self::open_copy(artifact, &shadow_path, id);
+        let result = Self::open_copy(artifact, &shadow_path, bytes, id);
         if result.is_err() {
             let _ = shadow.remove(&shadow_path);
         }
         result
     }
 
-    fn open_copy(artifact: &Path, shadow_path: &Path, id: u64) -> Result<Self, LoadError> {
-        // SAFETY: the file was inspected (complete, a shared library for this machine);
-        // the user loads their own plugin, accepting its initialisers (documented on
-        // `Plugin::load`).
-        let lib = unsafe { library::open(shadow_path)? };
-        let desc = library::descriptor(&lib, artifact)?;
+    fn open_copy(
+        artifact: &Path,
+        shadow_path: &Path,
+        bytes: &[u8],
+        id: u64,
+    ) -> Result<Self, LoadError> {
+        // SAFETY: the file was inspected (complete, a shared library for this machine,
+        // relocations inside its own image); the user loads their own plugin, accepting
+        // its initialisers (documented on `Plugin::load`).
+        let opened = unsafe { library::open(shadow_path)? };
+        let desc = library::descriptor(&opened, artifact)?;
         library::check_interface::<I>(desc, artifact)?;
+        // Before any of the plugin's code runs: count the threads it starts.
+        let threads =
+            match opened.image() {
+                Some(image) => Some(threads::watch(&image, bytes).map_err(|reason| {
+                    LoadError::ThreadWatch {
+                        path: artifact.to_path_buf(),
+                        reason,
+                    }
+                })?),
+                None => None,
+            };
         // SAFETY: the fingerprint matched, which includes the table's size and every
         // function's signature, so `desc.table` points at an `I::Table` in the library.
         let table = unsafe { desc.table.cast::<I::Table>().read() };
@@ -206,6 +228,7 @@ impl<I: Interface> Generation<I> {
             state: desc.state.map(StateHooks::from_decl),
             fini: desc.fini,
             on_unload: desc.on_unload,
+            threads,
             lib: None,
         };
         let on_load = desc.on_load;
@@ -216,13 +239,26 @@ impl<I: Interface> Generation<I> {
             if let Some(report) = unsafe { Report::take(hook()) } {
                 // SAFETY: undoes `init` before the library is closed below.
                 unsafe { (desc.fini)() };
+                if generation.threads_running() > 0 {
+                    tracing::warn!(
+                        code = "HD042",
+                        path = %artifact.display(),
+                        "the refused library started threads that still run; it stays loaded"
+                    );
+                    std::mem::forget(opened);
+                }
                 return Err(hook_error(artifact, "load", report));
             }
         }
         Ok(Generation {
-            lib: Some(lib),
+            lib: Some(opened.into_library()),
             ..generation
         })
+    }
+
+    /// Threads started by this generation's code that are still running.
+    fn threads_running(&self) -> usize {
+        self.threads.as_ref().map_or(0, ThreadCount::running)
     }
 
     /// Runs the unload hook, closes the library and removes the shadow copy. Returns the
@@ -271,60 +307,6 @@ fn hook_error(path: &Path, hook: &'static str, report: Report) -> LoadError {
         LoadError::StateMigrationFailed {
             path: path.to_path_buf(),
             message: report.message.to_string(),
-        }
-    }
-}
-
-/// Where events go: the user's channel and `tracing`.
-#[derive(Clone)]
-struct Events(Option<Sender<Event>>);
-
-impl Events {
-    fn emit(&self, event: Event) {
-        match &event {
-            Event::Rejected { code, message, .. } => tracing::warn!(code, "{message}"),
-            Event::DrainTimeout {
-                generation,
-                waited,
-                calls,
-            } => {
-                tracing::warn!(
-                    code = "HD040",
-                    generation,
-                    ?waited,
-                    calls,
-                    "calls still running in a retired generation"
-                )
-            }
-            Event::Unloaded {
-                generation,
-                pinned: Some(why),
-            } => {
-                tracing::warn!(
-                    code = "HD041",
-                    generation,
-                    "library still mapped after unloading: {why}"
-                )
-            }
-            Event::Panicked {
-                generation,
-                message,
-                location,
-            } => {
-                tracing::warn!(
-                    code = "HD050",
-                    generation,
-                    ?location,
-                    "plugin panicked: {message}"
-                )
-            }
-            Event::RolledBack { from, to, reason } => {
-                tracing::warn!(code = "HD051", from, to, "rolled back: {reason}")
-            }
-            other => tracing::debug!(event = ?other),
-        }
-        if let Some(tx) = &self.0 {
-            let _ = tx.send(event);
         }
     }
 }
@@ -459,11 +441,40 @@ struct Reaper<I: Interface> {
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// A retired generation that could not be unloaded yet: calls still inside it (`grace`
+/// not yet passed), or threads its code started still running.
 struct Lingering<I: Interface> {
     generation: Arc<Generation<I>>,
-    grace: Grace,
+    /// `None` once every call that entered it has returned.
+    grace: Option<Grace>,
     since: Instant,
     calls: usize,
+    /// Whether `ThreadsRunning` was reported.
+    told_threads: bool,
+}
+
+impl<I: Interface> Lingering<I> {
+    /// Whether it can be unloaded now; reports running threads the first time it sees them.
+    fn ready(&mut self, events: &Events) -> bool {
+        if let Some(grace) = &mut self.grace {
+            if !grace.poll() {
+                return false;
+            }
+            self.grace = None;
+        }
+        let threads = self.generation.threads_running();
+        if threads == 0 {
+            return true;
+        }
+        if !self.told_threads {
+            self.told_threads = true;
+            events.emit(Event::ThreadsRunning {
+                generation: self.generation.id,
+                threads,
+            });
+        }
+        false
+    }
 }
 
 impl<I: Interface> Reaper<I> {
@@ -554,39 +565,61 @@ fn reap<I: Interface>(
         match job {
             Ok(Job::Retire(generation, mut grace, since)) => {
                 let calls = grace.pending();
-                if grace.wait(drain_timeout) {
-                    finish(generation, since, calls);
-                } else {
+                let drained = grace.wait(drain_timeout);
+                if !drained {
                     events.emit(Event::DrainTimeout {
                         generation: generation.id,
                         waited: since.elapsed(),
                         calls: grace.pending(),
                     });
-                    lingering.push(Lingering {
-                        generation,
-                        grace,
-                        since,
-                        calls,
-                    });
+                }
+                let mut l = Lingering {
+                    generation,
+                    grace: (!drained).then_some(grace),
+                    since,
+                    calls,
+                    told_threads: false,
+                };
+                if l.ready(events) {
+                    finish(l.generation, l.since, l.calls);
+                } else {
+                    lingering.push(l);
                 }
                 done();
             }
             Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => {
                 // Every retirement queued before the stop was handled above (the channel
-                // is FIFO). One last bounded wait for calls that are stuck, then give up on
-                // them: their libraries stay mapped (never unmapped under a running call)
-                // for the rest of the process's life.
-                for mut l in lingering.drain(..) {
-                    if l.grace.wait(drain_timeout) {
-                        finish(l.generation, l.since, l.calls);
-                    } else {
-                        tracing::error!(
-                            code = "HD040",
-                            generation = l.generation.id,
-                            "calls never returned; leaving the library loaded"
-                        );
-                        std::mem::forget(l.generation);
+                // is FIFO). One last bounded wait for calls that are stuck and threads that
+                // still run, then give up on them: their libraries stay mapped (never
+                // unmapped under running code) for the rest of the process's life.
+                let deadline = Instant::now() + drain_timeout;
+                loop {
+                    let mut i = 0;
+                    while i < lingering.len() {
+                        if lingering[i].ready(events) {
+                            let l = lingering.swap_remove(i);
+                            finish(l.generation, l.since, l.calls);
+                        } else {
+                            i += 1;
+                        }
                     }
+                    if lingering.is_empty() || Instant::now() >= deadline {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                for l in lingering.drain(..) {
+                    let (code, what) = if l.grace.is_some() {
+                        ("HD040", "calls never returned")
+                    } else {
+                        ("HD042", "threads started by the plugin still run")
+                    };
+                    tracing::error!(
+                        code,
+                        generation = l.generation.id,
+                        "{what}; leaving the library loaded"
+                    );
+                    std::mem::forget(l.generation);
                 }
                 break;
             }
@@ -594,7 +627,7 @@ fn reap<I: Interface>(
         }
         let mut i = 0;
         while i < lingering.len() {
-            if lingering[i].grace.poll() {
+            if lingering[i].ready(events) {
                 let l = lingering.swap_remove(i);
                 finish(l.generation, l.since, l.calls);
             } else {
@@ -623,7 +656,7 @@ impl<I: Interface> Plugin<I> {
         let _span =
             tracing::info_span!("load", interface = I::DECL.name.as_str(), path = %path.display())
                 .entered();
-        let events = Events(options.events.clone());
+        let events = Events::new(options.events.clone());
         let rejected = |e: LoadError| {
             events.emit(Event::Rejected {
                 code: e.code(),
@@ -677,7 +710,7 @@ impl<I: Interface> Plugin<I> {
             drain_timeout: options.drain_timeout,
             probation_calls: options.probation_calls,
             reaper: Reaper::start(shadow.clone(), events.clone(), options.drain_timeout),
-            events: options.events,
+            events,
             shadow,
         };
         Ok(Plugin {
@@ -690,6 +723,11 @@ impl<I: Interface> Plugin<I> {
         let _pin = epoch::pin();
         // SAFETY: entered the epoch domain before loading the pointer, as in `invoke`.
         unsafe { (*self.inner.current.load(Ordering::Acquire)).id }
+    }
+
+    /// How many events were dropped because the [`Options::events`] channel was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.inner.events.dropped()
     }
 
     /// The directory holding this plugin's shadow copies.
@@ -929,7 +967,7 @@ fn write_within(
 
 impl<I: Interface> Inner<I> {
     fn events(&self) -> Events {
-        Events(self.events.clone())
+        self.events.clone()
     }
 
     /// Counts a successful call of a generation on probation; ends the probation after
@@ -1008,7 +1046,7 @@ impl<I: Interface> Drop for Inner<I> {
         let slots = self.slots.get_mut().unwrap_or_else(PoisonError::into_inner);
         let current = slots.current.take().expect("current");
         let previous = slots.previous.take();
-        let events = Events(self.events.clone());
+        let events = self.events.clone();
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let (Some(mem), Some(hooks)) = (state.mem.take(), current.state.as_ref()) {
             drop_state(mem, hooks, &events, current.id);

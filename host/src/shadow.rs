@@ -11,11 +11,18 @@
 //! by a crashed run and are removed. The default root is `hotdev-shadow/` in the cargo
 //! target directory that holds the artifact (never a predictable path in a shared
 //! temporary directory).
+//!
+//! Temporary copies are created exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW`), so an entry
+//! planted under the next temporary name (a symbolic link to a file elsewhere) is never
+//! written through; a copy that fails half-way (a full disk) is removed at once. When the
+//! directory disappears while the process runs (`cargo clean` removes the target
+//! directory), the next copy creates it again, privately and locked, as at start.
 
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::os;
@@ -24,7 +31,9 @@ use crate::os;
 #[derive(Debug)]
 pub struct ShadowDir {
     dir: PathBuf,
-    _lock: File,
+    /// The lock file, held open (and locked) for the directory's lifetime; replaced when
+    /// the directory is created again.
+    lock: Mutex<File>,
     counter: AtomicU64,
 }
 
@@ -56,20 +65,39 @@ impl ShadowDir {
         if removed > 0 {
             tracing::info!(root = %root.display(), removed, "removed stale shadow copies");
         }
-        let name = format!("{}-{:x}", std::process::id(), nonce());
-        let staging = root.join(format!(".new-{name}"));
-        os::create_private_dir(&staging)?;
-        let lock = File::create(staging.join(".lock"))?;
-        if !os::try_lock(&lock)? {
-            return Err(io::Error::other("could not lock a fresh shadow directory"));
-        }
-        let dir = root.join(name);
-        fs::rename(&staging, &dir)?;
+        let dir = root.join(format!("{}-{:x}", std::process::id(), nonce()));
+        let lock = make_locked_dir(&dir)?;
         Ok(ShadowDir {
             dir,
-            _lock: lock,
+            lock: Mutex::new(lock),
             counter: AtomicU64::new(0),
         })
+    }
+
+    /// Creates the directory again if it has gone (`cargo clean` removed the target
+    /// directory holding it), with the same checks as at start.
+    fn ensure(&self) -> io::Result<()> {
+        let exists = || match fs::symlink_metadata(&self.dir) {
+            Ok(meta) if meta.is_dir() => Ok(true),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} is no longer a directory", self.dir.display()),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        };
+        if exists()? {
+            return Ok(());
+        }
+        let mut lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if exists()? {
+            return Ok(());
+        }
+        let root = self.dir.parent().unwrap_or(Path::new("."));
+        os::create_private_dir(root)?;
+        *lock = make_locked_dir(&self.dir)?;
+        tracing::info!(dir = %self.dir.display(), "the shadow directory had been removed; created it again");
+        Ok(())
     }
 
     /// The directory.
@@ -80,25 +108,51 @@ impl ShadowDir {
     /// Writes `bytes` (the artifact's content) as a new shadow copy: first under a
     /// temporary name, then renamed to a unique one, which is returned. Companion files
     /// (a Windows `.pdb`) are copied alongside under the same unique stem.
+    ///
+    /// A name already taken in the directory (by anything, a planted link included) is
+    /// skipped, never written through.
     pub fn place(&self, artifact: &Path, bytes: &[u8], generation: u64) -> io::Result<PathBuf> {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        self.ensure()?;
         let stem = artifact
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("plugin");
-        let unique = format!("{stem}.g{generation}.{n}");
-        let file_name = match artifact.extension().and_then(|e| e.to_str()) {
-            Some(ext) => format!("{unique}.{ext}"),
-            None => unique.clone(),
+        let ext = artifact.extension().and_then(|e| e.to_str());
+        let mut attempts = 0;
+        let (unique, dest) = loop {
+            let n = self.counter.fetch_add(1, Ordering::Relaxed);
+            let unique = format!("{stem}.g{generation}.{n}");
+            let file_name = match ext {
+                Some(ext) => format!("{unique}.{ext}"),
+                None => unique.clone(),
+            };
+            let tmp = self.dir.join(format!(".tmp-{file_name}"));
+            match write_new(&tmp, bytes) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
+                    tracing::warn!(path = %tmp.display(), "a shadow copy's temporary name was taken; using another");
+                    attempts += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            let dest = self.dir.join(&file_name);
+            if let Err(e) = fs::rename(&tmp, &dest) {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+            break (unique, dest);
         };
-        let tmp = self.dir.join(format!(".tmp-{file_name}"));
-        let dest = self.dir.join(&file_name);
-        fs::write(&tmp, bytes)?;
-        fs::rename(&tmp, &dest)?;
         for (companion, ext) in os::companion_files(artifact) {
             let tmp = self.dir.join(format!(".tmp-{unique}.{ext}"));
-            fs::copy(&companion, &tmp)?;
-            fs::rename(&tmp, self.dir.join(format!("{unique}.{ext}")))?;
+            let placed = fs::read(&companion)
+                .and_then(|b| write_new(&tmp, &b))
+                .and_then(|()| fs::rename(&tmp, self.dir.join(format!("{unique}.{ext}"))));
+            if let Err(e) = placed {
+                let _ = fs::remove_file(&tmp);
+                let _ = self.remove(&dest);
+                return Err(e);
+            }
         }
         Ok(dest)
     }
@@ -132,10 +186,44 @@ impl ShadowDir {
 
 impl Drop for ShadowDir {
     fn drop(&mut self) {
-        if let Err(e) = fs::remove_dir_all(&self.dir) {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the shadow directory");
+        match fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the shadow directory");
+            }
+            _ => {}
         }
     }
+}
+
+/// Creates `dir` holding a locked `.lock` file: first under a staging name, so that a
+/// concurrent sweep never sees it without its lock, then renamed into place.
+fn make_locked_dir(dir: &Path) -> io::Result<File> {
+    let root = dir.parent().unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = root.join(format!(".new-{name}-{:x}", nonce()));
+    os::create_private_dir(&staging)?;
+    let lock = os::create_new_private(&staging.join(".lock"))?;
+    if !os::try_lock(&lock)? {
+        return Err(io::Error::other("could not lock a fresh shadow directory"));
+    }
+    fs::rename(&staging, dir)?;
+    Ok(lock)
+}
+
+/// Writes `bytes` to a file that must not exist yet; removes it again if the write fails
+/// (a full disk), so no partial copy stays behind.
+fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = os::create_new_private(path)?;
+    let written = file.write_all(bytes).and_then(|()| file.flush());
+    if let Err(e) = written {
+        drop(file);
+        let _ = fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Removes directories under `root` left by runs that no longer hold their lock, and

@@ -21,6 +21,10 @@ pub struct TypeLayout {
     /// The type's name as written (`u64`, `CounterState`), or `&`, `&mut`, `&[]`, `RVec`
     /// for types built on [`element`](Self::element).
     pub name: StaticStr,
+    /// The module that defines the type (`my_interface::shapes`), or empty for the types
+    /// reloadable itself provides. With `name`, it tells apart two structs of the same name
+    /// in different modules.
+    pub path: StaticStr,
     /// `size_of` the type.
     pub size: usize,
     /// `align_of` the type.
@@ -36,6 +40,7 @@ impl TypeLayout {
     pub const fn scalar(name: &'static str, size: usize, align: usize) -> Self {
         TypeLayout {
             name: StaticStr::new(name),
+            path: StaticStr::new(""),
             size,
             align,
             fields: StaticSlice::new(&[]),
@@ -52,6 +57,7 @@ impl TypeLayout {
     ) -> Self {
         TypeLayout {
             name: StaticStr::new(name),
+            path: StaticStr::new(""),
             size,
             align,
             fields: StaticSlice::new(&[]),
@@ -59,15 +65,17 @@ impl TypeLayout {
         }
     }
 
-    /// The layout of a struct.
+    /// The layout of a struct named `name`, defined in module `path` (`module_path!()`).
     pub const fn structure(
         name: &'static str,
+        path: &'static str,
         size: usize,
         align: usize,
         fields: &'static [Field],
     ) -> Self {
         TypeLayout {
             name: StaticStr::new(name),
+            path: StaticStr::new(path),
             size,
             align,
             fields: StaticSlice::new(fields),
@@ -77,12 +85,25 @@ impl TypeLayout {
 
     /// How the type is written in a signature: `u64`, `&mut CounterState`, `RVec<u8>`.
     pub fn display_name(&self) -> String {
-        let name = self.name.as_str();
+        self.render(false)
+    }
+
+    /// The type's name with the module path of every struct in it:
+    /// `&mut my_interface::CounterState`. Two different types never share it.
+    pub fn qualified_name(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, qualified: bool) -> String {
+        let name = match self.path.as_str() {
+            path if qualified && !path.is_empty() => format!("{path}::{}", self.name.as_str()),
+            _ => self.name.as_str().to_string(),
+        };
         match self.element {
-            None => name.to_string(),
-            Some(e) if name == "&[]" => format!("&[{}]", e.display_name()),
-            Some(e) if name.starts_with('&') => format!("{name} {}", e.display_name()),
-            Some(e) => format!("{name}<{}>", e.display_name()),
+            None => name,
+            Some(e) if name == "&[]" => format!("&[{}]", e.render(qualified)),
+            Some(e) if name.starts_with('&') => format!("{name} {}", e.render(qualified)),
+            Some(e) => format!("{name}<{}>", e.render(qualified)),
         }
         .replace("& ", "&")
     }
@@ -352,6 +373,7 @@ macro_rules! abi_struct {
             type Ffi = Self;
             const LAYOUT: &'static $crate::TypeLayout = &$crate::TypeLayout::structure(
                 ::core::stringify!($name),
+                ::core::module_path!(),
                 ::core::mem::size_of::<$name>(),
                 ::core::mem::align_of::<$name>(),
                 &[ $( $crate::Field::new(
@@ -416,5 +438,14 @@ mod tests {
         assert_eq!(<&[u8] as Abi>::LAYOUT.display_name(), "&[u8]");
         assert_eq!(<RVec<u32> as Abi>::LAYOUT.display_name(), "RVec<u32>");
         assert_eq!(<&str as Abi>::LAYOUT.display_name(), "&str");
+    }
+
+    #[test]
+    fn qualified_names_carry_the_defining_module() {
+        assert_eq!(
+            <&mut Pair as Abi>::LAYOUT.qualified_name(),
+            "&mut reloadable::abi::tests::Pair"
+        );
+        assert_eq!(<RVec<u32> as Abi>::LAYOUT.qualified_name(), "RVec<u32>");
     }
 }

@@ -18,7 +18,8 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"HOTDEV\x00\x01");
 
 /// The version of the [`Descriptor`] layout. The host reads `magic` and this field first
 /// and refuses a descriptor of another version before reading anything else.
-pub const DESCRIPTOR_VERSION: u32 = 1;
+/// Version 2 added [`TypeLayout::path`](crate::TypeLayout::path).
+pub const DESCRIPTOR_VERSION: u32 = 2;
 
 /// The version of reloadable's calling convention (shims, reports, FFI types); part of the
 /// fingerprint.

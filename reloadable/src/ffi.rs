@@ -39,6 +39,12 @@ impl StaticStr {
         }
     }
 
+    /// The raw pointer and length, for a host that checks a plugin's descriptor before
+    /// trusting it.
+    pub fn raw_parts(&self) -> (*const u8, usize) {
+        (self.ptr, self.len)
+    }
+
     /// The string.
     pub fn as_str(&self) -> &str {
         // SAFETY: `new` is the only constructor and takes a `&'static str`, so `ptr..ptr+len`
@@ -79,6 +85,12 @@ impl<T> StaticSlice<T> {
             ptr: s.as_ptr(),
             len: s.len(),
         }
+    }
+
+    /// The raw pointer and length, for a host that checks a plugin's descriptor before
+    /// trusting it.
+    pub fn raw_parts(&self) -> (*const T, usize) {
+        (self.ptr, self.len)
     }
 
     /// The slice.

@@ -1,4 +1,5 @@
-//! Unix: `membarrier` (Linux), owner-only directories, `flock`, `/proc/self/maps`.
+//! Unix: `membarrier` (Linux), owner-only directories, `flock`, `/proc/self/maps`,
+//! non-blocking opens, file identity, the loaded image of a library (Linux).
 
 use std::fs::{self, File};
 use std::io;
@@ -226,6 +227,145 @@ pub fn loaded_under(dir: &Path) -> Option<usize> {
     #[cfg(not(target_os = "linux"))]
     {
         let _ = dir;
+        None
+    }
+}
+
+/// Opens a file for reading without blocking on a FIFO or device (`O_NONBLOCK`, which
+/// regular files ignore), so that its kind can be checked before anything is read.
+pub fn open_for_reading(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Creates a new file that did not exist, never following a symbolic link at `path`
+/// (`O_CREAT | O_EXCL` refuses every existing entry, links included), owner-only.
+pub fn create_new_private(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// What identifies one version of a file: which file (device, inode), its size, and when
+/// its content and its inode last changed. A write in place changes the times; a rename
+/// over the path changes the inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// The [`Identity`] of the file `meta` describes.
+pub fn identity(meta: &fs::Metadata) -> Identity {
+    Identity {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        len: meta.len(),
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        ctime: (meta.ctime(), meta.ctime_nsec()),
+    }
+}
+
+/// Describes a file type that is not a regular file or directory.
+pub fn special_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
+}
+
+/// The segments of the library the loader loaded from exactly `path`, from one snapshot
+/// of the loader's list. `None` if it is not loaded, or where `dl_iterate_phdr` is not
+/// available (only Linux is supported).
+pub fn loaded_image(path: &Path) -> Option<crate::image::Image> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::{CStr, c_int, c_void};
+        use std::os::unix::ffi::OsStrExt;
+
+        use crate::image::{Image, Segment};
+
+        struct Find<'a> {
+            name: &'a [u8],
+            found: Option<Image>,
+        }
+
+        unsafe extern "C" fn each(
+            info: *mut libc::dl_phdr_info,
+            _size: usize,
+            data: *mut c_void,
+        ) -> c_int {
+            // SAFETY:
+            // - `data` is the `Find` passed to `dl_iterate_phdr` below, alive and not
+            //   otherwise borrowed during the walk;
+            // - `info`, its `dlpi_name` (when not null) and its `dlpi_phnum` program
+            //   headers at `dlpi_phdr` are valid during this callback.
+            unsafe {
+                let find = &mut *data.cast::<Find<'_>>();
+                let info = &*info;
+                if info.dlpi_name.is_null()
+                    || CStr::from_ptr(info.dlpi_name).to_bytes() != find.name
+                {
+                    return 0;
+                }
+                let base = info.dlpi_addr as usize;
+                let headers =
+                    std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
+                let mut image = Image {
+                    base,
+                    ..Image::default()
+                };
+                for h in headers {
+                    let start = base.wrapping_add(h.p_vaddr as usize);
+                    let end = start.wrapping_add(h.p_memsz as usize);
+                    match h.p_type {
+                        libc::PT_LOAD => image.segments.push(Segment {
+                            start,
+                            end,
+                            read: h.p_flags & libc::PF_R != 0,
+                            write: h.p_flags & libc::PF_W != 0,
+                            exec: h.p_flags & libc::PF_X != 0,
+                        }),
+                        libc::PT_GNU_RELRO => image.relro = Some((start, end)),
+                        _ => {}
+                    }
+                }
+                find.found = Some(image);
+                1
+            }
+        }
+
+        let mut find = Find {
+            name: path.as_os_str().as_bytes(),
+            found: None,
+        };
+        // SAFETY: `each` has the callback's signature and only reads what it is given;
+        // `find` outlives the call.
+        unsafe { libc::dl_iterate_phdr(Some(each), (&mut find as *mut Find<'_>).cast()) };
+        find.found
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
         None
     }
 }

@@ -29,6 +29,11 @@ pub fn is_mapped(_path: &Path) -> Option<bool> {
     None
 }
 
+/// Not read on Windows yet: descriptors are not checked against the image there.
+pub fn loaded_image(_path: &Path) -> Option<crate::image::Image> {
+    None
+}
+
 /// Unknown on Windows.
 pub fn loaded_under(_dir: &Path) -> Option<usize> {
     None
@@ -42,6 +47,41 @@ pub fn companion_files(library: &Path) -> Vec<(PathBuf, &'static str)> {
     } else {
         Vec::new()
     }
+}
+
+/// Opens a file for reading.
+pub fn open_for_reading(path: &Path) -> io::Result<File> {
+    File::open(path)
+}
+
+/// Creates a new file that did not exist (`CREATE_NEW` refuses every existing entry,
+/// links included).
+pub fn create_new_private(path: &Path) -> io::Result<File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+/// What identifies one version of a file: its size and last write time (Windows has no
+/// inode in std's stable metadata).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    len: u64,
+    mtime: Option<std::time::SystemTime>,
+}
+
+/// The [`Identity`] of the file `meta` describes.
+pub fn identity(meta: &fs::Metadata) -> Identity {
+    Identity {
+        len: meta.len(),
+        mtime: meta.modified().ok(),
+    }
+}
+
+/// Describes a file type that is not a regular file or directory.
+pub fn special_kind(_meta: &fs::Metadata) -> &'static str {
+    "special file"
 }
 
 /// Why a library may stay loaded after unloading.
