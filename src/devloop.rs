@@ -382,6 +382,9 @@ impl Reporter {
                 "hotdev: [HD040] generation {generation} still has {calls} call(s) running after {}; it stays loaded until they return",
                 ms(*waited)
             )),
+            H::ThreadsRunning { generation, threads } => self.line(&format!(
+                "hotdev: [HD042] generation {generation} started {threads} thread(s) that still run; it stays loaded until they end"
+            )),
             H::Unloaded { generation, pinned: Some(why) } => {
                 self.line(&format!("hotdev: [HD041] generation {generation} stays mapped after unloading: {why}"))
             }

@@ -120,6 +120,14 @@ pub enum Event {
         /// Why the library could not leave the address space, when it could not.
         pinned: Option<String>,
     },
+    /// An old generation drained, but threads its code started still run; its library
+    /// stays loaded until they end (`HD042`).
+    ThreadsRunning {
+        /// The generation.
+        generation: u64,
+        /// How many of its threads run.
+        threads: u64,
+    },
     /// An old generation still had calls running when the drain timeout passed.
     DrainTimeout {
         /// The generation.

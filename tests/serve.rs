@@ -315,3 +315,51 @@ fn events_can_go_to_a_file() {
     );
     assert!(all.iter().any(|e| e["event"] == "shutdown"), "{all:#?}");
 }
+
+/// `cargo clean` while serving removes the target directory and the shadow directory
+/// inside it; the next edit still goes live (regression: every later reload failed with
+/// HD030 until the server was restarted).
+#[test]
+fn an_edit_after_cargo_clean_goes_live() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cleaned");
+    new_plugin(&dir);
+    let lib = dir.join("src/lib.rs");
+    let mut server = Server::start(&dir, tmp.path());
+    server.wait_reloaded(1);
+    edit(&lib, "Hello from hotdev", "Hello before clean");
+    server.wait_reloaded(2);
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .arg("clean")
+        .current_dir(&dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        !dir.join("target").exists(),
+        "cargo clean removed the target directory"
+    );
+    assert!(server.get("/").text().contains("Hello before clean"));
+
+    edit(&lib, "Hello before clean", "Hello after clean");
+    let reloaded = server.wait_reloaded(3);
+    assert_eq!(reloaded["generation"], 3, "{reloaded}");
+    assert!(
+        server.get("/").text().contains("Hello after clean"),
+        "the edit after cargo clean is live"
+    );
+    assert!(
+        server
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|e| e["event"] != "reload_rejected"),
+        "nothing was refused"
+    );
+    assert!(server.interrupt().success());
+}

@@ -10,9 +10,15 @@
 //!
 //! - the library is never loaded in place: each generation is a [shadow copy](shadow) in
 //!   a private directory, written under a temporary name and renamed;
-//! - before the loader runs, the file's object headers are checked (a truncated or
-//!   half-written file is refused), then the descriptor's magic, version, interface and
-//!   [fingerprint] (a mismatch names what differs: `CounterState: size 16 -> 24`);
+//! - only a regular file is read, never past its size, and refused if it changes while
+//!   it is read; before the loader runs, the file's object headers are checked for
+//!   completeness and consistency (a truncated file, or one build written over another,
+//!   is refused); after it runs, every pointer in the descriptor is checked against the
+//!   library's own [image](image) before it is followed, then the descriptor's interface
+//!   and [fingerprint] (a mismatch names what differs:
+//!   `counter_interface::CounterState: size 16 -> 24`, `fn double: slot 2 -> 1`);
+//! - threads the plugin's code starts are counted, and keep their library loaded until
+//!   they end (Linux; see `Event::ThreadsRunning`);
 //! - a panic in a plugin function becomes [`CallError::Panicked`](reloadable::CallError)
 //!   with the message and location, and a new generation that panics in its first calls
 //!   is rolled back;

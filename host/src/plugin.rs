@@ -788,7 +788,23 @@ impl<I: Interface> Plugin<I> {
     /// Callers are never blocked by the swap. The previous generation stays loaded until
     /// the new one has completed its probation ([`Options::probation_calls`]), then is
     /// drained (every call that entered it returns) and unloaded in the background. At most
-    /// two generations are mapped at once, unless calls outlive the drain timeout.
+    /// two generations are mapped at once, unless calls outlive the drain timeout or threads
+    /// the plugin started still run (those keep their library loaded, `HD042`).
+    ///
+    /// # What is checked about the file
+    ///
+    /// `path` must be a regular file (a FIFO or a device is refused before it is read,
+    /// `HD008`). It is read once, never past the size it had when opened, and refused if
+    /// its identity (device, inode, size, modification and change times) differs before
+    /// and after the read (`HD031`): a build that writes or replaces it meanwhile is seen.
+    /// Its headers must agree with each other and its relocations stay inside it (`HD005`),
+    /// and its descriptor's pointers must lie in its own image (`HD011`).
+    ///
+    /// What no reader can see is a file that a writer has left half-written and paused on:
+    /// if its headers happen to be consistent, it is loaded as it is. The caller, not
+    /// hotdev, decides when the file is complete: hand over a file that a build has
+    /// finished (cargo's artifact after cargo has exited, as the watcher does), or write
+    /// the library under another name and rename it into place.
     pub fn reload(&self, path: impl AsRef<Path>) -> Result<Reloaded, LoadError> {
         let path = path.as_ref();
         let _span = tracing::info_span!("reload", interface = I::DECL.name.as_str(), path = %path.display())

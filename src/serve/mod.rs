@@ -417,6 +417,19 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                     calls: calls as u64,
                 });
             }
+            H::ThreadsRunning {
+                generation,
+                threads,
+            } => {
+                shared.term.line(&format!(
+                    "warning: [HD042] generation {generation} started {threads} thread(s) that \
+                     still run; its library stays loaded until they end"
+                ));
+                shared.emit(&Event::ThreadsRunning {
+                    generation,
+                    threads: threads as u64,
+                });
+            }
             H::StateMigrated { from, to, bytes } => {
                 shared.term.line(&format!(
                     "state migrated from generation {from} to {to} ({bytes} bytes)"
