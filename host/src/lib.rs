@@ -14,7 +14,7 @@
 //!   it is read; before the loader runs, the file's object headers are checked for
 //!   completeness and consistency (a truncated file, or one build written over another,
 //!   is refused); after it runs, every pointer in the descriptor is checked against the
-//!   library's own [] before it is followed, then the descriptor's interface
+//!   library's own [`image`] before it is followed, then the descriptor's interface
 //!   and [fingerprint] (a mismatch names what differs:
 //!   `counter_interface::CounterState: size 16 -> 24`, `fn double: slot 2 -> 1`);
 //! - threads the plugin's code starts are counted, and keep their library loaded until
