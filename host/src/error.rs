@@ -103,6 +103,18 @@ pub enum LoadError {
         /// Each difference, host side first: `CounterState: size 16 -> 24`.
         diff: Vec<String>,
     },
+    /// `HD015`.
+    #[error(
+        "[HD015] {} was built in another build world: {}",
+        path.display(),
+        types.join("; ")
+    )]
+    TypeMismatch {
+        /// The library.
+        path: PathBuf,
+        /// Each Rust type whose identity differs, by full name, with the cause.
+        types: Vec<String>,
+    },
     /// `HD014`.
     #[error("[HD014] could not watch the threads {} starts: {reason}", path.display())]
     ThreadWatch {
@@ -195,6 +207,7 @@ impl LoadError {
             LoadError::WrongInterface { .. } => "HD012",
             LoadError::FingerprintMismatch { .. } => "HD013",
             LoadError::ThreadWatch { .. } => "HD014",
+            LoadError::TypeMismatch { .. } => "HD015",
             LoadError::OnLoadFailed { .. } => "HD020",
             LoadError::HookPanicked { .. } => "HD021",
             LoadError::StateLayoutChanged { .. } => "HD022",
@@ -234,6 +247,9 @@ impl LoadError {
             LoadError::WrongInterface { .. } => "load a plugin of the interface this host expects",
             LoadError::FingerprintMismatch { .. } => {
                 "rebuild host and plugin from the same interface crate with the same compiler"
+            }
+            LoadError::TypeMismatch { .. } => {
+                "build host and plugin together: same profile, and one version, source and feature set of each crate whose types cross (hotdev's dev loop builds the plugin with the host's)"
             }
             LoadError::ThreadWatch { .. } => {
                 "rebuild the plugin; report it if a regular cargo build is refused"

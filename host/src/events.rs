@@ -96,6 +96,13 @@ pub enum Event {
         /// The plugin's `file:line:column`, when known.
         location: Option<String>,
     },
+    /// A retired generation has drained and its unload hook ran; its library stays mapped
+    /// for the rest of the process, because values it made may still be in use (see
+    /// [`Retire`](crate::Retire)). Its shadow copy's name is removed.
+    KeptMapped {
+        /// The retired generation.
+        generation: u64,
+    },
     /// A retired generation has drained, but threads its code started are still running:
     /// its library stays loaded, and is unloaded once they have ended (code `HD042`).
     ThreadsRunning {

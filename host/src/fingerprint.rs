@@ -70,6 +70,11 @@ pub fn parts(decl: &InterfaceDecl, build: Build<'_>) -> Vec<Part> {
         Part::new("target", "", build.target),
         Part::new("panic strategy", "", build.panic),
         Part::new("interface", "", decl.name.as_str()),
+        Part::new(
+            "interface",
+            "boundary",
+            if decl.rust_types { "Rust types" } else { "FFI types" },
+        ),
         Part::new("function table", "size", build.table_size),
     ];
     let mut seen = BTreeSet::new();

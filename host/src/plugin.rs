@@ -36,6 +36,9 @@ pub struct Options {
     /// previous generation is unloaded. A panic during these calls restores the previous
     /// generation. 0 disables rollback. Default: 8.
     pub probation_calls: u32,
+    /// What becomes of a retired generation's library once every call into it has
+    /// returned. Default: [`Retire::Auto`].
+    pub retire: Retire,
     /// Where to send [`Event`]s. Sending never blocks a reload or a call: when a bounded
     /// channel is full, the event is dropped and counted ([`Plugin::dropped_events`]), and
     /// an [`Event::EventsDropped`] goes out once there is room again.
@@ -48,7 +51,41 @@ impl Default for Options {
             shadow_dir: None,
             drain_timeout: Duration::from_secs(5),
             probation_calls: 8,
+            retire: Retire::Auto,
             events: None,
+        }
+    }
+}
+
+/// What becomes of a retired generation's library once every call into it has returned.
+///
+/// A value a plugin makes can point into the plugin's code or static data: a closure, a
+/// trait object, a function pointer, a `&'static str` literal. With FFI types
+/// ([`reloadable::interface!`]) nothing that crosses can (results must be owned, FFI-safe
+/// data). With Rust types ([`reloadable::rust_interface!`]) it easily can, and Rust cannot
+/// tell such values apart, so a retired library is kept mapped: its code stays valid for
+/// anything the host kept. That costs the library's mapped size per reload (its shadow
+/// copy's file is still removed; see BENCHMARKS.md for the figures over 1000 reloads).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retire {
+    /// Unload FFI-typed plugins; keep Rust-typed ones mapped.
+    #[default]
+    Auto,
+    /// Unload the library (its unload hook runs, then the loader closes it). For a
+    /// Rust-typed plugin, this asserts that nothing the plugin made outlives the calls
+    /// into its generation.
+    Unload,
+    /// Keep the library mapped for the rest of the process (its unload hook still runs).
+    KeepMapped,
+}
+
+impl Retire {
+    fn keeps_mapped(self, rust_types: bool) -> bool {
+        match self {
+            Retire::Auto => rust_types,
+            Retire::Unload => false,
+            Retire::KeepMapped => true,
         }
     }
 }
@@ -233,7 +270,7 @@ impl<I: Interface> Generation<I> {
         };
         let on_load = desc.on_load;
         // SAFETY: validated descriptor; `init` is reloadable's own and runs once per load.
-        unsafe { (desc.init)() };
+        unsafe { (desc.init)(&reloadable::alloc::THIS_PROCESS) };
         if let Some(hook) = on_load {
             // SAFETY: a validated hook; its report, if any, is taken once.
             if let Some(report) = unsafe { Report::take(hook()) } {
@@ -263,7 +300,15 @@ impl<I: Interface> Generation<I> {
 
     /// Runs the unload hook, closes the library and removes the shadow copy. Returns the
     /// pin reason when the library is still mapped afterwards.
-    fn unload(mut self, shadow: &ShadowDir, events: &Events) -> Option<String> {
+    fn unload(self, shadow: &ShadowDir, events: &Events) -> Option<String> {
+        self.retire(shadow, events, false)
+    }
+
+    /// Runs the unload hook and undoes `init`; then closes the library, or, with
+    /// `keep_mapped`, leaves it mapped for the rest of the process. Removes the shadow
+    /// copy either way (a mapped file stays valid after its name is removed). Returns the
+    /// pin reason when a closed library is still mapped afterwards.
+    fn retire(mut self, shadow: &ShadowDir, events: &Events, keep_mapped: bool) -> Option<String> {
         if let Some(hook) = self.on_unload {
             // SAFETY: every call into this generation has returned (it drained); the hook
             // is the plugin's own and its report is taken once.
@@ -276,13 +321,18 @@ impl<I: Interface> Generation<I> {
         }
         // SAFETY: as above; undoes `init`.
         unsafe { (self.fini)() };
-        if let Some(lib) = self.lib.take() {
-            if let Err(e) = lib.close() {
-                tracing::warn!(generation = self.id, error = %e, "closing the library failed");
+        let lib = self.lib.take();
+        let pinned = if keep_mapped {
+            std::mem::forget(lib);
+            None
+        } else {
+            if let Some(lib) = lib {
+                if let Err(e) = lib.close() {
+                    tracing::warn!(generation = self.id, error = %e, "closing the library failed");
+                }
             }
-        }
-        let pinned =
-            (os::is_mapped(&self.shadow_path) == Some(true)).then(|| os::PIN_REASON.to_string());
+            (os::is_mapped(&self.shadow_path) == Some(true)).then(|| os::PIN_REASON.to_string())
+        };
         if let Err(e) = shadow.remove(&self.shadow_path) {
             tracing::warn!(path = %self.shadow_path.display(), error = %e, "could not remove a shadow copy");
         }
@@ -454,8 +504,9 @@ struct Lingering<I: Interface> {
 }
 
 impl<I: Interface> Lingering<I> {
-    /// Whether it can be unloaded now; reports running threads the first time it sees them.
-    fn ready(&mut self, events: &Events) -> bool {
+    /// Whether it can be unloaded now; reports running threads the first time it sees them
+    /// (they matter only when the library is to be unmapped).
+    fn ready(&mut self, events: &Events, keep_mapped: bool) -> bool {
         if let Some(grace) = &mut self.grace {
             if !grace.poll() {
                 return false;
@@ -463,7 +514,7 @@ impl<I: Interface> Lingering<I> {
             self.grace = None;
         }
         let threads = self.generation.threads_running();
-        if threads == 0 {
+        if threads == 0 || keep_mapped {
             return true;
         }
         if !self.told_threads {
@@ -478,13 +529,18 @@ impl<I: Interface> Lingering<I> {
 }
 
 impl<I: Interface> Reaper<I> {
-    fn start(shadow: Arc<ShadowDir>, events: Events, drain_timeout: Duration) -> Self {
+    fn start(
+        shadow: Arc<ShadowDir>,
+        events: Events,
+        drain_timeout: Duration,
+        keep_mapped: bool,
+    ) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
         let p = pending.clone();
         let handle = std::thread::Builder::new()
             .name(format!("hotdev-reaper-{}", I::DECL.name.as_str()))
-            .spawn(move || reap(rx, &shadow, &events, drain_timeout, &p))
+            .spawn(move || reap(rx, &shadow, &events, drain_timeout, keep_mapped, &p))
             .expect("spawning the hotdev reaper thread");
         Reaper {
             tx,
@@ -528,6 +584,7 @@ fn reap<I: Interface>(
     shadow: &ShadowDir,
     events: &Events,
     drain_timeout: Duration,
+    keep_mapped: bool,
     pending: &(Mutex<usize>, Condvar),
 ) {
     let done = || {
@@ -547,10 +604,14 @@ fn reap<I: Interface>(
                     calls,
                     waited: since.elapsed(),
                 });
-                let pinned = g.unload(shadow, events);
-                events.emit(Event::Unloaded {
-                    generation: id,
-                    pinned,
+                let pinned = g.retire(shadow, events, keep_mapped);
+                events.emit(if keep_mapped {
+                    Event::KeptMapped { generation: id }
+                } else {
+                    Event::Unloaded {
+                        generation: id,
+                        pinned,
+                    }
                 });
             }
             None => unreachable!("a retired generation is referenced only by the reaper"),
@@ -580,7 +641,7 @@ fn reap<I: Interface>(
                     calls,
                     told_threads: false,
                 };
-                if l.ready(events) {
+                if l.ready(events, keep_mapped) {
                     finish(l.generation, l.since, l.calls);
                 } else {
                     lingering.push(l);
@@ -596,7 +657,7 @@ fn reap<I: Interface>(
                 loop {
                     let mut i = 0;
                     while i < lingering.len() {
-                        if lingering[i].ready(events) {
+                        if lingering[i].ready(events, keep_mapped) {
                             let l = lingering.swap_remove(i);
                             finish(l.generation, l.since, l.calls);
                         } else {
@@ -627,7 +688,7 @@ fn reap<I: Interface>(
         }
         let mut i = 0;
         while i < lingering.len() {
-            if lingering[i].ready(events) {
+            if lingering[i].ready(events, keep_mapped) {
                 let l = lingering.swap_remove(i);
                 finish(l.generation, l.since, l.calls);
             } else {
@@ -709,7 +770,12 @@ impl<I: Interface> Plugin<I> {
             next_generation: AtomicU64::new(2),
             drain_timeout: options.drain_timeout,
             probation_calls: options.probation_calls,
-            reaper: Reaper::start(shadow.clone(), events.clone(), options.drain_timeout),
+            reaper: Reaper::start(
+                shadow.clone(),
+                events.clone(),
+                options.drain_timeout,
+                options.retire.keeps_mapped(I::DECL.rust_types),
+            ),
             events,
             shadow,
         };

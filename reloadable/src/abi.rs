@@ -33,6 +33,11 @@ pub struct TypeLayout {
     pub fields: StaticSlice<Field>,
     /// For references, slices and vectors: the type they point to or hold.
     pub element: Option<&'static TypeLayout>,
+    /// For a Rust type (in a [`rust_interface!`](crate::rust_interface)): its `TypeId` in
+    /// the build that made this layout. The host compares the plugin's with its own.
+    pub type_id: Option<fn() -> std::any::TypeId>,
+    /// For a Rust type: its full name (`alloc::string::String`).
+    pub type_name: Option<fn() -> &'static str>,
 }
 
 impl TypeLayout {
@@ -45,6 +50,23 @@ impl TypeLayout {
             align,
             fields: StaticSlice::new(&[]),
             element: None,
+            type_id: None,
+            type_name: None,
+        }
+    }
+
+    /// The layout of a Rust type `T`, written `written` in a signature: its size,
+    /// alignment, `TypeId` and full name, for a [`rust_interface!`](crate::rust_interface).
+    pub const fn rust<T: 'static>(written: &'static str) -> Self {
+        TypeLayout {
+            name: StaticStr::new(written),
+            path: StaticStr::new(""),
+            size: std::mem::size_of::<T>(),
+            align: std::mem::align_of::<T>(),
+            fields: StaticSlice::new(&[]),
+            element: None,
+            type_id: Some(crate::rt::type_id_of::<T>),
+            type_name: Some(crate::rt::type_name_of::<T>),
         }
     }
 
@@ -62,6 +84,8 @@ impl TypeLayout {
             align,
             fields: StaticSlice::new(&[]),
             element: Some(element),
+            type_id: None,
+            type_name: None,
         }
     }
 
@@ -80,6 +104,8 @@ impl TypeLayout {
             align,
             fields: StaticSlice::new(fields),
             element: None,
+            type_id: None,
+            type_name: None,
         }
     }
 
@@ -138,6 +164,12 @@ impl Field {
 /// `Ffi` must be FFI-safe (`#[repr(C)]`, a primitive, or a thin pointer), `from_ffi` must
 /// undo `into_ffi`, and `LAYOUT` must describe the type truthfully: the host relies on it
 /// to refuse plugins built against another layout.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot cross an FFI-typed plugin boundary",
+    label = "not an FFI type",
+    note = "an `interface!` passes numbers, `bool`, `char`, `&str`, `&[T]`, `RString`, `RVec<T>`, `State` and `abi_struct!` structs (and `&`/`&mut` of them)",
+    note = "for `String`, `Vec`, `HashMap`, enums or other crates' types, declare the interface with `reloadable::rust_interface!`: host and plugin must then be built together (same compiler, same crate versions and features), which the host checks when it loads the plugin"
+)]
 pub unsafe trait Abi: Sized {
     /// How a value travels through an `extern "C"` call.
     type Ffi;

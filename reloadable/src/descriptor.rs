@@ -73,8 +73,9 @@ pub struct Descriptor {
     pub table: *const c_void,
     /// `size_of` the table in the plugin.
     pub table_size: usize,
-    /// Prepares the plugin's runtime (installs its panic hook). Called once after validation.
-    pub init: unsafe extern "C" fn(),
+    /// Prepares the plugin's runtime: points its allocator at the host's (the argument)
+    /// and installs its panic hook. Called once after validation.
+    pub init: unsafe extern "C" fn(*const crate::alloc::HostAllocator),
     /// Undoes `init`. Called once before the library is unloaded.
     pub fini: unsafe extern "C" fn(),
     /// The plugin's load hook: a non-null report refuses the generation.
@@ -90,7 +91,8 @@ unsafe impl Sync for Descriptor {}
 // SAFETY: as above.
 unsafe impl Send for Descriptor {}
 
-/// An interface as declared by [`interface!`](crate::interface).
+/// An interface as declared by [`interface!`](crate::interface) or
+/// [`rust_interface!`](crate::rust_interface).
 #[repr(C)]
 #[derive(Debug)]
 pub struct InterfaceDecl {
@@ -98,14 +100,27 @@ pub struct InterfaceDecl {
     pub name: StaticStr,
     /// Its functions, in table order.
     pub functions: StaticSlice<FnDecl>,
+    /// Whether its signatures use Rust types (`rust_interface!`), which cross only
+    /// between a host and a plugin from one build world, rather than FFI types.
+    pub rust_types: bool,
 }
 
 impl InterfaceDecl {
-    /// Describes an interface.
+    /// Describes an interface of FFI types.
     pub const fn new(name: &'static str, functions: &'static [FnDecl]) -> Self {
         InterfaceDecl {
             name: StaticStr::new(name),
             functions: StaticSlice::new(functions),
+            rust_types: false,
+        }
+    }
+
+    /// Describes an interface of Rust types.
+    pub const fn rust(name: &'static str, functions: &'static [FnDecl]) -> Self {
+        InterfaceDecl {
+            name: StaticStr::new(name),
+            functions: StaticSlice::new(functions),
+            rust_types: true,
         }
     }
 }

@@ -55,6 +55,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod alloc;
 pub mod descriptor;
 pub mod ffi;
 #[doc(hidden)]
@@ -306,6 +307,180 @@ macro_rules! interface {
     };
 }
 
+/// Declares a plugin interface whose signatures use Rust types as they are: `String`,
+/// `Vec`, `HashMap`, `Option`, tuples, enums, closures and trait objects in boxes, other
+/// crates' types (`&egui::Context`, `&mut ratatui::Frame`), by reference or by value.
+///
+/// ```
+/// use std::collections::HashMap;
+///
+/// #[derive(Debug, Default)]
+/// pub struct App {
+///     pub names: Vec<String>,
+///     pub visits: HashMap<String, u64>,
+/// }
+///
+/// reloadable::rust_interface! {
+///     /// Greets people and remembers them.
+///     pub mod greeter {
+///         fn greet(app: &mut App, name: String) -> String;
+///         fn known(app: &App) -> Vec<String>;
+///     }
+/// }
+///
+/// struct Greeter;
+/// impl greeter::Implementation for Greeter {
+///     fn greet(app: &mut App, name: String) -> String {
+///         *app.visits.entry(name.clone()).or_default() += 1;
+///         app.names.push(name.clone());
+///         format!("hello {name}")
+///     }
+///     fn known(app: &App) -> Vec<String> {
+///         app.names.clone()
+///     }
+/// }
+/// reloadable::export_plugin!(interface: greeter, implementation: Greeter);
+/// # fn main() {}
+/// ```
+///
+/// Such values are passed with Rust's own calling convention, which is sound only between
+/// a host and a plugin from one *build world*: the same compiler (version and commit) and
+/// target, and, for every type that crosses, the same crate build (version, source,
+/// features and profile). The host checks it when it loads the plugin: the static part of
+/// the fingerprint (compiler, target, signatures, table slots, each type's size and
+/// alignment), then, for every type in the signatures, that the plugin's `TypeId` equals
+/// its own, and refuses the plugin otherwise (`HD013`, `HD015`), naming the type.
+///
+/// Both sides allocate through the host's allocator (see [`alloc`]), so a `String` made by
+/// the plugin may be freed by the host. A value made by the plugin can point into its
+/// code (a closure, a trait object, a `&'static str`), so by default the host never
+/// unmaps a retired generation of a Rust-typed plugin (see the host's `Options::unload`).
+///
+/// What the check cannot see: a change to the *definition* of a type inside a crate that
+/// both sides compile with the same build settings (a workspace crate edited between the
+/// host's build and the plugin's) keeps its `TypeId`; a changed size is still refused, a
+/// same-size change is not. The development loop treats an edit of a crate that the host
+/// compiles as a change that needs a restart.
+#[macro_export]
+macro_rules! rust_interface {
+    (
+        $(#[$meta:meta])*
+        $vis:vis mod $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                fn $fname:ident ( $( $arg:ident : $aty:ty ),* $(,)? ) $( -> $ret:ty )? ;
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[allow(clippy::needless_lifetimes, clippy::ptr_arg, clippy::too_many_arguments)]
+        $vis mod $name {
+            #![allow(unused_imports)]
+            use super::*;
+
+            /// The function table: one panic-catching shim per function, with Rust's
+            /// calling convention (host and plugin share one compiler).
+            #[repr(C)]
+            #[derive(Clone, Copy)]
+            pub struct Table {
+                $(
+                    #[doc = ::core::concat!("The shim of `", ::core::stringify!($fname), "`.")]
+                    pub $fname: unsafe fn(
+                        *mut $crate::__ret!($($ret)?),
+                        $( $aty ),*
+                    ) -> *mut $crate::Report,
+                )*
+            }
+
+            impl ::core::fmt::Debug for Table {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.write_str(::core::concat!(::core::stringify!($name), "::Table"))
+                }
+            }
+
+            /// Names this interface to the host: `Plugin<Interface>`.
+            #[derive(Debug, Clone, Copy)]
+            pub enum Interface {}
+
+            const DECL: $crate::InterfaceDecl = $crate::InterfaceDecl::rust(
+                ::core::stringify!($name),
+                &[ $( $crate::FnDecl::new(
+                    ::core::stringify!($fname),
+                    ::core::stringify!(fn $fname($($arg: $aty),*) $(-> $ret)?),
+                    &[ $( {
+                        const L: $crate::TypeLayout =
+                            $crate::TypeLayout::rust::<$aty>(::core::stringify!($aty));
+                        &L
+                    }, )* {
+                        const L: $crate::TypeLayout =
+                            $crate::TypeLayout::rust::<$crate::__ret!($($ret)?)>(
+                                ::core::stringify!($crate::__ret!($($ret)?))
+                            );
+                        &L
+                    } ],
+                ), )* ],
+            );
+
+            // SAFETY: `Table` is the `#[repr(C)]` table of shims built by `table()`, and
+            // `DECL` lists exactly its functions, in order, with their types.
+            unsafe impl $crate::Interface for Interface {
+                type Table = Table;
+                const DECL: &'static $crate::InterfaceDecl = &DECL;
+            }
+
+            /// What a plugin implements; export it with `reloadable::export_plugin!`.
+            pub trait Implementation {
+                $( $(#[$fmeta])* fn $fname($($arg: $aty),*) $(-> $ret)?; )*
+            }
+
+            /// Calls into the live generation of a loaded plugin (for hosts).
+            pub trait Calls: $crate::Caller<Interface> {
+                $(
+                    $(#[$fmeta])*
+                    #[inline]
+                    fn $fname(&self, $($arg: $aty),*)
+                        -> ::core::result::Result<$crate::__ret!($($ret)?), $crate::CallError>
+                    {
+                        self.invoke(move |table: &Table, out| {
+                            // SAFETY: `invoke` keeps the table's library loaded for this
+                            // call, and the host checked that the plugin was built in this
+                            // build world (same compiler and crate builds), so the shim
+                            // takes these very types; `out` is a slot for the result.
+                            unsafe { (table.$fname)(out, $($arg),*) }
+                        })
+                    }
+                )*
+            }
+
+            impl<C: $crate::Caller<Interface> + ?Sized> Calls for C {}
+
+            #[doc(hidden)]
+            pub mod __shims {
+                use super::*;
+                $(
+                    /// # Safety
+                    /// Called only through the table, with a slot for the result.
+                    pub unsafe fn $fname<T: Implementation>(
+                        out: *mut $crate::__ret!($($ret)?),
+                        $( $arg: $aty ),*
+                    ) -> *mut $crate::Report {
+                        $crate::rt::guard(move || {
+                            let r = T::$fname($($arg),*);
+                            // SAFETY: the host passed a valid, writable slot for the result.
+                            unsafe { out.write(r) }
+                        })
+                    }
+                )*
+            }
+
+            /// The table of `T`'s implementation (used by `export_plugin!`).
+            pub const fn table<T: Implementation>() -> Table {
+                Table { $( $fname: __shims::$fname::<T>, )* }
+            }
+        }
+    };
+}
+
 /// Exports a plugin: the static descriptor the host looks up, with the implementation's
 /// function table and optional hooks.
 ///
@@ -337,6 +512,11 @@ macro_rules! export_plugin {
     ) => {
         #[doc(hidden)]
         static __HOTDEV_TABLE: $($iface)::+::Table = $($iface)::+::table::<$imp>();
+
+        /// Allocates through the host's allocator (see `reloadable::alloc`).
+        #[doc(hidden)]
+        #[global_allocator]
+        static __HOTDEV_ALLOCATOR: $crate::alloc::Forward = $crate::alloc::Forward;
 
         $(
             #[doc(hidden)]

@@ -152,13 +152,28 @@ pub fn guard_result<E: fmt::Display, F: FnOnce() -> Result<(), E>>(f: F) -> *mut
     }
 }
 
-/// Installs the plugin's panic hook. Exported through every descriptor's `init`.
+/// Points the plugin's allocator at the host's and installs the plugin's panic hook.
+/// Exported through every descriptor's `init`.
 ///
 /// # Safety
-/// Called by the host once per load, from one thread, before any shim runs.
-pub unsafe extern "C" fn init() {
+/// Called by the host once per load, from one thread, before any shim runs, with its
+/// allocator's entry points (alive while the library is loaded) or null.
+pub unsafe extern "C" fn init(host: *const crate::alloc::HostAllocator) {
+    // SAFETY: the host's promise (above); nothing of the plugin has allocated yet.
+    unsafe { crate::alloc::set_host(host) };
     // `panic_hook` is a function item, so the box holds nothing and allocates nothing.
     panic::set_hook(Box::new(panic_hook));
+}
+
+/// The [`TypeId`](std::any::TypeId) of `T` in this build, for the host's check that both
+/// sides mean the same type.
+pub fn type_id_of<T: ?Sized + 'static>() -> std::any::TypeId {
+    std::any::TypeId::of::<T>()
+}
+
+/// The name of `T` with its crate's path (`alloc::string::String`), for the host's diffs.
+pub fn type_name_of<T: ?Sized>() -> &'static str {
+    std::any::type_name::<T>()
 }
 
 /// Restores the default panic hook. Exported through every descriptor's `fini`.
@@ -177,8 +192,8 @@ mod tests {
 
     #[test]
     fn guard_turns_a_panic_into_a_report_with_location() {
-        // SAFETY: test-only; the hook is process-wide in this test binary.
-        unsafe { init() };
+        // SAFETY: test-only; the hook is process-wide in this test binary; no host allocator.
+        unsafe { init(ptr::null()) };
         let line = line!() + 1;
         let p = guard(|| panic!("boom {}", 7));
         // SAFETY: `p` comes from `guard`.

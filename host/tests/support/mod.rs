@@ -57,6 +57,44 @@ pub fn fixture(feature: &str) -> PathBuf {
     out
 }
 
+/// Builds variant `feature` ("" for v1) of the Rust-typed fixture plugin
+/// (`tests/rusty-plugin`, a member of the main workspace, built from the workspace as a
+/// plugin next to its host would be) and returns its library.
+pub fn rusty_fixture(feature: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(feature) {
+        return p.clone();
+    }
+    let name = if feature.is_empty() { "v1" } else { feature };
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("rusty-fixtures")
+        .join(name);
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&workspace)
+        .args(["build", "--quiet", "-p", "fixture-rusty-plugin", "--target-dir"])
+        .arg(&target);
+    if !feature.is_empty() {
+        cmd.args(["--features", feature]);
+    }
+    let status = cmd
+        .status()
+        .expect("running cargo to build the Rust-typed fixture plugin");
+    assert!(status.success(), "building rusty fixture {name} failed");
+    let lib = format!(
+        "{}fixture_rusty_plugin{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let out = target.join("debug").join(lib);
+    assert!(out.is_file(), "no artifact at {}", out.display());
+    built.insert(feature.to_string(), out.clone());
+    out
+}
+
 /// A fresh shadow root for one test.
 pub fn shadow_root() -> tempfile::TempDir {
     tempfile::Builder::new()
