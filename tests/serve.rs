@@ -557,10 +557,12 @@ fn static_files_are_served_inside_their_folder_and_their_edits_never_build() {
 #[test]
 fn static_option_serves_another_folder_and_a_missing_one_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("elsewhere-assets");
+    new_plugin(&dir);
     let missing = tmp.path().join("no-such-folder");
     let out = hotdev()
         .arg("serve")
-        .arg(tmp.path())
+        .arg(&dir)
         .arg("--static")
         .arg(&missing)
         .output()
@@ -569,9 +571,11 @@ fn static_option_serves_another_folder_and_a_missing_one_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("[HD085]"), "{stderr}");
     assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+    assert!(
+        !stderr.contains("hotdev serving"),
+        "refused before serving: {stderr}"
+    );
 
-    let dir = tmp.path().join("elsewhere-assets");
-    new_plugin(&dir);
     std::fs::remove_dir_all(dir.join("static")).unwrap();
     let public = tmp.path().join("public");
     std::fs::create_dir_all(&public).unwrap();
