@@ -107,6 +107,22 @@ impl Browser {
         )
     }
 
+    /// Like [`Browser::eval`], but `None` where WebDriver answers with an error (for
+    /// example while the page is being replaced by a reload).
+    pub fn try_eval(&self, script: &str) -> Option<Value> {
+        let body = serde_json::to_vec(&json!({ "script": script, "args": [] })).ok()?;
+        let reply = Http::connect(self.addr)
+            .request(
+                "POST",
+                &format!("/session/{}/execute/sync", self.session),
+                &[("Content-Type", "application/json; charset=utf-8")],
+                &body,
+            )
+            .ok()?;
+        let value: Value = serde_json::from_slice(&reply.body).ok()?;
+        (reply.status == 200).then(|| value["value"].clone())
+    }
+
     /// Runs `script` (a function body whose last argument is the callback that returns
     /// its result) in the page with `args`, and returns the result.
     pub fn eval_async(&self, script: &str, args: Value) -> Value {

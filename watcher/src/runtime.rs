@@ -133,8 +133,8 @@ impl DevLoop {
 
     /// The directories being watched: each local package's root (and any source
     /// directory of its library or build script outside it) and each asset directory,
-    /// each as a tree. Packages
-    /// that a manifest change adds later are watched too, but not listed here.
+    /// each as a tree. Packages that a manifest change adds later are watched too, but
+    /// not listed here.
     pub fn watched(&self) -> &[PathBuf] {
         &self.watched
     }

@@ -247,7 +247,7 @@ fn asset_changes_are_reported_and_never_build() {
     session.artifact();
     let style = style.canonicalize().unwrap();
 
-    let mut assets_until_changed = |session: &mut common::Session| -> Vec<_> {
+    let assets_until_changed = |session: &mut common::Session| -> Vec<_> {
         let events = session.until(|e| matches!(e, Event::AssetsChanged { .. }));
         assert_eq!(count_builds(&events), 0, "{:#?}", session.log);
         match events.last() {
@@ -257,21 +257,27 @@ fn asset_changes_are_reported_and_never_build() {
     };
 
     fs::write(&style, "h1 { color: green }").unwrap();
-    assert_eq!(assets_until_changed(&mut session), [style.clone()]);
+    assert_eq!(
+        assets_until_changed(&mut session),
+        std::slice::from_ref(&style)
+    );
 
     let temp = static_dir.join(".style.css.hotdev-tmp");
     fs::write(&temp, "h1 { color: blue }").unwrap();
     fs::rename(&temp, &style).unwrap();
     assert_eq!(
         assets_until_changed(&mut session),
-        [style.clone()],
+        std::slice::from_ref(&style),
         "the temporary file is not reported: {:#?}",
         session.log
     );
 
     fs::remove_file(&style).unwrap();
     fs::write(&style, "h1 { color: purple }").unwrap();
-    assert_eq!(assets_until_changed(&mut session), [style.clone()]);
+    assert_eq!(
+        assets_until_changed(&mut session),
+        std::slice::from_ref(&style)
+    );
 
     fs::create_dir_all(static_dir.join("img")).unwrap();
     fs::write(static_dir.join("img/logo.svg"), "<svg/>").unwrap();
