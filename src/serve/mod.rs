@@ -167,6 +167,19 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
             }
         }
     };
+    if let Some(files) = &static_dir {
+        // Files under the static folder never build: a folder holding the crate itself
+        // would stop every rebuild (and serve the sources).
+        if plugin_dir.starts_with(files.root()) {
+            anyhow::bail!(
+                "[HD085] the static directory {} holds the plugin crate {}; pass a folder \
+                 inside it, such as {}",
+                files.root().display(),
+                plugin_dir.display(),
+                plugin_dir.join("static").display()
+            );
+        }
+    }
     let events = match &opts.events {
         Some(target) => Some(
             EventWriter::open(target)
