@@ -129,8 +129,7 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared) {
     }
     if let Some(files) = &shared.static_dir {
         if let Some(rest) = path.strip_prefix(static_files::PREFIX) {
-            let rest = rest.to_string();
-            serve_static(rq, files, &rest, shared);
+            serve_static(rq, files, rest, shared);
             return;
         }
     }
