@@ -1,6 +1,6 @@
 # hotdev's everyday commands (https://github.com/casey/just); each is a plain command too.
 
-# Serve the bundled example plugin; edit examples/hello/src/lib.rs and watch the page.
+# Serve the bundled example plugin; edit examples/hello/src/lib.rs (or static/style.css) and watch the page.
 demo:
     cargo run --release -- serve examples/hello
 

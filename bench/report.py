@@ -111,6 +111,14 @@ def tables(path):
                     body.append([f.get("kind", ""), k.replace("_", " "), f[k + "_ms"] + spread])
         out.append(table(["kind", "stage", "ms"], body))
 
+    page = by.get("edit_to_page", [])
+    if page:
+        out.append("\n### Edit to page in Chromium (save → page shows it, ms)\n")
+        out.append(table(
+            ["edit", "edits", "median", "min", "max", "how"],
+            [[f["kind"], f["edits"], f["median_ms"], f["min_ms"], f["max_ms"],
+              f.get("note", "").replace("_", " ")] for f in page]))
+
     soak = by.get("soak", [])
     if soak:
         out.append("\n### Soak\n")

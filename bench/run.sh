@@ -63,6 +63,12 @@ cargo bench -p hotdev-host --bench soak -- "${bench_args[@]}" 2>&1 | collect
 step "3. save to live"
 cargo bench -p hotdev --bench save_to_live -- "${bench_args[@]}" 2>&1 | collect
 
+step "7. edit to page (headless Chromium)"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  apt-get install -y chromium chromium-driver >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y chromium chromium-driver >/dev/null; }
+fi
+cargo bench -p hotdev --bench edit_to_page -- "${bench_args[@]}" 2>&1 | collect
+
 step "5-6. HTTP under load, start-up and memory (release builds)"
 cargo build --release -q -p hotdev
 cargo build --release -q --manifest-path bench/static-hello/Cargo.toml

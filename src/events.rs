@@ -70,6 +70,14 @@ pub enum Event {
         /// The changed paths.
         paths: Vec<String>,
     },
+    /// A static file changed (no build follows); open pages swap it in if it is one of
+    /// their stylesheets, and reload otherwise.
+    AssetChanged {
+        /// The file on disk.
+        path: String,
+        /// The URL it is served at, `/static/style.css`.
+        url: String,
+    },
     /// Cargo started building the plugin.
     BuildStarted,
     /// The build succeeded.
@@ -235,6 +243,15 @@ mod tests {
         });
         assert_eq!(rejected["event"], "reload_rejected");
         assert_eq!(rejected["code"], "HD010");
+        let asset = json(&Event::AssetChanged {
+            path: "/app/static/style.css".into(),
+            url: "/static/style.css".into(),
+        });
+        assert_eq!(
+            asset,
+            serde_json::json!({"event": "asset_changed", "path": "/app/static/style.css",
+                "url": "/static/style.css"})
+        );
     }
 
     #[test]

@@ -35,6 +35,11 @@ enum Cmd {
         /// Open the page in the system browser once it serves.
         #[arg(long)]
         open: bool,
+        /// Serve DIR under /static/ (default: the plugin crate's static/, if it exists).
+        /// Changes there need no build: stylesheets swap in open pages, other files reload
+        /// them.
+        #[arg(long = "static", value_name = "DIR")]
+        static_dir: Option<PathBuf>,
     },
     /// Create a plugin crate that `hotdev serve` runs at once.
     New {
@@ -74,6 +79,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             release,
             events,
             open,
+            static_dir,
         } => {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let mut pressed = false;
@@ -93,6 +99,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     release,
                     events,
                     open,
+                    static_dir,
                 },
                 rx,
             )?;

@@ -1,5 +1,8 @@
 //! `hotdev new <DIR>`: creates a plugin crate that `hotdev serve` runs at once.
 //!
+//! Its page links `static/style.css`, which `hotdev serve` serves under `/static/` and
+//! swaps into open pages on every save, without a build.
+//!
 //! The crate is a `cdylib` with a `[workspace]` table of its own (so it builds on its own
 //! wherever it is created, even inside another workspace) and depends on this checkout's
 //! `reloadable` by absolute path.
@@ -39,11 +42,14 @@ pub fn create(dir: &Path) -> anyhow::Result<()> {
         }
     }
     let name = crate_name(dir)?;
-    fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("[HD081] could not create the directory {}", dir.display()))?;
+    for sub in ["src", "static"] {
+        fs::create_dir_all(dir.join(sub))
+            .with_context(|| format!("[HD081] could not create the directory {}", dir.display()))?;
+    }
     let files = [
         ("Cargo.toml", manifest(&name, &reloadable_path())),
         ("src/lib.rs", LIB_RS.to_string()),
+        ("static/style.css", STYLE_CSS.to_string()),
         (".gitignore", "/target\n".to_string()),
     ];
     for (file, contents) in files {
@@ -147,9 +153,12 @@ impl app::Implementation for App {
     fn handle(request: &Request, _state: &State) -> Response {
         match (request.method.as_str(), request.path.as_str()) {
             ("GET", "/") => Response::html(
-                "<!doctype html>\n<html>\n<head><meta charset=\"utf-8\"><title>hotdev</title></head>\n\
+                "<!doctype html>\n<html>\n<head><meta charset=\"utf-8\"><title>hotdev</title>\n\
+                 <link rel=\"stylesheet\" href=\"/static/style.css\"></head>\n\
                  <body>\n<h1>Hello from hotdev</h1>\n\
                  <p>Edit <code>src/lib.rs</code> and save: this page reloads by itself.</p>\n\
+                 <p>Edit <code>static/style.css</code> and save: the page restyles in place, \
+                 without a build or a reload.</p>\n\
                  </body>\n</html>\n",
             ),
             _ => Response::text("not found\n").with_status(404),
@@ -159,6 +168,25 @@ impl app::Implementation for App {
 
 reloadable::export_plugin!(interface: reloadable::web::app, implementation: App);
 "#;
+
+const STYLE_CSS: &str =
+    "/* Served at /static/style.css. Save a change here and open pages restyle at once,
+   without a build or a reload. */
+body {
+  font: 17px/1.5 system-ui, sans-serif;
+  max-width: 40em;
+  margin: 4em auto;
+  padding: 0 1em;
+}
+h1 {
+  color: #1d4ed8;
+}
+code {
+  background: #f4f4f5;
+  padding: 0 0.3em;
+  border-radius: 4px;
+}
+";
 
 #[cfg(test)]
 mod tests {
@@ -199,5 +227,8 @@ mod tests {
         assert!(manifest.contains(&reloadable_path().display().to_string()));
         let lib = fs::read_to_string(target.join("src/lib.rs")).unwrap();
         assert!(lib.contains("Hello from hotdev"));
+        assert!(lib.contains(r#"<link rel=\"stylesheet\" href=\"/static/style.css\">"#));
+        let style = fs::read_to_string(target.join("static/style.css")).unwrap();
+        assert!(style.contains("h1 {"), "{style}");
     }
 }

@@ -227,6 +227,12 @@ fn hello_example_keeps_its_visit_count_across_reloads() {
     let dir = tmp.path().join("hello");
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::copy(example.join("src/lib.rs"), dir.join("src/lib.rs")).unwrap();
+    std::fs::create_dir_all(dir.join("static")).unwrap();
+    std::fs::copy(
+        example.join("static/style.css"),
+        dir.join("static/style.css"),
+    )
+    .unwrap();
     let manifest = std::fs::read_to_string(example.join("Cargo.toml")).unwrap();
     let reloadable = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reloadable");
     let manifest = manifest.replace(
@@ -248,6 +254,20 @@ fn hello_example_keeps_its_visit_count_across_reloads() {
     let visits = server.get("/api/visits");
     assert_eq!(visits.header("content-type"), Some("application/json"));
     assert_eq!(visits.text(), "{\"visits\":2}");
+    // The page's look comes from its static stylesheet, served from static/.
+    assert!(
+        server
+            .get("/")
+            .text()
+            .contains("<link rel=\"stylesheet\" href=\"/static/style.css\">")
+    );
+    let style = server.get("/static/style.css");
+    assert_eq!(style.status, 200);
+    assert_eq!(
+        style.body,
+        std::fs::read(example.join("static/style.css")).unwrap()
+    );
+    assert_eq!(server.get("/api/visits").text(), "{\"visits\":3}");
 
     edit(
         &dir.join("src/lib.rs"),
@@ -257,8 +277,8 @@ fn hello_example_keeps_its_visit_count_across_reloads() {
     server.wait_reloaded(2);
     let page = server.get("/").text();
     assert!(page.contains("Hello, reloaded"), "{page}");
-    assert!(page.contains("<strong id=\"visits\">3</strong>"), "{page}");
-    assert_eq!(server.get("/api/visits").text(), "{\"visits\":3}");
+    assert!(page.contains("<strong id=\"visits\">4</strong>"), "{page}");
+    assert_eq!(server.get("/api/visits").text(), "{\"visits\":4}");
 }
 
 /// `--events FILE` writes the same JSON lines to a file, from `listening` to `shutdown`.
@@ -362,4 +382,290 @@ fn an_edit_after_cargo_clean_goes_live() {
         "nothing was refused"
     );
     assert!(server.interrupt().success());
+
+/// Requests a path as written, over a raw connection (no client-side normalisation).
+fn status_and_body(server: &Server, path: &str) -> (u16, String) {
+    let reply = server.get(path);
+    (reply.status, reply.text())
+}
+
+/// `static/` is served under `/static/` with its content types and caching headers, never
+/// a file outside it whatever the spelling, and its changes reach `--events` and the
+/// terminal without a build, whichever way an editor saves.
+#[test]
+fn static_files_are_served_inside_their_folder_and_their_edits_never_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("with-assets");
+    new_plugin(&dir);
+    let static_dir = dir.join("static");
+    let style = static_dir.join("style.css");
+    std::fs::create_dir_all(static_dir.join("img")).unwrap();
+    std::fs::write(static_dir.join("app.js"), "console.log('hi');\n").unwrap();
+    std::fs::write(
+        static_dir.join("img/logo.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg'/>",
+    )
+    .unwrap();
+    std::fs::write(
+        static_dir.join("a page.html"),
+        "<html><body>static page</body></html>",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("secret.txt"), "outside the crate").unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(dir.join("Cargo.toml"), static_dir.join("leak.toml")).unwrap();
+        std::os::unix::fs::symlink(tmp.path(), static_dir.join("up")).unwrap();
+    }
+    let mut server = Server::start(&dir, tmp.path());
+    server.wait_reloaded(1);
+
+    // Served, with type, validators and no-cache.
+    let css = server.get("/static/style.css");
+    assert_eq!(css.status, 200);
+    assert_eq!(css.body, std::fs::read(&style).unwrap());
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert_eq!(css.header("cache-control"), Some("no-cache"));
+    let etag = css.header("etag").expect("an ETag").to_string();
+    let modified = css
+        .header("last-modified")
+        .expect("Last-Modified")
+        .to_string();
+    assert!(modified.ends_with(" GMT"), "{modified}");
+    let js = server.get("/static/app.js");
+    assert!(
+        js.header("content-type").unwrap().contains("javascript"),
+        "{:?}",
+        js.headers
+    );
+    assert_eq!(
+        server.get("/static/img/logo.svg").header("content-type"),
+        Some("image/svg+xml; charset=utf-8")
+    );
+    // An HTML file is served with the live-reload script, like the plugin's pages.
+    let html = server.get("/static/a%20page.html");
+    assert_eq!(html.status, 200);
+    assert!(
+        html.text().contains("static page<script>"),
+        "{}",
+        html.text()
+    );
+
+    // Conditional requests: 304 while unchanged.
+    let mut http = server.connect();
+    let again = http
+        .request("GET", "/static/style.css", &[("If-None-Match", &etag)], b"")
+        .unwrap();
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    let again = http
+        .request(
+            "GET",
+            "/static/style.css",
+            &[("If-Modified-Since", &modified)],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(again.status, 304);
+    let head = http.request("HEAD", "/static/style.css", &[], b"").unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("etag"), Some(etag.as_str()));
+    let post = http
+        .request("POST", "/static/style.css", &[], b"x")
+        .unwrap();
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+
+    // Nothing outside the folder, however it is spelled: 404, as for a missing file.
+    let mut outside = vec![
+        "/static/../Cargo.toml",
+        "/static/..%2fCargo.toml",
+        "/static/..%2FCargo.toml",
+        "/static/%2e%2e/Cargo.toml",
+        "/static/%2e%2e%2fCargo.toml",
+        "/static/img/../../Cargo.toml",
+        "/static/..%5cCargo.toml",
+        "/static/..\\Cargo.toml",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+        "/static/style.css%00.txt",
+        "/static/missing.css",
+        "/static/img",
+    ];
+    if cfg!(unix) {
+        outside.extend(["/static/leak.toml", "/static/up/secret.txt"]);
+    }
+    for path in outside {
+        let (status, body) = status_and_body(&server, path);
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(!body.contains("[package]"), "{path}: {body}");
+        assert!(!body.contains("outside the crate"), "{path}: {body}");
+        assert!(!body.contains("root:"), "{path}: {body}");
+    }
+    // The plugin still has every other path.
+    assert!(server.get("/").text().contains("Hello from hotdev"));
+    assert_eq!(server.get("/staticky").text(), "not found\n");
+
+    let events_before = server.seen.lock().unwrap().len();
+
+    // Written in place: one asset_changed, and the new bytes under a new tag.
+    std::fs::write(&style, "h1 { color: #dc2626; }\n").unwrap();
+    let changed = server.wait_for("asset_changed", BUILD_TIMEOUT, |_| true);
+    assert_eq!(changed["url"], "/static/style.css", "{changed}");
+    assert_eq!(
+        changed["path"],
+        style.canonicalize().unwrap().display().to_string()
+    );
+    let css = server.get("/static/style.css");
+    assert_eq!(css.text(), "h1 { color: #dc2626; }\n");
+    assert_ne!(css.header("etag"), Some(etag.as_str()));
+    let stale = server
+        .connect()
+        .request("GET", "/static/style.css", &[("If-None-Match", &etag)], b"")
+        .unwrap();
+    assert_eq!(stale.status, 200, "an old tag gets the new file");
+
+    // Saved through a temporary file and a rename: the stylesheet, not the temp file.
+    let temp = static_dir.join(".style.css.tmp-save");
+    std::fs::write(&temp, "h1 { color: #16a34a; }\n").unwrap();
+    std::fs::rename(&temp, &style).unwrap();
+    server.wait_for("asset_changed", BUILD_TIMEOUT, |e| {
+        e["url"] == "/static/style.css"
+    });
+    assert_eq!(
+        server.get("/static/style.css").text(),
+        "h1 { color: #16a34a; }\n"
+    );
+
+    // Deleted and written again.
+    std::fs::remove_file(&style).unwrap();
+    std::fs::write(&style, "h1 { color: #9333ea; }\n").unwrap();
+    server.wait_for("asset_changed", BUILD_TIMEOUT, |e| {
+        e["url"] == "/static/style.css"
+    });
+    assert_eq!(
+        server.get("/static/style.css").text(),
+        "h1 { color: #9333ea; }\n"
+    );
+
+    // An image in a new folder.
+    std::fs::create_dir_all(static_dir.join("fonts")).unwrap();
+    std::fs::write(static_dir.join("fonts/a.woff2"), b"wOF2").unwrap();
+    server.wait_for("asset_changed", BUILD_TIMEOUT, |e| {
+        e["url"] == "/static/fonts/a.woff2"
+    });
+
+    // Then a Rust edit: its build is the only one since the first, caused by lib.rs alone.
+    edit(
+        &dir.join("src/lib.rs"),
+        "Hello from hotdev",
+        "Hello after assets",
+    );
+    server.wait_reloaded(2);
+    let seen = server.seen.lock().unwrap()[events_before..].to_vec();
+    let builds = seen
+        .iter()
+        .filter(|e| e["event"] == "build_started")
+        .count();
+    assert_eq!(builds, 1, "{seen:#?}");
+    for event in seen.iter().filter(|e| e["event"] == "change") {
+        assert!(
+            event["paths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p.as_str().unwrap().ends_with("src/lib.rs")),
+            "{event}"
+        );
+    }
+    assert!(
+        !seen
+            .iter()
+            .any(|e| e["event"] == "asset_changed"
+                && e["path"].as_str().unwrap().contains("tmp-save")),
+        "{seen:#?}"
+    );
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("static/style.css changed: open pages swap the stylesheet, no build"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("static/fonts/a.woff2 changed: open pages reload, no build"),
+        "{stderr}"
+    );
+    let status = server.interrupt();
+    assert!(status.success(), "hotdev serve exited with {status}");
+}
+
+/// `--static DIR` serves another folder (and watches it); a crate without `static/`
+/// leaves `/static/` to the plugin; a `--static` folder that does not exist is an error
+/// with its code.
+#[test]
+fn static_option_serves_another_folder_and_a_missing_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("elsewhere-assets");
+    new_plugin(&dir);
+    let missing = tmp.path().join("no-such-folder");
+    let out = hotdev()
+        .arg("serve")
+        .arg(&dir)
+        .arg("--static")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[HD085]"), "{stderr}");
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+    assert!(
+        !stderr.contains("hotdev serving"),
+        "refused before serving: {stderr}"
+    );
+
+    std::fs::remove_dir_all(dir.join("static")).unwrap();
+    let public = tmp.path().join("public");
+    std::fs::create_dir_all(&public).unwrap();
+    std::fs::write(public.join("site.css"), "p { margin: 0 }\n").unwrap();
+    let mut server =
+        Server::start_with(&dir, tmp.path(), &["--static".as_ref(), public.as_os_str()]);
+    // Static files do not wait for the build.
+    let css = server.get("/static/site.css");
+    assert_eq!(css.status, 200);
+    assert_eq!(css.text(), "p { margin: 0 }\n");
+    // The folder is watched once the watcher runs (it starts the first build); no need to
+    // wait for that build.
+    server.wait_for("build_started", BUILD_TIMEOUT, |_| true);
+    std::fs::write(public.join("site.css"), "p { margin: 1em }\n").unwrap();
+    let changed = server.wait_for("asset_changed", BUILD_TIMEOUT, |_| true);
+    assert_eq!(changed["url"], "/static/site.css");
+    assert_eq!(server.get("/static/site.css").text(), "p { margin: 1em }\n");
+    assert!(
+        server.stderr().contains("static files from"),
+        "{}",
+        server.stderr()
+    );
+    let status = server.interrupt();
+    assert!(status.success(), "hotdev serve exited with {status}");
+
+    // Without a static folder, /static/ is the plugin's: before its first build, the
+    // server's "building" page, as for any plugin path.
+    let bare = tmp.path().join("no-assets");
+    new_plugin(&bare);
+    std::fs::remove_dir_all(bare.join("static")).unwrap();
+    let server = Server::start(&bare, tmp.path());
+    let reply = server.get("/static/site.css");
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert!(
+        reply.text().contains("building the plugin"),
+        "{}",
+        reply.text()
+    );
+    assert!(
+        !server.stderr().contains("static files from"),
+        "{}",
+        server.stderr()
+    );
+    let status = server.interrupt();
+    assert!(status.success(), "hotdev serve exited with {status}");
 }

@@ -73,7 +73,11 @@ pub fn parts(decl: &InterfaceDecl, build: Build<'_>) -> Vec<Part> {
         Part::new(
             "interface",
             "boundary",
-            if decl.rust_types { "Rust types" } else { "FFI types" },
+            if decl.rust_types {
+                "Rust types"
+            } else {
+                "FFI types"
+            },
         ),
         Part::new("function table", "size", build.table_size),
     ];

@@ -32,14 +32,27 @@ fn std_types_cross_by_value_and_by_reference_and_the_host_state_survives_reloads
     let (opts, _events) = options(&root);
     let plugin = Plugin::<Rusty>::load_with(rusty_fixture(""), opts).unwrap();
     let mut app = App::default();
-    assert_eq!(plugin.greet(&mut app, "ann".into()).unwrap(), "hello ann from v1");
+    assert_eq!(
+        plugin.greet(&mut app, "ann".into()).unwrap(),
+        "hello ann from v1"
+    );
     assert_eq!(plugin.total(&app).unwrap(), Some(1));
     assert_eq!(plugin.thing(&shared::Thing { n: 4 }).unwrap(), 40);
 
     plugin.reload(rusty_fixture("v2")).unwrap();
-    assert_eq!(plugin.greet(&mut app, "bob".into()).unwrap(), "hello bob from v2");
-    assert_eq!(plugin.greet(&mut app, "ann".into()).unwrap(), "hello ann from v2");
-    assert_eq!(app.names, ["ann", "bob", "ann"], "strings made by both generations");
+    assert_eq!(
+        plugin.greet(&mut app, "bob".into()).unwrap(),
+        "hello bob from v2"
+    );
+    assert_eq!(
+        plugin.greet(&mut app, "ann".into()).unwrap(),
+        "hello ann from v2"
+    );
+    assert_eq!(
+        app.names,
+        ["ann", "bob", "ann"],
+        "strings made by both generations"
+    );
     assert_eq!(app.visits["ann"], 2);
     assert_eq!(plugin.total(&app).unwrap(), Some(3));
     assert_eq!(plugin.total(&App::default()).unwrap(), None);
@@ -69,7 +82,11 @@ fn closures_trait_objects_and_static_strs_made_by_the_plugin_outlive_their_gener
         }
     }
     assert_eq!(plugin.generation(), 4);
-    assert_eq!(hotdev_host::is_mapped(&v1_copy), Some(true), "generation 1 stays mapped");
+    assert_eq!(
+        hotdev_host::is_mapped(&v1_copy),
+        Some(true),
+        "generation 1 stays mapped"
+    );
     assert_eq!((app.greeters[0])("ann"), "hi ann (v1)");
     assert_eq!(app.shapes[0].area(), 9.0);
     assert_eq!(app.shapes[0].name(), "square v1");
@@ -124,7 +141,7 @@ fn a_crossing_type_from_another_build_of_its_crate_is_refused_with_its_name() {
 fn an_ffi_typed_host_refuses_a_rust_typed_plugin_of_the_same_name() {
     let root = shadow_root();
     let (opts, _events) = options(&root);
-    let err = Plugin::<fixture_api::counter::Interface>::load_with(rusty_fixture(""), opts)
-        .unwrap_err();
+    let err =
+        Plugin::<fixture_api::counter::Interface>::load_with(rusty_fixture(""), opts).unwrap_err();
     assert_eq!(err.code(), "HD012", "{err}");
 }

@@ -1,5 +1,6 @@
-// hotdev live reload: reloads the page when a new generation of the plugin serves, and
-// shows the compiler's errors in an overlay while the build is broken.
+// hotdev live reload: reloads the page when a new generation of the plugin serves, swaps
+// a changed stylesheet in place (no reload), and shows the compiler's errors in an overlay
+// while the build is broken.
 (function () {
   "use strict";
   if (window.__hotdevClient) return;
@@ -82,6 +83,62 @@
     .then(showStatus)
     .catch(function () {});
 
+  // The decoded path of a same-origin URL, or null.
+  function localPath(href) {
+    try {
+      var url = new URL(href, location.href);
+      if (url.origin !== location.origin) return null;
+      return decodeURIComponent(url.pathname);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function stylesheetLinks() {
+    var links = document.querySelectorAll('link[rel~="stylesheet" i]');
+    return Array.prototype.filter.call(links, function (link) {
+      return !link.__hotdevRetired;
+    });
+  }
+
+  // Loads the stylesheet again under a cache-busting query in a new <link> right after
+  // the old one, and removes the old one once the new one has loaded, so the page never
+  // shows unstyled. If the new one fails (the file is mid-save), the old one stays.
+  function swapStylesheet(old) {
+    var url = new URL(old.href, location.href);
+    url.searchParams.set("hotdev", Date.now().toString(36));
+    var fresh = old.cloneNode(false);
+    fresh.href = url.toString();
+    old.__hotdevRetired = true;
+    fresh.addEventListener("load", function () {
+      if (old.parentNode) old.parentNode.removeChild(old);
+    });
+    fresh.addEventListener("error", function () {
+      old.__hotdevRetired = false;
+      if (fresh.parentNode) fresh.parentNode.removeChild(fresh);
+    });
+    old.parentNode.insertBefore(fresh, old.nextSibling);
+  }
+
+  // Static files changed: each changed stylesheet this page links is swapped in place;
+  // any other file (a script, an image, a stylesheet the page does not link directly,
+  // which may be @import-ed) reloads the page.
+  function assetsChanged(urls) {
+    var links = stylesheetLinks();
+    var swaps = [];
+    var reload = false;
+    urls.forEach(function (url) {
+      var linked = links.filter(function (link) { return localPath(link.href) === url; });
+      if (/\.css$/i.test(url) && linked.length) swaps = swaps.concat(linked);
+      else reload = true;
+    });
+    if (reload) {
+      location.reload();
+      return;
+    }
+    swaps.forEach(swapStylesheet);
+  }
+
   var source = new EventSource("/__hotdev/events");
   source.addEventListener("hello", function (e) {
     // A reload that happened between serving this page and connecting (or while the
@@ -95,6 +152,10 @@
   source.addEventListener("reload", function () {
     hideOverlay();
     location.reload();
+  });
+  source.addEventListener("assets", function (e) {
+    var data = parse(e.data);
+    if (data && data.urls && data.urls.length) assetsChanged(data.urls);
   });
   source.addEventListener("build_failed", function (e) {
     showOverlay("build failed", parse(e.data));

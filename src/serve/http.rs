@@ -2,7 +2,9 @@
 //! tiny_http's requests and responses and the plugin's [`Request`] and [`Response`].
 //!
 //! Requests under `/__hotdev/` are the server's own (event stream, client script,
-//! status); every other request goes to the plugin's generation serving at that moment.
+//! status); requests under `/static/` are answered from the static directory when there
+//! is one ([`static_files`](super::static_files)); every other request goes to the
+//! plugin's generation serving at that moment.
 
 use std::io::{Cursor, Read};
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use tiny_http::StatusCode;
 
 use super::Shared;
 use super::pages;
+use super::static_files::{self, StaticDir};
 use crate::events::Event;
 
 /// How many requests are served at once (event streams do not count: they have their own
@@ -124,6 +127,12 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared) {
         own(rq, name, shared);
         return;
     }
+    if let Some(files) = &shared.static_dir {
+        if let Some(rest) = path.strip_prefix(static_files::PREFIX) {
+            serve_static(rq, files, rest, shared);
+            return;
+        }
+    }
 
     let headers: RVec<Header> = rq
         .headers()
@@ -169,6 +178,34 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared) {
     tracing::debug!(
         %method, %path, status = response.status_code().0,
         us = started.elapsed().as_micros() as u64, "request"
+    );
+    respond(rq, response);
+}
+
+/// A request under `/static/`: the file, or 404 for anything that is not a file inside the
+/// static directory.
+fn serve_static(rq: tiny_http::Request, files: &StaticDir, encoded: &str, shared: &Shared) {
+    use tiny_http::Method;
+    if !matches!(rq.method(), Method::Get | Method::Head) {
+        respond(rq, static_files::method_not_allowed());
+        return;
+    }
+    let Some(file) = files.resolve(encoded) else {
+        tracing::debug!(path = %rq.url(), "static file refused or missing");
+        respond(rq, static_files::not_found());
+        return;
+    };
+    let request_header = |name: &'static str| {
+        rq.headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str().to_string())
+    };
+    let response = static_files::response(
+        &file,
+        request_header("If-None-Match").as_deref(),
+        request_header("If-Modified-Since").as_deref(),
+        shared.plugin().map_or(0, |p| p.generation()),
     );
     respond(rq, response);
 }

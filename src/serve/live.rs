@@ -4,7 +4,7 @@
 //! Every `GET /__hotdev/events` gets its own thread that writes the stream, fed by a
 //! channel from the [`Hub`]; request workers never wait on a browser. Each stream starts
 //! with `event: hello` (the generation serving), then carries `building`, `reload`,
-//! `build_failed` and `rejected` as they happen, and a comment every few seconds so that
+//! `build_failed`, `rejected` and `assets` (static files that changed) as they happen, and a comment every few seconds so that
 //! dead connections are noticed. [`Hub::close`] ends every stream.
 
 use std::io::Write;
@@ -131,6 +131,14 @@ impl Hub {
         };
         let data = format!("{{\"generation\":{generation}}}");
         Self::broadcast(&mut inner, "reload", data);
+    }
+
+    /// Static files changed (their URLs): browsers swap stylesheets or reload. The build
+    /// status does not change.
+    pub fn assets_changed(&self, urls: &[String]) {
+        let mut inner = self.lock();
+        let data = serde_json::json!({ "urls": urls }).to_string();
+        Self::broadcast(&mut inner, "assets", data);
     }
 
     /// The build failed: browsers show the overlay.

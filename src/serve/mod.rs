@@ -14,11 +14,18 @@
 //! follows the watcher and swaps generations. What happens is reported three ways: lines
 //! on stderr for the developer, [`Event`]s for scripts (`--events`), and server-sent
 //! events for browsers (`/__hotdev/events`).
+//!
+//! Static files (the plugin crate's `static/`, or `--static DIR`) take a shorter path: a
+//! save there is reported by the watcher as an asset change and never builds; the server
+//! says so on the terminal and on `--events` (`asset_changed`), and tells the browsers,
+//! whose script swaps a changed stylesheet in place and reloads the page for anything
+//! else.
 
 mod diagnostics;
 mod http;
 mod live;
 mod pages;
+mod static_files;
 
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
@@ -39,6 +46,7 @@ use crate::events::{Event, EventWriter, EventsTarget};
 use crate::term::Term;
 use diagnostics::{Diagnostic, Failure};
 use live::Hub;
+use static_files::StaticDir;
 
 /// The plugin type the server runs.
 type WebPlugin = Plugin<app::Interface>;
@@ -59,6 +67,9 @@ pub struct ServeOptions {
     pub events: Option<EventsTarget>,
     /// Open the page in the system browser once the first build serves.
     pub open: bool,
+    /// The directory served under `/static/`. `None`: the plugin crate's `static/` when it
+    /// exists, else no static files.
+    pub static_dir: Option<PathBuf>,
 }
 
 impl ServeOptions {
@@ -70,6 +81,7 @@ impl ServeOptions {
             release: false,
             events: None,
             open: false,
+            static_dir: None,
         }
     }
 }
@@ -82,6 +94,7 @@ pub(crate) struct Shared {
     term: Term,
     events: Option<EventWriter>,
     in_flight: AtomicU64,
+    static_dir: Option<StaticDir>,
 }
 
 impl Shared {
@@ -133,6 +146,40 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
             opts.plugin_dir.display()
         );
     }
+    let static_dir = match &opts.static_dir {
+        Some(dir) => Some(StaticDir::open(dir).with_context(|| {
+            format!(
+                "[HD085] could not open the static directory {}",
+                dir.display()
+            )
+        })?),
+        None => {
+            let default = plugin_dir.join("static");
+            if default.is_dir() {
+                Some(StaticDir::open(&default).with_context(|| {
+                    format!(
+                        "[HD085] could not open the static directory {}",
+                        default.display()
+                    )
+                })?)
+            } else {
+                None
+            }
+        }
+    };
+    if let Some(files) = &static_dir {
+        // Files under the static folder never build: a folder holding the crate itself
+        // would stop every rebuild (and serve the sources).
+        if plugin_dir.starts_with(files.root()) {
+            anyhow::bail!(
+                "[HD085] the static directory {} holds the plugin crate {}; pass a folder \
+                 inside it, such as {}",
+                files.root().display(),
+                plugin_dir.display(),
+                plugin_dir.join("static").display()
+            );
+        }
+    }
     let events = match &opts.events {
         Some(target) => Some(
             EventWriter::open(target)
@@ -146,6 +193,7 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         term: Term::default(),
         events,
         in_flight: AtomicU64::new(0),
+        static_dir,
     });
 
     let server = http::HttpServer::start(opts.addr, Arc::clone(&shared))?;
@@ -162,6 +210,12 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
             addr.ip()
         ));
     }
+    if let Some(files) = &shared.static_dir {
+        shared.term.line(&format!(
+            "static files from {} at {url}static/ (changes there need no build)",
+            files.root().display()
+        ));
+    }
     shared.emit(&Event::Listening {
         addr: addr.to_string(),
         url: url.clone(),
@@ -170,6 +224,9 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
     let mut config = Config::new([plugin_dir.clone()]);
     config.release = opts.release;
     config.color = io::stderr().is_terminal();
+    if let Some(files) = &shared.static_dir {
+        config.asset_dirs.push(files.root().to_path_buf());
+    }
     let (mut dev, changes) = match DevLoop::start(config) {
         Ok(started) => started,
         Err(error) => {
@@ -194,6 +251,7 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         url,
         open: opts.open,
         name: display_dir(&opts.plugin_dir),
+        plugin_dir,
     };
     let outcome = loop {
         select! {
@@ -234,6 +292,8 @@ struct Reloader {
     url: String,
     open: bool,
     name: String,
+    /// The canonical plugin directory (asset paths are shown relative to it).
+    plugin_dir: PathBuf,
 }
 
 impl Reloader {
@@ -284,6 +344,7 @@ impl Reloader {
                 tracing::debug!(ms = millis(duration), "build superseded by a newer change");
             }
             W::ArtifactReady(artifact) => self.load(&artifact.path),
+            W::AssetsChanged { paths } => self.assets_changed(&paths),
             W::Warning(message) => {
                 shared.term.line(&format!("warning: {message}"));
                 shared.emit(&Event::Warning { message });
@@ -296,6 +357,37 @@ impl Reloader {
             other => tracing::debug!(?other, "unhandled watcher event"),
         }
         Ok(())
+    }
+
+    /// Static files changed (no build): the terminal, the events and the browsers hear it.
+    fn assets_changed(&self, paths: &[PathBuf]) {
+        let shared = &*self.shared;
+        let Some(files) = &shared.static_dir else {
+            return;
+        };
+        let mut urls = Vec::with_capacity(paths.len());
+        for path in paths {
+            let Some(url) = files.url_for(path) else {
+                continue;
+            };
+            let shown = path.strip_prefix(&self.plugin_dir).unwrap_or(path);
+            let what = if url.to_ascii_lowercase().ends_with(".css") {
+                "open pages swap the stylesheet"
+            } else {
+                "open pages reload"
+            };
+            shared
+                .term
+                .line(&format!("{} changed: {what}, no build", shown.display()));
+            shared.emit(&Event::AssetChanged {
+                path: path.display().to_string(),
+                url: url.clone(),
+            });
+            urls.push(url);
+        }
+        if !urls.is_empty() {
+            shared.hub.assets_changed(&urls);
+        }
     }
 
     /// Loads the first generation, or swaps in the next one.

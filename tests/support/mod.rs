@@ -3,6 +3,8 @@
 //! keep-alive HTTP/1.1 client (enough for the server and for chromedriver).
 #![allow(dead_code)] // each test binary uses a part
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -76,12 +78,21 @@ pub struct Server {
 impl Server {
     /// Starts `hotdev serve <dir> --addr 127.0.0.1:0 --events -` and waits for `listening`.
     pub fn start(dir: &Path, log_dir: &Path) -> Server {
-        let stderr_log = log_dir.join("hotdev-serve.stderr.log");
+        Self::start_with(dir, log_dir, &[])
+    }
+
+    /// [`Server::start`] with more arguments for `hotdev serve`.
+    pub fn start_with(dir: &Path, log_dir: &Path, args: &[&std::ffi::OsStr]) -> Server {
+        let stderr_log = log_dir.join(format!(
+            "hotdev-serve-{}.stderr.log",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        ));
         let stderr = std::fs::File::create(&stderr_log).expect("create the stderr log");
         let mut child = hotdev()
             .arg("serve")
             .arg(dir)
             .args(["--addr", "127.0.0.1:0", "--events", "-"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

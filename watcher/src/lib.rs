@@ -45,6 +45,16 @@
 //! `4913`, `*.kate-swp`, `.DS_Store`, ...). A save by rename (write a temporary file, then
 //! rename it over the original) is reported as a change to the original.
 //!
+//! # Assets
+//!
+//! Files under [`Config::asset_dirs`] (a web plugin's `static/` folder, say) are served
+//! as they are, not compiled: they are watched, but a change to one never starts a build.
+//! It is reported at once as [`Event::AssetsChanged`] with the files that were written,
+//! created or renamed into place and still exist when the batch is reported, so an
+//! editor's temporary file, a save by rename and a delete-and-recreate all come out as
+//! the file itself. An asset directory may lie inside a watched package (it is then taken
+//! out of that package's sources) or anywhere else.
+//!
 //! # Builds and changes during a build
 //!
 //! One cargo invocation builds every changed plugin of a workspace (`cargo build -p a -p b
@@ -117,6 +127,9 @@ pub struct Config {
     /// How long a stopped build gets after SIGTERM before its process group is killed.
     /// Default 2 s.
     pub kill_grace: Duration,
+    /// Directories of files that are used as they are (stylesheets, scripts, images):
+    /// watched, reported as [`Event::AssetsChanged`], never a reason to build. Default none.
+    pub asset_dirs: Vec<PathBuf>,
 }
 
 impl Config {
@@ -135,6 +148,7 @@ impl Config {
             extra_args: Vec::new(),
             envs: Vec::new(),
             kill_grace: Duration::from_secs(2),
+            asset_dirs: Vec::new(),
         }
     }
 }
@@ -194,6 +208,12 @@ pub enum Event {
     },
     /// A plugin library is ready to load.
     ArtifactReady(Artifact),
+    /// Files under an asset directory ([`Config::asset_dirs`]) were written, created or
+    /// renamed into place. No build follows.
+    AssetsChanged {
+        /// The files, each once, as they exist now (deleted ones are left out).
+        paths: Vec<PathBuf>,
+    },
     /// Something went wrong that the loop survives.
     Warning(String),
     /// The loop stopped because of this error; no further events follow.

@@ -132,8 +132,9 @@ impl DevLoop {
     }
 
     /// The directories being watched: each local package's root (and any source
-    /// directory of its library or build script outside it), each as a tree. Packages
-    /// that a manifest change adds later are watched too, but not listed here.
+    /// directory of its library or build script outside it) and each asset directory,
+    /// each as a tree. Packages that a manifest change adds later are watched too, but
+    /// not listed here.
     pub fn watched(&self) -> &[PathBuf] {
         &self.watched
     }
@@ -157,6 +158,11 @@ impl Drop for DevLoop {
 /// Runs `cargo metadata` for every crate directory and merges the answers.
 fn resolve_plan(config: &Config) -> Result<WatchPlan, Error> {
     let mut plan = WatchPlan::default();
+    plan.asset_dirs = config
+        .asset_dirs
+        .iter()
+        .map(|dir| canonical_or_self(dir))
+        .collect();
     for crate_dir in &config.crate_dirs {
         let resolved = resolve_crate(config, crate_dir)?;
         if plan
@@ -424,6 +430,7 @@ impl Control {
     fn on_fs_events(&mut self, events: Vec<notify_debouncer_full::DebouncedEvent>) {
         let now = Instant::now();
         let mut changes: Vec<Change> = Vec::new();
+        let mut assets: Vec<PathBuf> = Vec::new();
         for event in events {
             tracing::trace!(?event, "fs event");
             if event.need_rescan() {
@@ -440,9 +447,19 @@ impl Control {
                 }
             }
             for path in appeared {
-                changes.extend(self.watch_new_dir(path));
+                changes.extend(self.watch_new_dir(path, &mut assets));
             }
             changes.extend(self.plan.classify(&event.event, Path::is_dir));
+            assets.extend(self.plan.asset_paths(&event.event, Path::is_dir));
+        }
+        // Report each asset once, and only if it is still there: an editor's temporary
+        // file renamed away in the same batch, or a file deleted (and not yet re-created),
+        // is nothing a page could load.
+        let mut seen = HashSet::new();
+        assets.retain(|path| path.is_file() && seen.insert(path.clone()));
+        if !assets.is_empty() {
+            tracing::debug!(?assets, "asset changes");
+            self.emit(Event::AssetsChanged { paths: assets });
         }
         if !changes.is_empty() {
             tracing::debug!(?changes, "source changes");
@@ -503,8 +520,9 @@ impl Control {
         );
     }
 
-    /// Watches a directory that appeared inside a watched tree; its files are changes.
-    fn watch_new_dir(&mut self, path: &Path) -> Vec<Change> {
+    /// Watches a directory that appeared inside a watched tree; its files are changes
+    /// (source changes returned, asset files pushed onto `assets`).
+    fn watch_new_dir(&mut self, path: &Path, assets: &mut Vec<PathBuf>) -> Vec<Change> {
         let Some(watches) = &mut self.watches else {
             return Vec::new();
         };
@@ -516,6 +534,12 @@ impl Control {
             tracing::warn!(%error, "could not watch a new directory");
             self.emit(Event::Warning(error_chain(&error)));
         }
+        assets.extend(
+            files
+                .iter()
+                .filter(|file| self.plan.is_asset_file(file))
+                .cloned(),
+        );
         files
             .into_iter()
             .filter_map(|file| {

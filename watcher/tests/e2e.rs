@@ -231,6 +231,72 @@ fn target_gitignored_and_editor_files_do_not_trigger_builds() {
     assert!(contains(&artifact.path, &marker("dep-real")));
 }
 
+/// Files under an asset directory inside the plugin crate never start a build: a write in
+/// place, a save by rename and a delete-and-recreate each come out as one asset change
+/// naming the file itself, and the next build is the next source change's.
+#[test]
+fn asset_changes_are_reported_and_never_build() {
+    let fixture = Fixture::new("e2e_assets");
+    let static_dir = fixture.plugin.join("static");
+    fs::create_dir_all(&static_dir).unwrap();
+    let style = static_dir.join("style.css");
+    fs::write(&style, "h1 { color: red }").unwrap();
+    let mut config = fixture.config();
+    config.asset_dirs.push(static_dir.clone());
+    let mut session = common::Session::start(config);
+    session.artifact();
+    let style = style.canonicalize().unwrap();
+
+    let assets_until_changed = |session: &mut common::Session| -> Vec<_> {
+        let events = session.until(|e| matches!(e, Event::AssetsChanged { .. }));
+        assert_eq!(count_builds(&events), 0, "{:#?}", session.log);
+        match events.last() {
+            Some(Event::AssetsChanged { paths }) => paths.clone(),
+            _ => unreachable!(),
+        }
+    };
+
+    fs::write(&style, "h1 { color: green }").unwrap();
+    assert_eq!(
+        assets_until_changed(&mut session),
+        std::slice::from_ref(&style)
+    );
+
+    let temp = static_dir.join(".style.css.hotdev-tmp");
+    fs::write(&temp, "h1 { color: blue }").unwrap();
+    fs::rename(&temp, &style).unwrap();
+    assert_eq!(
+        assets_until_changed(&mut session),
+        std::slice::from_ref(&style),
+        "the temporary file is not reported: {:#?}",
+        session.log
+    );
+
+    fs::remove_file(&style).unwrap();
+    fs::write(&style, "h1 { color: purple }").unwrap();
+    assert_eq!(
+        assets_until_changed(&mut session),
+        std::slice::from_ref(&style)
+    );
+
+    fs::create_dir_all(static_dir.join("img")).unwrap();
+    fs::write(static_dir.join("img/logo.svg"), "<svg/>").unwrap();
+    let logo = static_dir.join("img/logo.svg").canonicalize().unwrap();
+    let reported =
+        session.until(|e| matches!(e, Event::AssetsChanged { paths } if paths.contains(&logo)));
+    assert_eq!(count_builds(&reported), 0, "{:#?}", session.log);
+
+    // The next build is the source change's, caused by it alone.
+    fixture.write_plugin(&marker("after-assets"));
+    let events = session.until(|e| matches!(e, Event::BuildStarted { .. }));
+    let Some(Event::BuildStarted { cause, .. }) = events.last() else {
+        unreachable!()
+    };
+    assert_eq!(cause, &[fixture.lib_rs()], "{:#?}", session.log);
+    let (artifact, _) = session.artifact();
+    assert!(contains(&artifact.path, &marker("after-assets")));
+}
+
 /// A change that lands while a build runs makes that build's result stale: it is reported
 /// as superseded, never as an artifact, and the next build carries the change.
 #[test]

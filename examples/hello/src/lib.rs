@@ -2,7 +2,9 @@
 //!
 //! Edit the page below and save: the browser reloads by itself, and the visit counter
 //! keeps counting, because it lives in the plugin's [`State`], which the server keeps
-//! while generations of this library come and go.
+//! while generations of this library come and go. The page's look is in
+//! `static/style.css`, which the server serves at `/static/style.css`: save a change
+//! there and the open page restyles without a build or a reload.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -44,15 +46,13 @@ fn page(visits: u64) -> String {
 <head>
   <meta charset="utf-8">
   <title>hello from hotdev</title>
-  <style>
-    body {{ font: 17px/1.5 system-ui, sans-serif; max-width: 40em; margin: 4em auto; }}
-    code {{ background: #f4f4f5; padding: 0 .3em; border-radius: 4px; }}
-  </style>
+  <link rel="stylesheet" href="/static/style.css">
 </head>
 <body>
   <h1>Hello from hotdev</h1>
   <p>This page is served by a plugin library that reloads while the server runs.
-     Edit <code>examples/hello/src/lib.rs</code> and save.</p>
+     Edit <code>examples/hello/src/lib.rs</code> and save; or edit
+     <code>examples/hello/static/style.css</code> and watch the page restyle in place.</p>
   <p>Visits: <strong id="visits">{visits}</strong> (kept across reloads; also at
      <a href="/api/visits"><code>/api/visits</code></a>)</p>
 </body>

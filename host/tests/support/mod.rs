@@ -75,7 +75,13 @@ pub fn rusty_fixture(feature: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
-        .args(["build", "--quiet", "-p", "fixture-rusty-plugin", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "fixture-rusty-plugin",
+            "--target-dir",
+        ])
         .arg(&target);
     if !feature.is_empty() {
         cmd.args(["--features", feature]);

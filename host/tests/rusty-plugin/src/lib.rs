@@ -13,7 +13,11 @@ mod rusty_impl {
             self.0 * self.0
         }
         fn name(&self) -> &'static str {
-            if VERSION == 1 { "square v1" } else { "square v2" }
+            if VERSION == 1 {
+                "square v1"
+            } else {
+                "square v2"
+            }
         }
     }
 
@@ -37,7 +41,11 @@ mod rusty_impl {
             Box::new(Square(side))
         }
         fn label() -> &'static str {
-            if VERSION == 1 { "label of v1" } else { "label of v2" }
+            if VERSION == 1 {
+                "label of v1"
+            } else {
+                "label of v2"
+            }
         }
         fn thing(thing: &shared::Thing) -> u64 {
             thing.n * 10
