@@ -382,6 +382,7 @@ fn an_edit_after_cargo_clean_goes_live() {
         "nothing was refused"
     );
     assert!(server.interrupt().success());
+}
 
 /// Requests a path as written, over a raw connection (no client-side normalisation).
 fn status_and_body(server: &Server, path: &str) -> (u16, String) {
