@@ -1105,10 +1105,14 @@ impl RString {
     /// # Panics
     /// If `idx` is past the end or not on a char boundary.
     pub fn insert_str(&mut self, idx: usize, s: &str) {
+        let len = self.len();
+        assert!(
+            idx <= len,
+            "byte index {idx} is past the end of a string of length {len}"
+        );
         assert!(
             self.is_char_boundary(idx),
-            "byte index {idx} is not a char boundary of a string of length {}",
-            self.len()
+            "byte index {idx} is not a char boundary"
         );
         self.bytes.insert_copied(idx, s.as_bytes());
     }

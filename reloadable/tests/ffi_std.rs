@@ -605,7 +605,7 @@ fn rstring_insert_str_inside_a_char_panics() {
 }
 
 #[test]
-#[should_panic(expected = "byte index 4 is not a char boundary")]
+#[should_panic(expected = "byte index 4 is past the end of a string of length 3")]
 fn rstring_insert_past_the_end_panics() {
     RString::from("abc").insert(4, 'x');
 }
