@@ -86,16 +86,35 @@ pub enum DevError {
 }
 
 /// Settings for [`HotPlugin::watch_with`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HotOptions {
-    /// Build with `--release`.
+    /// Build with `--release`. Default: the profile this program was built with (release
+    /// when debug assertions are off), so that crates shared with the plugin are compiled
+    /// alike, which a Rust-typed interface requires.
     pub release: bool,
+    /// The host program's package, selected with every plugin build of its workspace so
+    /// that the dependencies they share resolve the same features as in the host's build
+    /// (see `hotdev_watcher::Config::companions`). Default: `$CARGO_PKG_NAME`, which
+    /// `cargo run` sets for the program it runs.
+    pub host_package: Option<String>,
     /// The debounce window (`None`: the watcher's default).
     pub debounce: Option<Duration>,
     /// Print a status line while building and one line per reload on stderr.
     pub report: bool,
     /// The host's options (its `events` field is replaced by the loop's).
     pub host: Options,
+}
+
+impl Default for HotOptions {
+    fn default() -> Self {
+        HotOptions {
+            release: !cfg!(debug_assertions),
+            host_package: std::env::var("CARGO_PKG_NAME").ok(),
+            debounce: None,
+            report: false,
+            host: Options::default(),
+        }
+    }
 }
 
 /// A plugin handle whose generations advance by themselves as the crate's files are saved.
@@ -143,6 +162,7 @@ impl<I: Interface> HotPlugin<I> {
         let dir = dir.as_ref().to_path_buf();
         let mut config = Config::new([dir.clone()]);
         config.release = options.release;
+        config.companions.extend(options.host_package.clone());
         config.color = options.report && io::stderr().is_terminal();
         if let Some(d) = options.debounce {
             config.debounce = d;

@@ -68,9 +68,9 @@ use std::fmt;
 
 pub use abi::{Abi, Field, Owned, Plain, TypeLayout};
 pub use descriptor::{Descriptor, FnDecl, InterfaceDecl, StateDecl};
-pub use ffi::{RString, RVec, RawSlice, RawStr, StaticSlice, StaticStr};
 /// The iterators of [`RVec`].
 pub use ffi::{Drain, IntoIter};
+pub use ffi::{RString, RVec, RawSlice, RawStr, StaticSlice, StaticStr};
 pub use rt::Report;
 pub use state::State;
 

@@ -29,6 +29,8 @@ pub(crate) struct BuildSpec {
     pub(crate) workspace_root: PathBuf,
     /// Package names and manifest paths of the plugins to build.
     pub(crate) plugins: Vec<(String, PathBuf)>,
+    /// Packages selected too, for feature resolution (see `Config::companions`).
+    pub(crate) companions: Vec<String>,
 }
 
 impl BuildSpec {
@@ -39,7 +41,12 @@ impl BuildSpec {
             args.push("--manifest-path".into());
             args.push(manifest.into());
         }
-        for (name, _) in &self.plugins {
+        for name in self
+            .plugins
+            .iter()
+            .map(|(name, _)| name)
+            .chain(&self.companions)
+        {
             args.push("-p".into());
             args.push(name.into());
         }
@@ -310,6 +317,7 @@ mod tests {
                 ("a".into(), "/w/a/Cargo.toml".into()),
                 ("b".into(), "/w/b/Cargo.toml".into()),
             ],
+            companions: vec!["host".into()],
         };
         let args: Vec<String> = spec
             .args()
@@ -326,6 +334,8 @@ mod tests {
                 "a",
                 "-p",
                 "b",
+                "-p",
+                "host",
                 "--lib",
                 "--message-format=json-render-diagnostics",
                 "--color=always",

@@ -71,6 +71,8 @@ pub(crate) struct PluginSpec {
     pub(crate) manifest_path: PathBuf,
     /// Index into [`WatchPlan::workspaces`]: plugins of one workspace build together.
     pub(crate) workspace: usize,
+    /// Members of the plugin's workspace selected with its builds ([`Config::companions`](crate::Config::companions)).
+    pub(crate) companions: Vec<String>,
 }
 
 /// A local package whose sources are watched.
@@ -371,6 +373,7 @@ pub(crate) mod tests {
             crate_dir: "/w/plugin".into(),
             manifest_path: "/w/plugin/Cargo.toml".into(),
             workspace: ws,
+            companions: Vec::new(),
         });
         plan.add_packages(
             plugin,
@@ -386,6 +389,7 @@ pub(crate) mod tests {
             crate_dir: "/w/other".into(),
             manifest_path: "/w/other/Cargo.toml".into(),
             workspace: ws,
+            companions: Vec::new(),
         });
         plan.add_packages(
             other,
@@ -585,6 +589,7 @@ pub(crate) mod tests {
             crate_dir: "/home/target/p".into(),
             manifest_path: "/home/target/p/Cargo.toml".into(),
             workspace: 0,
+            companions: Vec::new(),
         });
         plan.add_packages(
             p,

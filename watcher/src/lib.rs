@@ -130,6 +130,13 @@ pub struct Config {
     /// Directories of files that are used as they are (stylesheets, scripts, images):
     /// watched, reported as [`Event::AssetsChanged`], never a reason to build. Default none.
     pub asset_dirs: Vec<PathBuf>,
+    /// Packages selected with every build of a plugin of their workspace (`-p`), though
+    /// not built (`--lib` builds libraries only): the host program's package, so that the
+    /// dependencies it shares with the plugin resolve the same features as in the host's
+    /// own build. Cargo resolves features per selection, and a Rust-typed interface needs
+    /// both sides to compile each shared crate alike. A name that is not a member of the
+    /// plugin's workspace is left out. Default none.
+    pub companions: Vec<String>,
 }
 
 impl Config {
@@ -149,6 +156,7 @@ impl Config {
             envs: Vec::new(),
             kill_grace: Duration::from_secs(2),
             asset_dirs: Vec::new(),
+            companions: Vec::new(),
         }
     }
 }

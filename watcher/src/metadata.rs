@@ -22,6 +22,8 @@ pub(crate) struct Metadata {
     pub(crate) resolve: Option<Resolve>,
     pub(crate) target_directory: PathBuf,
     pub(crate) workspace_root: PathBuf,
+    #[serde(default)]
+    pub(crate) workspace_members: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +88,8 @@ pub(crate) struct Resolved {
     pub(crate) plugin: LocalPackage,
     /// Local packages the plugin's library depends on, not including the plugin.
     pub(crate) deps: Vec<LocalPackage>,
+    /// The names of the workspace's member packages.
+    pub(crate) members: Vec<String>,
 }
 
 /// Runs `cargo metadata` for the package whose manifest is `manifest` and resolves it.
@@ -208,6 +212,11 @@ pub(crate) fn from_metadata(metadata: &Metadata, manifest: &Path) -> Result<Reso
         target_directory: metadata.target_directory.clone(),
         plugin: local_package(plugin),
         deps: local_deps,
+        members: metadata
+            .workspace_members
+            .iter()
+            .filter_map(|id| by_id.get(id.as_str()).map(|p| p.name.clone()))
+            .collect(),
     })
 }
 

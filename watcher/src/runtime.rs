@@ -178,6 +178,12 @@ fn resolve_plan(config: &Config) -> Result<WatchPlan, Error> {
             crate_dir: crate_dir.clone(),
             manifest_path: resolved.plugin.manifest_path.clone(),
             workspace,
+            companions: config
+                .companions
+                .iter()
+                .filter(|c| **c != resolved.plugin.name && resolved.members.contains(c))
+                .cloned()
+                .collect(),
         });
         add_resolved_packages(&mut plan, index, &resolved);
         if let Some(dir) = target_dir_arg(&config.extra_args, &resolved.workspace_root) {
@@ -592,6 +598,15 @@ impl Control {
                     )
                 })
                 .collect(),
+            companions: {
+                let mut c: Vec<String> = plugins
+                    .iter()
+                    .flat_map(|&p| self.plan.plugins[p].companions.clone())
+                    .collect();
+                c.sort();
+                c.dedup();
+                c
+            },
         };
         let started = Instant::now();
         let _span = tracing::info_span!("build", id, ?packages).entered();
