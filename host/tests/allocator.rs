@@ -118,3 +118,35 @@ fn the_allocator_would_notice_a_foreign_free() {
     unsafe { GLOBAL.dealloc(foreign.add(32), layout) };
     assert_eq!(FOREIGN_FREES.load(Ordering::Relaxed), before + 1);
 }
+
+#[test]
+fn rust_values_made_by_a_rust_typed_plugin_are_allocated_by_the_host_allocator() {
+    use fixture_api::App;
+    use fixture_api::rusty::{Calls as _, Interface as Rusty};
+
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let foreign_before = FOREIGN_FREES.load(Ordering::Relaxed);
+    let root = support::shadow_root();
+    let opts = Options {
+        shadow_dir: Some(root.path().to_path_buf()),
+        ..Options::default()
+    };
+    let plugin = Plugin::<Rusty>::load_with(support::rusty_fixture(""), opts).unwrap();
+    let mut app = App::default();
+    for round in 0..100u32 {
+        // The plugin clones the name into the host's HashMap and pushes the name (moved
+        // in) into the host's Vec; the host drops them all below.
+        let greeting = plugin.greet(&mut app, format!("name {round}")).unwrap();
+        assert!(greeting.starts_with("hello name"));
+        app.greeters.push(plugin.greeter("hi").unwrap());
+        assert!((app.greeters.last().unwrap())("ann").starts_with("hi ann"));
+    }
+    assert_eq!(app.names.len(), 100);
+    drop(app);
+    drop(plugin);
+    assert_eq!(
+        FOREIGN_FREES.load(Ordering::Relaxed),
+        foreign_before,
+        "every block the plugin made came from the host's allocator"
+    );
+}
