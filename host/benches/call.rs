@@ -9,6 +9,10 @@
 //!   ([`Plugin::pin`]);
 //! - `hot-lib-reloader`: the same function in a Rust dylib, called through a `hot_module`.
 //!
+//! The `rust-call-*` groups time a Rust-typed call, `tick(&mut App)` where `App` is a plain
+//! Rust struct (`reloadable::rust_interface!`), three ways: `static`, `raw-fn-ptr` (a bare
+//! symbol of `bench/rusty-plugin`) and `hotdev`.
+//!
 //! The two-thread groups time two threads that each make N calls at once (from the first
 //! thread's start to the last one's end); criterion's "time" is then per pair of calls.
 //! Run with `cargo bench -p hotdev-host --bench call` (add `-- --quick` for a smoke run).
@@ -22,7 +26,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
+use hotdev_bench_api::App;
 use hotdev_bench_api::bench::{Calls, Interface as BenchApi};
+use hotdev_bench_api::rusty_bench::{Calls as _, Interface as RustyBench};
 use hotdev_host::{Options, Plugin};
 
 /// The statically linked baseline: same body as the plugin's `add`.
@@ -212,8 +218,125 @@ fn bench_calls(c: &mut Criterion) {
     two.finish();
 }
 
+/// The statically linked `tick`: same body as the plugin's.
+#[inline(never)]
+fn tick(app: &mut App) -> u64 {
+    app.ticks = app.ticks.wrapping_add(1);
+    app.ticks
+}
+
+type RawTick = unsafe extern "C" fn(*mut u8) -> u64;
+
+/// The ways of calling `tick(&mut App)`.
+const RUST_WAYS: [&str; 3] = ["static", "raw-fn-ptr", "hotdev"];
+
+/// The Rust-typed plugin, loaded once, and its bare symbol.
+struct RustTargets {
+    raw: RawTick,
+    plugin: Plugin<RustyBench>,
+    _library: libloading::Library,
+    _shadow: tempfile::TempDir,
+}
+
+impl RustTargets {
+    fn load() -> RustTargets {
+        let path = support::rusty_plugin();
+        // SAFETY: the plugin's initialisers only set up reloadable's runtime.
+        let library = unsafe { libloading::Library::new(&path) }.expect("loading the plugin");
+        // SAFETY: declared in bench/rusty-plugin as `extern "C" fn(*mut u8) -> u64`; used
+        // only while `library` lives (both are fields of `RustTargets`).
+        let raw = *unsafe { library.get::<RawTick>(b"hotdev_bench_tick\0") }
+            .expect("the plugin exports hotdev_bench_tick");
+        let shadow = support::tempdir("hotdev-bench-shadow");
+        let options = Options {
+            shadow_dir: Some(shadow.path().to_path_buf()),
+            ..Options::default()
+        };
+        let plugin =
+            Plugin::<RustyBench>::load_with(&path, options).expect("loading the Rust-typed plugin");
+        let mut app = App::default();
+        for i in 1..=64 {
+            assert_eq!(plugin.tick(&mut app).expect("tick"), i);
+        }
+        RustTargets {
+            raw,
+            plugin,
+            _library: library,
+            _shadow: shadow,
+        }
+    }
+
+    fn calls(&self, way: &str, iters: u64) {
+        let mut app = App::default();
+        match way {
+            "static" => {
+                for _ in 0..iters {
+                    black_box(tick(black_box(&mut app)));
+                }
+            }
+            "raw-fn-ptr" => {
+                let raw = black_box(self.raw);
+                for _ in 0..iters {
+                    let app: *mut App = black_box(&mut app);
+                    // SAFETY: `raw` points into the library `self` keeps loaded; `app` is
+                    // a live `App` of the same build (the plugin is this workspace's).
+                    black_box(unsafe { raw(app.cast()) });
+                }
+            }
+            _ => {
+                for _ in 0..iters {
+                    black_box(self.plugin.tick(black_box(&mut app)).unwrap());
+                }
+            }
+        }
+        assert_eq!(app.ticks, iters, "every call ticked");
+    }
+}
+
+fn bench_rust_calls(c: &mut Criterion) {
+    let targets = RustTargets::load();
+    let mut one = c.benchmark_group("rust-call-1-thread");
+    one.throughput(Throughput::Elements(1));
+    for way in RUST_WAYS {
+        one.bench_function(BenchmarkId::from_parameter(way), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                targets.calls(way, iters);
+                start.elapsed()
+            })
+        });
+    }
+    one.finish();
+    let mut two = c.benchmark_group("rust-call-2-threads");
+    two.throughput(Throughput::Elements(2));
+    for way in RUST_WAYS {
+        two.bench_function(BenchmarkId::from_parameter(way), |b| {
+            b.iter_custom(|iters| {
+                let barrier = Barrier::new(2);
+                let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
+                    let workers: Vec<_> = (0..2)
+                        .map(|_| {
+                            s.spawn(|| {
+                                barrier.wait();
+                                let start = Instant::now();
+                                targets.calls(way, iters);
+                                (start, Instant::now())
+                            })
+                        })
+                        .collect();
+                    workers.into_iter().map(|w| w.join().unwrap()).collect()
+                });
+                let start = spans.iter().map(|s| s.0).min().unwrap();
+                spans.iter().map(|s| s.1).max().unwrap() - start
+            })
+        });
+    }
+    two.finish();
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     bench_calls(&mut criterion);
+    bench_rust_calls(&mut criterion);
     criterion.final_summary();
 }

@@ -10,3 +10,20 @@ reloadable::interface! {
         fn version() -> u32;
     }
 }
+
+/// Host-owned state of plain Rust types, for the Rust-typed call benchmark.
+#[derive(Debug, Default)]
+pub struct App {
+    /// Names (not touched by `tick`: they make `App` a realistic Rust struct).
+    pub names: Vec<String>,
+    /// Incremented by every `tick`.
+    pub ticks: u64,
+}
+
+reloadable::rust_interface! {
+    /// The Rust-typed benchmark interface: a call that takes `&mut App`.
+    pub mod rusty_bench {
+        /// Adds one to `app.ticks` and returns it.
+        fn tick(app: &mut App) -> u64;
+    }
+}

@@ -56,6 +56,35 @@ fn build(krate: &str, lib: &str, feature: &str) -> PathBuf {
     out
 }
 
+/// The Rust-typed benchmark plugin (`bench/rusty-plugin`), a member of this workspace,
+/// built from the workspace with the release profile, like the benchmark binary's own
+/// dependencies, so that the types crossing are the same build on both sides.
+pub fn rusty_plugin() -> PathBuf {
+    let target = scratch().join("rusty-plugin");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "hotdev-bench-rusty-plugin",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .expect("running cargo to build the Rust-typed bench plugin");
+    assert!(status.success(), "building bench/rusty-plugin failed");
+    let out = target.join("release").join(format!(
+        "{}hotdev_bench_rusty_plugin{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(out.is_file(), "no library at {}", out.display());
+    out
+}
+
 /// The hotdev benchmark plugin (`bench/plugin`), variant "" (v1) or "v2".
 pub fn plugin(feature: &str) -> PathBuf {
     build("plugin", "hotdev_bench_plugin", feature)
