@@ -670,3 +670,36 @@ fn static_option_serves_another_folder_and_a_missing_one_is_refused() {
     let status = server.interrupt();
     assert!(status.success(), "hotdev serve exited with {status}");
 }
+
+/// A plugin's `log` records reach the terminal of `hotdev serve`, through the server's
+/// own subscriber, with the plugin's target.
+#[test]
+fn plugin_log_records_reach_the_servers_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("chatty");
+    new_plugin(&dir);
+    edit(
+        &dir.join("Cargo.toml"),
+        "[dependencies]\n",
+        "[dependencies]\nlog = \"0.4\"\n",
+    );
+    edit(
+        &dir.join("src/lib.rs"),
+        "match (request.method.as_str(), request.path.as_str()) {",
+        "log::warn!(target: \"chatty::routes\", \"serving {} from the plugin\", request.path);\n        match (request.method.as_str(), request.path.as_str()) {",
+    );
+    let mut server = Server::start(&dir, tmp.path());
+    server.wait_reloaded(1);
+    assert_eq!(server.get("/").status, 200);
+    let stderr = support::eventually("the plugin's record on stderr", BUILD_TIMEOUT, || {
+        let text = server.stderr();
+        text.contains("serving / from the plugin").then_some(text)
+    });
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("serving / from the plugin"))
+        .unwrap();
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("chatty::routes"), "{line}");
+    assert!(server.interrupt().success());
+}

@@ -47,6 +47,8 @@ pub mod image;
 #[cfg(not(loom))]
 pub mod library;
 #[cfg(not(loom))]
+mod logs;
+#[cfg(not(loom))]
 mod os;
 #[cfg(not(loom))]
 mod plugin;

@@ -270,7 +270,7 @@ impl<I: Interface> Generation<I> {
         };
         let on_load = desc.on_load;
         // SAFETY: validated descriptor; `init` is reloadable's own and runs once per load.
-        unsafe { (desc.init)(&reloadable::alloc::THIS_PROCESS) };
+        unsafe { (desc.init)(&crate::logs::hooks()) };
         if let Some(hook) = on_load {
             // SAFETY: a validated hook; its report, if any, is taken once.
             if let Some(report) = unsafe { Report::take(hook()) } {

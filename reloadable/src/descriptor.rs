@@ -73,9 +73,9 @@ pub struct Descriptor {
     pub table: *const c_void,
     /// `size_of` the table in the plugin.
     pub table_size: usize,
-    /// Prepares the plugin's runtime: points its allocator at the host's (the argument)
-    /// and installs its panic hook. Called once after validation.
-    pub init: unsafe extern "C" fn(*const crate::alloc::HostAllocator),
+    /// Prepares the plugin's runtime: takes the host's allocator and logger (the
+    /// argument) and installs its panic hook. Called once after validation.
+    pub init: unsafe extern "C" fn(*const crate::hooks::HostHooks),
     /// Undoes `init`. Called once before the library is unloaded.
     pub fini: unsafe extern "C" fn(),
     /// The plugin's load hook: a non-null report refuses the generation.

@@ -58,6 +58,7 @@ pub mod abi;
 pub mod alloc;
 pub mod descriptor;
 pub mod ffi;
+pub mod hooks;
 #[doc(hidden)]
 pub mod rt;
 mod state;

@@ -152,15 +152,15 @@ pub fn guard_result<E: fmt::Display, F: FnOnce() -> Result<(), E>>(f: F) -> *mut
     }
 }
 
-/// Points the plugin's allocator at the host's and installs the plugin's panic hook.
-/// Exported through every descriptor's `init`.
+/// Takes the host's allocator and logger and installs the plugin's panic hook. Exported
+/// through every descriptor's `init`.
 ///
 /// # Safety
 /// Called by the host once per load, from one thread, before any shim runs, with its
-/// allocator's entry points (alive while the library is loaded) or null.
-pub unsafe extern "C" fn init(host: *const crate::alloc::HostAllocator) {
+/// hooks (see [`HostHooks`](crate::hooks::HostHooks)) or null.
+pub unsafe extern "C" fn init(host: *const crate::hooks::HostHooks) {
     // SAFETY: the host's promise (above); nothing of the plugin has allocated yet.
-    unsafe { crate::alloc::set_host(host) };
+    unsafe { crate::hooks::take(host) };
     // `panic_hook` is a function item, so the box holds nothing and allocates nothing.
     panic::set_hook(Box::new(panic_hook));
 }

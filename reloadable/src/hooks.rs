@@ -1,0 +1,111 @@
+//! What a host hands a plugin when it initialises it: its allocator and its logger.
+//!
+//! A plugin links its own copy of std and of every crate it uses, so the globals of those
+//! crates exist twice: the plugin's copy of `log` has no logger unless one is set in it.
+//! With the `log` feature (on by default), [`init`](crate::rt::init) sets a bridge as the
+//! plugin's logger that forwards every record, with its level, target, file and line, to
+//! the host through a C function, and the host passes it on to its own logger (and so to
+//! its `tracing` subscriber when that one reads `log` records, as `tracing-subscriber`'s
+//! default set-up does). A plugin's `tracing` events take the same way when its `tracing`
+//! has the `log` feature and no subscriber of its own.
+
+use crate::alloc::HostAllocator;
+use crate::ffi::RawStr;
+
+/// Receives one log record from a plugin: level (1 error … 5 trace), target, message,
+/// file (empty when unknown) and line (0 when unknown).
+pub type HostLog = unsafe extern "C" fn(u32, RawStr, RawStr, RawStr, u32);
+
+/// What the host hands a plugin at initialisation, valid during the `init` call (the
+/// allocator for as long as the library is loaded).
+#[repr(C)]
+#[derive(Debug)]
+pub struct HostHooks {
+    /// The host's allocator (see [`alloc`](crate::alloc)), or null.
+    pub allocator: *const HostAllocator,
+    /// Where the plugin's log records go, if anywhere.
+    pub log: Option<HostLog>,
+    /// The most verbose level the host's logger takes now (0 off, 1 error … 5 trace).
+    pub log_max_level: u32,
+}
+
+#[cfg(feature = "log")]
+mod bridge {
+    use std::sync::OnceLock;
+
+    use super::HostLog;
+    use crate::ffi::RawStr;
+
+    static HOST_LOG: OnceLock<HostLog> = OnceLock::new();
+
+    struct Bridge;
+
+    impl log::Log for Bridge {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            HOST_LOG.get().is_some() && metadata.level() <= log::max_level()
+        }
+
+        fn log(&self, record: &log::Record<'_>) {
+            let Some(host) = HOST_LOG.get() else { return };
+            if record.level() > log::max_level() {
+                return;
+            }
+            let formatted;
+            let message = match record.args().as_str() {
+                Some(s) => s,
+                None => {
+                    formatted = record.args().to_string();
+                    &formatted
+                }
+            };
+            // SAFETY: the host's function, set at init; the strings live for the call.
+            unsafe {
+                host(
+                    record.level() as u32,
+                    RawStr::new(record.target()),
+                    RawStr::new(message),
+                    RawStr::new(record.file().unwrap_or("")),
+                    record.line().unwrap_or(0),
+                )
+            }
+        }
+
+        fn flush(&self) {}
+    }
+
+    static BRIDGE: Bridge = Bridge;
+
+    /// Makes the bridge this copy of `log`'s logger.
+    pub(crate) fn install(host: HostLog, max_level: u32) {
+        let _ = HOST_LOG.set(host);
+        if log::set_logger(&BRIDGE).is_ok() {
+            log::set_max_level(match max_level {
+                0 => log::LevelFilter::Off,
+                1 => log::LevelFilter::Error,
+                2 => log::LevelFilter::Warn,
+                3 => log::LevelFilter::Info,
+                4 => log::LevelFilter::Debug,
+                _ => log::LevelFilter::Trace,
+            });
+        }
+    }
+}
+
+/// Takes what the host handed over (see [`rt::init`](crate::rt::init)).
+///
+/// # Safety
+/// `hooks` must be null or valid for this call, its allocator null or alive while the
+/// library is loaded.
+pub(crate) unsafe fn take(hooks: *const HostHooks) {
+    if hooks.is_null() {
+        return;
+    }
+    // SAFETY: the caller's promise.
+    let hooks = unsafe { &*hooks };
+    // SAFETY: as above; nothing of the plugin has allocated yet.
+    unsafe { crate::alloc::set_host(hooks.allocator) };
+    #[cfg(feature = "log")]
+    if let Some(log) = hooks.log {
+        bridge::install(log, hooks.log_max_level);
+    }
+}
