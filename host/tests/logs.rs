@@ -8,8 +8,10 @@ use std::sync::Mutex;
 use fixture_api::counter::{Calls, Interface as CounterApi};
 use hotdev_host::{Options, Plugin};
 
-/// What the host's logger received: level, target, message, file.
-static SEEN: Mutex<Vec<(log::Level, String, String, Option<String>)>> = Mutex::new(Vec::new());
+/// One record the host's logger received: level, target, message, file.
+type Seen = (log::Level, String, String, Option<String>);
+
+static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 
 struct Capture;
 
