@@ -146,3 +146,19 @@ fn an_ffi_typed_host_refuses_a_rust_typed_plugin_of_the_same_name() {
         Plugin::<fixture_api::counter::Interface>::load_with(rusty_fixture(""), opts).unwrap_err();
     assert_eq!(err.code(), "HD012", "{err}");
 }
+
+#[test]
+fn plugin_code_spawns_tasks_on_the_hosts_tokio_runtime() {
+    let root = shadow_root();
+    let (opts, _events) = options(&root);
+    let plugin = Plugin::<Rusty>::load_with(rusty_fixture(""), opts).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    plugin.spawn_double(runtime.handle(), 21, tx).unwrap();
+    assert_eq!(runtime.block_on(rx).unwrap(), 42);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    plugin.spawn_entered(runtime.handle(), tx).unwrap();
+    assert_eq!(runtime.block_on(rx).unwrap(), "spawned by v1");
+}

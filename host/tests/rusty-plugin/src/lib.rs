@@ -57,6 +57,30 @@ mod rusty_impl {
         fn fail(message: String) -> u32 {
             panic!("{message}");
         }
+        fn spawn_double(
+            runtime: &tokio::runtime::Handle,
+            n: u64,
+            reply: tokio::sync::oneshot::Sender<u64>,
+        ) {
+            runtime.spawn(async move {
+                let _ = reply.send(n * 2);
+            });
+        }
+        fn spawn_entered(
+            runtime: &tokio::runtime::Handle,
+            reply: tokio::sync::oneshot::Sender<&'static str>,
+        ) {
+            // `tokio::spawn` reads the plugin's own copy of tokio's context: enter the
+            // host's runtime in it first.
+            let _entered = runtime.enter();
+            tokio::spawn(async move {
+                let _ = reply.send(if VERSION == 1 {
+                    "spawned by v1"
+                } else {
+                    "spawned by v2"
+                });
+            });
+        }
     }
 
     reloadable::export_plugin!(interface: fixture_api::rusty, implementation: Rusty);
