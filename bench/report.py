@@ -16,10 +16,18 @@ import sys
 CALL_WAYS = ["static", "raw-fn-ptr", "hotdev", "hotdev-pinned", "hot-lib-reloader"]
 
 
+RUST_CALL_WAYS = ["static", "raw-fn-ptr", "hotdev"]
+
+
 def criterion_lines(root):
     """Per-sample time per iteration of each call benchmark: median, min and max."""
-    for group, threads in (("call-1-thread", 1), ("call-2-threads", 2)):
-        for way in CALL_WAYS:
+    for kind, ways in (("call", CALL_WAYS), ("rust-call", RUST_CALL_WAYS)):
+        criterion_group_lines(root, kind, ways)
+
+
+def criterion_group_lines(root, kind, ways):
+    for group, threads in ((f"{kind}-1-thread", 1), (f"{kind}-2-threads", 2)):
+        for way in ways:
             sample = os.path.join(root, group, way, "new", "sample.json")
             if not os.path.exists(sample):
                 continue
@@ -29,7 +37,7 @@ def criterion_lines(root):
             # With two threads one iteration is two calls (one per thread) at once.
             per_call = [ns / threads for ns in per_iter]
             print(
-                f"BENCH call threads={threads} way={way} "
+                f"BENCH {kind} threads={threads} way={way} "
                 f"median_ns={statistics.median(per_call):.3f} "
                 f"min_ns={min(per_call):.3f} max_ns={max(per_call):.3f} "
                 f"samples={len(per_call)}"
@@ -88,6 +96,30 @@ def tables(path):
                     body.append([threads, way, f["median_ns"], f["min_ns"], f["max_ns"],
                                  ratio(f["median_ns"], base)])
         out.append(table(["threads", "way", "median", "min", "max", "vs raw-fn-ptr"], body))
+
+    rust_calls = by.get("rust-call", [])
+    if rust_calls:
+        out.append("\n### Rust-typed call, `tick(&mut App)` (ns per call)\n")
+        body = []
+        for threads in ("1", "2"):
+            sel = {f["way"]: f for f in rust_calls if f["threads"] == threads}
+            base = sel.get("raw-fn-ptr", {}).get("median_ns")
+            for way in RUST_CALL_WAYS:
+                f = sel.get(way)
+                if f:
+                    body.append([threads, way, f["median_ns"], f["min_ns"], f["max_ns"],
+                                 ratio(f["median_ns"], base)])
+        out.append(table(["threads", "way", "median", "min", "max", "vs raw-fn-ptr"], body))
+
+    retire = by.get("retire", [])
+    if retire:
+        out.append("\n### Retired generations of a Rust-typed plugin (KiB per reload)\n")
+        lib = by.get("retire-library", [{}])[0].get("file_kib", "?")
+        out.append(f"Library file: {lib} KiB.\n")
+        out.append(table(
+            ["policy", "reloads", "RSS per reload", "mapped per reload", "RSS at end", "mapped at end"],
+            [[f["policy"], f["reloads"], f["rss_kib_per_reload"], f["mapped_kib_per_reload"],
+              f["rss_kib_end"], f["mapped_kib_end"]] for f in retire]))
 
     swaps = by.get("swap", [])
     if swaps:

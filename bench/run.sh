@@ -57,6 +57,9 @@ python3 bench/report.py criterion "$CARGO_TARGET_DIR/criterion" | tee -a "$resul
 step "2. swap latency"
 cargo bench -p hotdev-host --bench swap -- "${bench_args[@]}" 2>&1 | collect
 
+step "8. retired generations of a Rust-typed plugin"
+cargo bench -p hotdev-host --bench retire -- "${bench_args[@]}" 2>&1 | collect
+
 step "4. soak"
 cargo bench -p hotdev-host --bench soak -- "${bench_args[@]}" 2>&1 | collect
 

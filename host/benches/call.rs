@@ -240,7 +240,7 @@ struct RustTargets {
 
 impl RustTargets {
     fn load() -> RustTargets {
-        let path = support::rusty_plugin();
+        let path = support::rusty_plugin("");
         // SAFETY: the plugin's initialisers only set up reloadable's runtime.
         let library = unsafe { libloading::Library::new(&path) }.expect("loading the plugin");
         // SAFETY: declared in bench/rusty-plugin as `extern "C" fn(*mut u8) -> u64`; used

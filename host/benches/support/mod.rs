@@ -59,8 +59,9 @@ fn build(krate: &str, lib: &str, feature: &str) -> PathBuf {
 /// The Rust-typed benchmark plugin (`bench/rusty-plugin`), a member of this workspace,
 /// built from the workspace with the release profile, like the benchmark binary's own
 /// dependencies, so that the types crossing are the same build on both sides.
-pub fn rusty_plugin() -> PathBuf {
-    let target = scratch().join("rusty-plugin");
+pub fn rusty_plugin(feature: &str) -> PathBuf {
+    let variant = if feature.is_empty() { "v1" } else { feature };
+    let target = scratch().join("rusty-plugin").join(variant);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace_root())
@@ -73,6 +74,11 @@ pub fn rusty_plugin() -> PathBuf {
         ])
         .arg("--target-dir")
         .arg(&target)
+        .args(if feature.is_empty() {
+            vec![]
+        } else {
+            vec!["--features", feature]
+        })
         .status()
         .expect("running cargo to build the Rust-typed bench plugin");
     assert!(status.success(), "building bench/rusty-plugin failed");
@@ -148,10 +154,19 @@ pub fn us(d: Duration) -> String {
 
 /// The resident set size of this process in KiB (`VmRSS` in `/proc/self/status`).
 pub fn rss_kib() -> Option<u64> {
+    status_kib("VmRSS:")
+}
+
+/// The mapped size of this process in KiB (`VmSize` in `/proc/self/status`).
+pub fn mapped_kib() -> Option<u64> {
+    status_kib("VmSize:")
+}
+
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
 }
