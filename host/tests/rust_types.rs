@@ -121,16 +121,18 @@ fn unloading_stays_available_when_the_host_asks_for_it() {
 }
 
 #[test]
-fn a_crossing_type_from_another_build_of_its_crate_is_refused_with_its_name() {
+fn a_crossing_type_from_another_build_of_its_crate_or_with_another_field_is_refused_with_its_name()
+{
     let root = shadow_root();
     let (opts, _events) = options(&root);
     let plugin = Plugin::<Rusty>::load_with(rusty_fixture(""), opts).unwrap();
-    for variant in ["shared_v2", "shared_extra"] {
+    for variant in ["shared_v2", "shared_extra", "app_grown"] {
         let err = plugin.reload(rusty_fixture(variant)).unwrap_err();
         assert_eq!(err.code(), "HD015", "{variant}: {err}");
         let message = err.to_string();
         let expected = match variant {
             "shared_v2" => "&fixture_shared::Thing -> &fixture_shared_v2::Thing",
+            "app_grown" => "&mut fixture_api::App: the plugin's is another build of its crate",
             _ => "&fixture_shared::Thing: the plugin's is another build of its crate",
         };
         assert!(message.contains(expected), "{variant}: {message}");

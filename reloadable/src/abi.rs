@@ -184,6 +184,19 @@ pub unsafe trait Abi: Sized {
     unsafe fn from_ffi(ffi: Self::Ffi) -> Self;
 }
 
+/// A type that is not an FFI type is refused at compile time, with a note that points to
+/// [`rust_interface!`](crate::rust_interface):
+///
+/// ```compile_fail
+/// reloadable::interface! {
+///     pub mod names {
+///         fn count(names: Vec<String>) -> u64; // `Vec<String>` cannot cross an FFI-typed boundary
+///     }
+/// }
+/// ```
+#[doc(hidden)]
+pub enum CompileFailExamples {}
+
 /// An [`Abi`] type whose values are passed as they are in memory (`Ffi = Self`): the
 /// only kind that may sit behind a reference or inside a struct, vector or state.
 pub trait Plain: Abi<Ffi = Self> {}
