@@ -482,3 +482,48 @@ fn dropping_a_plugin_does_not_hang_on_a_stuck_call() {
     );
     assert_eq!(b.version().unwrap(), 1);
 }
+
+/// A call that never returns holds every generation retired while it runs. Once it has
+/// kept one past the drain timeout it is known to be stuck, and later retirements do not
+/// wait for it again, so that the reloads after them (a fix, say) are not held up.
+#[test]
+fn a_call_stuck_past_the_drain_timeout_is_not_waited_for_again() {
+    let root = shadow_root();
+    let (mut opts, events) = options(&root);
+    opts.probation_calls = 0;
+    let drain_timeout = Duration::from_secs(5);
+    opts.drain_timeout = drain_timeout;
+    let plugin = Plugin::<CounterApi>::load_with(fixture(""), opts).unwrap();
+    let (flag, stuck) = call_blocked_until_set(&plugin);
+    plugin.reload(fixture("v2")).unwrap();
+    wait_for(&events, LONG, |e| {
+        matches!(e, Event::DrainTimeout { generation: 1, .. })
+    });
+    plugin.reload(fixture("")).unwrap();
+    let started = std::time::Instant::now();
+    plugin.reload(fixture("v2")).unwrap();
+    let reload = started.elapsed();
+    let Event::DrainTimeout { waited, .. } = wait_for(&events, LONG, |e| {
+        matches!(e, Event::DrainTimeout { generation: 2, .. })
+    }) else {
+        unreachable!()
+    };
+    assert!(
+        waited < drain_timeout,
+        "generation 2 waited {waited:?} for a call known to be stuck"
+    );
+    assert!(reload < drain_timeout, "the reload waited {reload:?}");
+    assert_eq!(plugin.version().unwrap(), 2, "new calls go to generation 4");
+    flag.store(true, Ordering::Release);
+    assert_eq!(stuck.join().unwrap().unwrap(), 1);
+    // The stuck call returned: every generation it held unloads (in any order).
+    let mut unloaded = std::collections::BTreeSet::new();
+    while unloaded.len() < 3 {
+        if let Event::Unloaded { generation, .. } =
+            wait_for(&events, LONG, |e| matches!(e, Event::Unloaded { .. }))
+        {
+            unloaded.insert(generation);
+        }
+    }
+    assert_eq!(unloaded.into_iter().collect::<Vec<_>>(), [1, 2, 3]);
+}

@@ -17,8 +17,8 @@
 //!
 //! A handler that never returns cannot be stopped (a thread cannot be killed safely), so
 //! the server stops waiting for it: past the handler timeout its client gets a 504 page,
-//! its worker is replaced, and the call is counted as stuck until it returns ([`calls`]).
-//! A route that keeps failing in one generation trips a breaker ([`breaker`]). A reload
+//! its worker is replaced, and the call is counted as stuck until it returns (`calls.rs`).
+//! A route that keeps failing in one generation trips a breaker (`breaker.rs`). A reload
 //! never waits for stuck calls: the new generation serves new requests at once. On
 //! shutdown the server waits a moment for running calls, then exits without the stuck
 //! ones.
@@ -76,7 +76,7 @@ pub struct ServeOptions {
     pub events: Option<EventsTarget>,
     /// Open the page in the system browser once the first build serves.
     pub open: bool,
-    /// How long a request handler may run before it is abandoned (see [`calls`]). Also
+    /// How long a request handler may run before its client gets a 504 and the call is abandoned. Also
     /// the host's drain timeout: a reload never waits longer for calls in an old
     /// generation.
     pub handler_timeout: Duration,
