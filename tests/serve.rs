@@ -326,83 +326,91 @@ fn events_can_go_to_a_file() {
 #[test]
 fn a_looping_handler_neither_takes_the_server_down_nor_outlives_its_fix() {
     /// More requests than the server has workers (16).
-    const LOOPERS: usize = 20;
-    // The loop sleeps rather than spins, so that twenty stuck threads leave the small
-    // test machine's cores to the builds; the server cannot tell the two apart.
+    const LOOPERS: u64 = 20;
+    // The loop sleeps rather than spins, so that the stuck threads leave the small test
+    // machine's cores to the builds; the server cannot tell the two apart.
     const LOOP: &str = "loop { std::thread::sleep(std::time::Duration::from_millis(100)); }";
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("looper");
     new_plugin(&dir);
     let lib = dir.join("src/lib.rs");
+    // Every path under /loop loops: /loop/1 ... /loop/20 are twenty routes, so the breaker
+    // (which counts per route) leaves each of them to time out.
     edit(
         &lib,
         "(\"GET\", \"/\") =>",
-        &format!("(\"GET\", \"/loop\") => {LOOP},\n            (\"GET\", \"/\") =>"),
+        &format!(
+            "(\"GET\", p) if p.starts_with(\"/loop\") => {LOOP},\n            (\"GET\", \"/\") =>"
+        ),
     );
-    let mut server = Server::start_with(&dir, tmp.path(), &["--handler-timeout", "1s"]);
+    let mut server = Server::start_with(&dir, tmp.path(), &["--handler-timeout", "5s"]);
     server.wait_reloaded(1);
-
-    // Twenty requests to the loop at once: every one is answered (504 past the handler
-    // timeout, or 503 once the breaker is open), and the server still serves `/`.
     let addr = server.addr;
-    let loopers: Vec<_> = (0..LOOPERS)
-        .map(|_| {
-            thread::spawn(move || {
-                let reply = Http::connect(addr).request("GET", "/loop", &[], b"");
-                reply.map(|r| (r.status, r.text()))
+    let get_all = |paths: Vec<String>| -> Vec<(u16, String)> {
+        let clients: Vec<_> = paths
+            .into_iter()
+            .map(|path| {
+                thread::spawn(move || {
+                    let reply = Http::connect(addr).request("GET", &path, &[], b"");
+                    reply.map(|r| (r.status, r.text()))
+                })
             })
-        })
-        .collect();
-    let replies: Vec<(u16, String)> = loopers
-        .into_iter()
-        .map(|t| {
-            t.join()
-                .unwrap()
-                .expect("every request to /loop is answered")
-        })
-        .collect();
-    for (status, text) in &replies {
-        assert!(*status == 504 || *status == 503, "{status}: {text}");
-    }
-    let (_, timeout) = replies
-        .iter()
-        .find(|(status, _)| *status == 504)
-        .expect("a 504 reply");
-    assert!(timeout.contains("[HD052] GET /loop"), "{timeout}");
-    assert!(timeout.contains("in generation 1"), "{timeout}");
-    assert!(timeout.contains("cannot be stopped"), "{timeout}");
-    let page = server.get("/");
-    assert_eq!(page.status, 200, "{}", page.text());
-    assert!(page.text().contains("Hello from hotdev"), "{}", page.text());
-
-    // Every worker that took a looping request is stuck, and says so.
+            .collect();
+        clients
+            .into_iter()
+            .map(|t| t.join().unwrap().expect("every request is answered"))
+            .collect()
+    };
     let status = |server: &Server| -> serde_json::Value {
         serde_json::from_slice(&server.get("/__hotdev/status").body).unwrap()
     };
-    let stuck = status(&server)["stuck"]
-        .as_u64()
-        .expect("stuck in the status");
-    assert!(stuck >= 16, "{stuck} stuck");
+
+    // Twenty requests to looping routes at once: each is answered with a 504 past the
+    // handler timeout, its worker is counted as stuck and replaced, and the server still
+    // serves `/` with twenty of its threads stuck.
+    let replies = get_all((1..=LOOPERS).map(|n| format!("/loop/{n}")).collect());
+    for (status, text) in &replies {
+        assert_eq!(*status, 504, "{text}");
+        assert!(text.contains("[HD052] GET /loop/"), "{text}");
+        assert!(text.contains("in generation 1"), "{text}");
+        assert!(text.contains("cannot be stopped"), "{text}");
+    }
+    let page = server.get("/");
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("Hello from hotdev"), "{}", page.text());
+    assert_eq!(status(&server)["stuck"], LOOPERS);
+    assert!(server.stderr().contains("[HD052] GET /loop/"));
+
+    // The same route timing out again and again trips its breaker: after three timeouts
+    // it is answered at once, without calling the handler, so no more workers are stuck.
+    let replies = get_all(vec!["/loop".to_string(); 3]);
+    assert!(
+        replies.iter().all(|(status, _)| *status == 504),
+        "{replies:?}"
+    );
     let breaker = server.wait_for("breaker_open", Duration::from_secs(30), |_| true);
     assert_eq!(breaker["route"], "GET /loop", "{breaker}");
     assert_eq!(breaker["generation"], 1, "{breaker}");
+    let stuck = LOOPERS + 3;
+    assert_eq!(status(&server)["stuck"], stuck);
+    let blocked = server.get("/loop");
+    assert_eq!(blocked.status, 503, "{}", blocked.text());
+    assert!(blocked.text().contains("[HD053] GET /loop failed 3 times"));
+    assert_eq!(
+        status(&server)["stuck"],
+        stuck,
+        "the breaker called the handler"
+    );
     let seen = Arc::clone(&server.seen);
     eventually(
         "a handler_timeout event per stuck call",
-        Duration::from_secs(30),
+        BUILD_TIMEOUT,
         || {
             let events = seen.lock().unwrap();
             let timeouts = events.iter().filter(|e| e["event"] == "handler_timeout");
             (timeouts.count() as u64 == stuck).then_some(())
         },
     );
-    assert!(server.stderr().contains("[HD052] GET /loop (generation 1)"));
-
-    // The breaker answers the looping route without calling it: no worker is used up.
-    let blocked = server.get("/loop");
-    assert_eq!(blocked.status, 503, "{}", blocked.text());
-    assert!(blocked.text().contains("[HD053] GET /loop failed"));
-    assert_eq!(status(&server)["stuck"].as_u64(), Some(stuck));
 
     // The fix: it serves the route at once, although every stuck call is still running in
     // generation 1, and the reload reports those calls as running, not drained.

@@ -230,6 +230,10 @@ fn timed_out(pool: &Arc<Pool>, expired: Expired) {
         let page = pages::timeout_page(&route, generation, elapsed, limit, stuck);
         respond(request, html(504, page.into_bytes()));
     }
+    // Counted before a replacement starts, so that it finds the breaker open if this was
+    // the failure too many.
+    let what = format!("did not return within {}", seconds(limit));
+    let opened = shared.breaker.record(generation, &route, &what);
     let place = if replace {
         match Pool::spawn(pool) {
             Ok(()) => "a new worker takes its place",
@@ -264,25 +268,30 @@ fn timed_out(pool: &Arc<Pool>, expired: Expired) {
             limit: MAX_STUCK as u64,
         });
     }
-    let what = format!("did not return within {}", seconds(limit));
-    trip(shared, generation, &route, &what);
+    if opened {
+        breaker_opened(shared, generation, &route);
+    }
 }
 
 /// Counts a failure of `route` for the breaker, and says when it opens.
 fn trip(shared: &Shared, generation: u64, route: &str, what: &str) {
     if shared.breaker.record(generation, route, what) {
-        shared.term.line(&format!(
-            "[HD053] {route} failed {} times in generation {generation}: its breaker is \
-             open, it is answered at once with the error page until the next generation \
-             goes live",
-            super::breaker::FAILURES
-        ));
-        shared.emit(&Event::BreakerOpen {
-            route: route.to_string(),
-            generation,
-            failures: super::breaker::FAILURES,
-        });
+        breaker_opened(shared, generation, route);
     }
+}
+
+/// Says that the breaker of `route` opened.
+fn breaker_opened(shared: &Shared, generation: u64, route: &str) {
+    shared.term.line(&format!(
+        "[HD053] {route} failed {} times in generation {generation}: its breaker is open, it \
+         is answered at once with the error page until the next generation goes live",
+        super::breaker::FAILURES
+    ));
+    shared.emit(&Event::BreakerOpen {
+        route: route.to_string(),
+        generation,
+        failures: super::breaker::FAILURES,
+    });
 }
 
 /// `1.2 s`.
