@@ -119,6 +119,12 @@ impl Default for HotOptions {
 
 /// A plugin handle whose generations advance by themselves as the crate's files are saved.
 /// Dereferences to the [`Plugin`], so calls go through it as usual.
+///
+/// A call that never returns (an endless loop while editing, say) keeps its thread and
+/// its generation, but no reload waits for it: the next saved fix serves every new call
+/// at once. The thread cannot be stopped; see [`Plugin`]'s section on such calls for what
+/// a host should do (call from threads it can spare, give up waiting after a deadline,
+/// exit the process rather than drop the plugin while a call is stuck).
 pub struct HotPlugin<I: Interface> {
     plugin: Plugin<I>,
     devloop: Mutex<Option<DevLoop>>,
@@ -393,28 +399,51 @@ impl Reporter {
     fn host(&self, event: &hotdev_host::Event) {
         use hotdev_host::Event as H;
         match event {
-            H::Drained { generation, calls, waited } if *calls > 0 => self.line(&format!(
-                "hotdev: generation {generation} drained: {calls} call(s) finished on the old code \
-                 within {}",
+            H::Drained {
+                generation,
+                calls,
+                waited,
+            } if *calls > 0 => self.line(&format!(
+                "hotdev: generation {generation} drained after {}: the {calls} call(s) that \
+                 entered before it was retired returned",
                 ms(*waited)
             )),
-            H::DrainTimeout { generation, calls, waited } => self.line(&format!(
-                "hotdev: [HD040] generation {generation} still has {calls} call(s) running after {}; it stays loaded until they return",
+            H::DrainTimeout {
+                generation,
+                calls,
+                waited,
+            } => self.line(&format!(
+                "hotdev: [HD040] generation {generation} is not drained after {}: {calls} call(s) \
+                 that entered before it was retired (in it or an older generation) are still \
+                 running; it stays loaded until they return",
                 ms(*waited)
             )),
-            H::ThreadsRunning { generation, threads } => self.line(&format!(
+            H::ThreadsRunning {
+                generation,
+                threads,
+            } => self.line(&format!(
                 "hotdev: [HD042] generation {generation} started {threads} thread(s) that still run; it stays loaded until they end"
             )),
-            H::Unloaded { generation, pinned: Some(why) } => {
-                self.line(&format!("hotdev: [HD041] generation {generation} stays mapped after unloading: {why}"))
-            }
-            H::Panicked { generation, message, location } => self.line(&format!(
-                "hotdev: [HD050] generation {generation} panicked{}: {message}",
-                location.as_ref().map(|l| format!(" at {l}")).unwrap_or_default()
+            H::Unloaded {
+                generation,
+                pinned: Some(why),
+            } => self.line(&format!(
+                "hotdev: [HD041] generation {generation} stays mapped after unloading: {why}"
             )),
-            H::RolledBack { from, to, reason } => {
-                self.line(&format!("hotdev: [HD051] rolled back from generation {from} to {to}: {reason}"))
-            }
+            H::Panicked {
+                generation,
+                message,
+                location,
+            } => self.line(&format!(
+                "hotdev: [HD050] generation {generation} panicked{}: {message}",
+                location
+                    .as_ref()
+                    .map(|l| format!(" at {l}"))
+                    .unwrap_or_default()
+            )),
+            H::RolledBack { from, to, reason } => self.line(&format!(
+                "hotdev: [HD051] rolled back from generation {from} to {to}: {reason}"
+            )),
             _ => {}
         }
     }

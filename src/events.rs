@@ -102,8 +102,16 @@ pub enum Event {
         load_ms: u64,
         /// How long the swap of the function table took, in microseconds.
         swap_us: u64,
-        /// Requests that were inside the plugin at the swap (they finish on the old code).
+        /// Requests that were inside an older generation during the reload: `drained` plus
+        /// `running`.
         in_flight: u64,
+        /// Of those, the requests that returned before the swap was done.
+        drained: u64,
+        /// Of those, the requests still running on the old code after the swap (they
+        /// finish there; new requests go to the new generation).
+        running: u64,
+        /// Of `running`, the calls abandoned past the handler timeout (stuck).
+        stuck: u64,
     },
     /// The host refused the new library; the current generation keeps serving.
     ReloadRejected {
@@ -156,13 +164,59 @@ pub enum Event {
         /// The request path.
         path: String,
     },
+    /// A handler ran past the handler timeout (code `HD052`): its client got a 504 page and
+    /// the call was abandoned. Its thread cannot be stopped and keeps running.
+    HandlerTimeout {
+        /// The route, `GET /path`.
+        route: String,
+        /// The generation running the call.
+        generation: u64,
+        /// How long the call had run, in milliseconds.
+        ms: u64,
+        /// Abandoned calls still running, this one included.
+        stuck: u64,
+        /// Whether a new worker took the stuck one's place (false past the limit, `HD054`).
+        replaced: bool,
+    },
+    /// An abandoned call returned at last; its thread ends.
+    StuckReturned {
+        /// The route, `GET /path`.
+        route: String,
+        /// The generation that ran it.
+        generation: u64,
+        /// How long it ran, in milliseconds.
+        ms: u64,
+        /// Abandoned calls still running.
+        stuck: u64,
+    },
+    /// A route failed (timed out or panicked) repeatedly in one generation (code `HD053`):
+    /// until the next generation goes live it is answered at once with an error page.
+    BreakerOpen {
+        /// The route, `GET /path`.
+        route: String,
+        /// The generation.
+        generation: u64,
+        /// The failures that opened it.
+        failures: u32,
+    },
+    /// So many calls are stuck that no more replacement workers are started (code `HD054`).
+    StuckLimit {
+        /// Abandoned calls still running.
+        stuck: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A problem the server survived (for example a watcher warning).
     Warning {
         /// What happened.
         message: String,
     },
     /// The server is shutting down.
-    Shutdown,
+    Shutdown {
+        /// Calls still running that the server gave up on (stuck past the handler
+        /// timeout, or still running when it stopped); the process exits without them.
+        abandoned: u64,
+    },
 }
 
 /// Writes [`Event`]s as JSON lines, flushing after each line. Shareable between threads.
@@ -224,16 +278,28 @@ mod tests {
     #[test]
     fn events_are_tagged_with_their_snake_case_kind() {
         assert_eq!(
-            json(&Event::Shutdown),
-            serde_json::json!({"event": "shutdown"})
+            json(&Event::Shutdown { abandoned: 2 }),
+            serde_json::json!({"event": "shutdown", "abandoned": 2})
         );
         let reloaded = json(&Event::Reloaded {
             generation: 2,
             build_ms: 900,
             load_ms: 3,
             swap_us: 12,
-            in_flight: 0,
+            in_flight: 3,
+            drained: 1,
+            running: 2,
+            stuck: 2,
         });
+        assert_eq!(reloaded["running"], 2);
+        let timeout = json(&Event::HandlerTimeout {
+            route: "GET /loop".into(),
+            generation: 1,
+            ms: 5000,
+            stuck: 1,
+            replaced: true,
+        });
+        assert_eq!(timeout["event"], "handler_timeout");
         assert_eq!(reloaded["event"], "reloaded");
         assert_eq!(reloaded["generation"], 2);
         assert_eq!(reloaded["swap_us"], 12);

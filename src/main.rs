@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use hotdev::check::CheckOptions;
@@ -40,6 +41,10 @@ enum Cmd {
         /// them.
         #[arg(long = "static", value_name = "DIR")]
         static_dir: Option<PathBuf>,
+        /// How long a request handler may run before its client gets a 504 and the call is
+        /// abandoned (`5s`, `500ms`, `2.5s`; a bare number is seconds).
+        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+        handler_timeout: Duration,
     },
     /// Create a plugin crate that `hotdev serve` runs at once.
     New {
@@ -80,6 +85,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             events,
             open,
             static_dir,
+            handler_timeout,
         } => {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let mut pressed = false;
@@ -100,6 +106,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     events,
                     open,
                     static_dir,
+                    handler_timeout,
                 },
                 rx,
             )?;
@@ -121,5 +128,40 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             };
             Ok(hotdev::check::run(&opts, &mut std::io::stdout().lock())?)
         }
+    }
+}
+
+/// Reads `5s`, `500ms`, `2.5s` or `5` (seconds).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else {
+        (text.strip_suffix('s').unwrap_or(text), 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 5s or 500ms"))?;
+    Duration::try_from_secs_f64(value * scale)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a positive duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_in_seconds_or_milliseconds() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
     }
 }

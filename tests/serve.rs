@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{BUILD_TIMEOUT, Http, Server, edit, edit_all, hotdev, new_plugin};
+use support::{
+    BUILD_TIMEOUT, Http, Server, edit, edit_all, eventually, hotdev, new_plugin,
+    processes_mentioning,
+};
 
 /// More calls than the host's probation (`hotdev_host::Options::probation_calls`, 8).
 const PROBATION_CALLS: usize = 20;
@@ -702,4 +705,140 @@ fn plugin_log_records_reach_the_servers_terminal() {
     assert!(line.contains("WARN"), "{line}");
     assert!(line.contains("chatty::routes"), "{line}");
     assert!(server.interrupt().success());
+}
+
+/// A handler that never returns: it must not take the server down, nor outlive its fix
+/// (issue 14). Twenty requests to a looping route leave the server answering; the route
+/// trips the breaker; the fix serves at once however many calls are stuck in the old
+/// generation; Ctrl-C ends the server within a bound and leaves no process behind.
+#[test]
+fn a_looping_handler_neither_takes_the_server_down_nor_outlives_its_fix() {
+    /// More requests than the server has workers (16).
+    const LOOPERS: u64 = 20;
+    // The loop sleeps rather than spins, so that the stuck threads leave the small test
+    // machine's cores to the builds; the server cannot tell the two apart.
+    const LOOP: &str = "loop { std::thread::sleep(std::time::Duration::from_millis(100)); }";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("looper");
+    new_plugin(&dir);
+    let lib = dir.join("src/lib.rs");
+    // Every path under /loop loops: /loop/1 ... /loop/20 are twenty routes, so the breaker
+    // (which counts per route) leaves each of them to time out.
+    edit(
+        &lib,
+        "(\"GET\", \"/\") =>",
+        &format!(
+            "(\"GET\", p) if p.starts_with(\"/loop\") => {LOOP},\n            (\"GET\", \"/\") =>"
+        ),
+    );
+    let mut server = Server::start_with(&dir, tmp.path(), &["--handler-timeout", "5s"]);
+    server.wait_reloaded(1);
+    let addr = server.addr;
+    let get_all = |paths: Vec<String>| -> Vec<(u16, String)> {
+        let clients: Vec<_> = paths
+            .into_iter()
+            .map(|path| {
+                thread::spawn(move || {
+                    let reply = Http::connect(addr).request("GET", &path, &[], b"");
+                    reply.map(|r| (r.status, r.text()))
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .map(|t| t.join().unwrap().expect("every request is answered"))
+            .collect()
+    };
+    let status = |server: &Server| -> serde_json::Value {
+        serde_json::from_slice(&server.get("/__hotdev/status").body).unwrap()
+    };
+
+    // Twenty requests to looping routes at once: each is answered with a 504 past the
+    // handler timeout, its worker is counted as stuck and replaced, and the server still
+    // serves `/` with twenty of its threads stuck.
+    let replies = get_all((1..=LOOPERS).map(|n| format!("/loop/{n}")).collect());
+    for (status, text) in &replies {
+        assert_eq!(*status, 504, "{text}");
+        assert!(text.contains("[HD052] GET /loop/"), "{text}");
+        assert!(text.contains("in generation 1"), "{text}");
+        assert!(text.contains("cannot be stopped"), "{text}");
+    }
+    let page = server.get("/");
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("Hello from hotdev"), "{}", page.text());
+    assert_eq!(status(&server)["stuck"], LOOPERS);
+    assert!(server.stderr().contains("[HD052] GET /loop/"));
+
+    // The same route timing out again and again trips its breaker: after three timeouts
+    // it is answered at once, without calling the handler, so no more workers are stuck.
+    let replies = get_all(vec!["/loop".to_string(); 3]);
+    assert!(
+        replies.iter().all(|(status, _)| *status == 504),
+        "{replies:?}"
+    );
+    let breaker = server.wait_for("breaker_open", Duration::from_secs(30), |_| true);
+    assert_eq!(breaker["route"], "GET /loop", "{breaker}");
+    assert_eq!(breaker["generation"], 1, "{breaker}");
+    let stuck = LOOPERS + 3;
+    assert_eq!(status(&server)["stuck"], stuck);
+    let blocked = server.get("/loop");
+    assert_eq!(blocked.status, 503, "{}", blocked.text());
+    assert!(blocked.text().contains("[HD053] GET /loop failed 3 times"));
+    assert_eq!(
+        status(&server)["stuck"],
+        stuck,
+        "the breaker called the handler"
+    );
+    let seen = Arc::clone(&server.seen);
+    eventually(
+        "a handler_timeout event per stuck call",
+        BUILD_TIMEOUT,
+        || {
+            let events = seen.lock().unwrap();
+            let timeouts = events.iter().filter(|e| e["event"] == "handler_timeout");
+            (timeouts.count() as u64 == stuck).then_some(())
+        },
+    );
+
+    // The fix: it serves the route at once, although every stuck call is still running in
+    // generation 1, and the reload reports those calls as running, not drained.
+    edit(&lib, LOOP, "Response::text(\"loop fixed\\n\")");
+    let reloaded = server.wait_reloaded(2);
+    let live = Instant::now();
+    let fixed = server.get("/loop");
+    let answered = live.elapsed();
+    assert_eq!(fixed.status, 200, "{}", fixed.text());
+    assert_eq!(fixed.text(), "loop fixed\n");
+    // The issue asks for an answer within a second of the reload; slack for a busy machine.
+    assert!(
+        answered < Duration::from_secs(3),
+        "answered after {answered:?}"
+    );
+    assert_eq!(reloaded["running"].as_u64(), Some(stuck), "{reloaded}");
+    assert_eq!(reloaded["stuck"].as_u64(), Some(stuck), "{reloaded}");
+    assert_eq!(reloaded["drained"], 0, "{reloaded}");
+    assert_eq!(reloaded["in_flight"].as_u64(), Some(stuck), "{reloaded}");
+    let line = format!("0 drained, {stuck} still running ({stuck} stuck)");
+    assert!(server.stderr().contains(&line), "{}", server.stderr());
+
+    // Ctrl-C while the stuck calls run and cargo builds another change: the server exits
+    // within a bound, with status 0, reporting the calls it abandoned, and neither it nor
+    // cargo (or rustc) is left running.
+    edit(&lib, "loop fixed", "loop fixed again");
+    server.wait_for("build_started", BUILD_TIMEOUT, |_| true);
+    let (exit, took, shutdown) = server.interrupt_timed();
+    assert!(exit.success(), "hotdev serve exited with {exit}");
+    // "A couple of seconds", with slack for a busy machine.
+    assert!(
+        took < Duration::from_secs(8),
+        "exited {took:?} after Ctrl-C"
+    );
+    assert!(
+        shutdown["abandoned"].as_u64().unwrap() >= stuck,
+        "{shutdown}"
+    );
+    let dir = dir.display().to_string();
+    eventually("no process left behind", Duration::from_secs(30), || {
+        processes_mentioning(&dir).is_empty().then_some(())
+    });
 }

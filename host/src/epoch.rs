@@ -191,6 +191,22 @@ impl Grace {
         self.waiting.len()
     }
 
+    /// Whether every thread this grace period waits for is still inside a call that one of
+    /// `older` (earlier grace periods, not complete) waits for too. Then this one cannot
+    /// complete before those calls return, and waiting for it now is pointless. A thread
+    /// that left and entered again in between may be counted as held: that only reports
+    /// it early, it never lets a generation go while a call is inside it.
+    #[cfg(not(loom))]
+    pub fn held_by(&self, older: &[&Grace]) -> bool {
+        self.waiting.iter().all(|record| {
+            let a = record.active.load(Ordering::Acquire);
+            a == 0
+                || older
+                    .iter()
+                    .any(|g| a < g.target && g.waiting.iter().any(|w| Arc::ptr_eq(w, record)))
+        })
+    }
+
     /// Polls until complete or until `timeout` passes, spinning briefly, then sleeping with
     /// a growing interval (at most 5 ms) so that a long wait costs no CPU.
     #[cfg(not(loom))]

@@ -57,18 +57,25 @@ pub enum Event {
         /// The retired generation.
         generation: u64,
         /// How many threads were inside a call when it was retired (each was waited for).
+        /// Some of those calls may have run in the new generation: the host waits for
+        /// every call that entered before the retirement, in whichever generation.
         calls: usize,
         /// How long that took.
         waited: Duration,
     },
     /// Calls into a retired generation did not return within the drain timeout; it stays
-    /// loaded and is checked again until they do (code `HD040`).
+    /// loaded and is checked again until they do (code `HD040`). Reported at once (with a
+    /// short `waited`) when the only calls it waits for already kept an older generation
+    /// past the drain timeout: those are stuck, and are not waited for again.
     DrainTimeout {
         /// The retired generation.
         generation: u64,
         /// How long the host has waited so far.
         waited: Duration,
-        /// How many threads were still inside a call.
+        /// How many threads were still inside a call that entered before the generation
+        /// was retired. Such a call may run in this generation or an older one (it holds
+        /// both): the host does not track which, a caller that needs to know does (as
+        /// `hotdev serve` does).
         calls: usize,
     },
     /// A retired generation's library was closed and its shadow copy removed.

@@ -115,6 +115,29 @@ pub struct Reloaded {
 ///
 /// Cloning is cheap and shares the plugin. When the last clone is dropped, the plugin's
 /// state is dropped and every generation drains and unloads.
+///
+/// # A call that never returns
+///
+/// A plugin call runs on the caller's thread and cannot be interrupted: Rust has no safe
+/// way to stop a thread, and unloading the code under it would crash the process. What
+/// the plugin guarantees is that such a call does not stop anything else:
+///
+/// - other threads keep calling, and after a [`reload`](Self::reload) their calls go to
+///   the new generation at once, however many calls are stuck in an old one;
+/// - the stuck call's generation (and every generation retired while it runs) stays
+///   loaded; the reaper reports [`Event::DrainTimeout`] (`HD040`) and unloads them when
+///   the call returns; once a call has kept one generation past the drain timeout, later
+///   reloads do not wait for it again;
+/// - dropping the last handle waits one more drain timeout, then leaves such libraries
+///   mapped.
+///
+/// So a host that must stay responsive should not make a call it cannot afford to wait for
+/// on a thread it needs: hand calls that may block to worker threads, stop waiting for
+/// one after a deadline of its own (answer its client, start another worker; the stuck
+/// call still holds what it was given, such as a lock on the plugin's state), and,
+/// to exit promptly while a call is stuck, exit the process rather than drop the plugin
+/// (or `std::mem::forget` the last handle). `hotdev serve` does exactly this: see its
+/// `--handler-timeout`.
 pub struct Plugin<I: Interface> {
     inner: Arc<Inner<I>>,
 }
@@ -626,7 +649,7 @@ fn reap<I: Interface>(
         match job {
             Ok(Job::Retire(generation, mut grace, since)) => {
                 let calls = grace.pending();
-                let drained = grace.wait(drain_timeout);
+                let drained = drain(&mut grace, drain_timeout, &lingering);
                 if !drained {
                     events.emit(Event::DrainTimeout {
                         generation: generation.id,
@@ -694,6 +717,23 @@ fn reap<I: Interface>(
             } else {
                 i += 1;
             }
+        }
+    }
+}
+
+/// Waits up to `timeout` for `grace`, but stops early once every call it waits for is one
+/// that already kept a lingering generation past the drain timeout: such a call is stuck,
+/// and waiting for it again would only hold up the next reload.
+fn drain<I: Interface>(grace: &mut Grace, timeout: Duration, lingering: &[Lingering<I>]) -> bool {
+    let older: Vec<&Grace> = lingering.iter().filter_map(|l| l.grace.as_ref()).collect();
+    let started = Instant::now();
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        if grace.wait(left.min(Duration::from_millis(20))) {
+            return true;
+        }
+        if left.is_zero() || (!older.is_empty() && grace.held_by(&older)) {
+            return false;
         }
     }
 }

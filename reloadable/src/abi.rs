@@ -195,6 +195,7 @@ pub unsafe trait Abi: Sized {
 /// }
 /// ```
 #[doc(hidden)]
+#[derive(Debug)]
 pub enum CompileFailExamples {}
 
 /// An [`Abi`] type whose values are passed as they are in memory (`Ffi = Self`): the

@@ -8,24 +8,27 @@
 
 use std::io::{Cursor, Read};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use reloadable::web::app::Calls;
+use crossbeam_channel::{RecvTimeoutError, Sender};
+use reloadable::web::app::Calls as _;
 use reloadable::web::{Header, Request, Response};
 use reloadable::{CallError, RVec};
 use tiny_http::StatusCode;
 
 use super::Shared;
+use super::calls::{Ended, Expired, MAX_STUCK, Slot};
 use super::pages;
 use super::static_files::{self, StaticDir};
 use crate::events::Event;
 
 /// How many requests are served at once (event streams do not count: they have their own
-/// threads).
+/// threads). A worker stuck in a call past the handler timeout is replaced, so this many
+/// stay free (up to [`MAX_STUCK`] stuck calls).
 pub const WORKERS: usize = 16;
 
 /// The largest request body passed to the plugin.
@@ -34,25 +37,36 @@ const MAX_BODY: u64 = 64 * 1024 * 1024;
 /// How often an idle worker checks whether the server is stopping.
 const POLL: Duration = Duration::from_millis(200);
 
+/// How often the watchdog looks for calls past the handler timeout.
+const TICK: Duration = Duration::from_millis(50);
+
 /// A running HTTP server.
 pub struct HttpServer {
-    server: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
-    stop: Arc<AtomicBool>,
+    pool: Arc<Pool>,
+    watchdog: Option<(Sender<()>, JoinHandle<()>)>,
     addr: SocketAddr,
+}
+
+/// The workers, which come and go: one ends when its call, abandoned past the handler
+/// timeout, finally returns (its replacement took over).
+struct Pool {
+    server: tiny_http::Server,
+    stop: AtomicBool,
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<(Arc<Slot>, JoinHandle<()>)>>,
+    next_id: AtomicUsize,
 }
 
 impl std::fmt::Debug for HttpServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpServer")
             .field("addr", &self.addr)
-            .field("workers", &self.workers.len())
             .finish_non_exhaustive()
     }
 }
 
 impl HttpServer {
-    /// Binds `addr` and starts the workers.
+    /// Binds `addr` and starts the workers and the watchdog.
     pub fn start(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<Self> {
         let server = tiny_http::Server::http(addr)
             .map_err(|e| anyhow!("{e}"))
@@ -61,23 +75,43 @@ impl HttpServer {
             .server_addr()
             .to_ip()
             .ok_or_else(|| anyhow!("the server is not listening on an IP address"))?;
-        let server = Arc::new(server);
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut workers = Vec::with_capacity(WORKERS);
-        for n in 0..WORKERS {
-            let (server, stop, shared) = (Arc::clone(&server), Arc::clone(&stop), shared.clone());
-            let worker = thread::Builder::new()
-                .name(format!("hotdev-http-{n}"))
-                .spawn(move || work(&server, &stop, &shared))
-                .context("[HD078] could not start an HTTP worker thread")?;
-            workers.push(worker);
-        }
-        Ok(HttpServer {
+        let pool = Arc::new(Pool {
             server,
-            workers,
-            stop,
+            stop: AtomicBool::new(false),
+            shared,
+            threads: Mutex::new(Vec::with_capacity(WORKERS)),
+            next_id: AtomicUsize::new(0),
+        });
+        let mut server = HttpServer {
+            pool,
+            watchdog: None,
             addr,
-        })
+        };
+        for _ in 0..WORKERS {
+            if let Err(error) = Pool::spawn(&server.pool) {
+                server.stop(Duration::ZERO);
+                return Err(error);
+            }
+        }
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+        let pool = Arc::clone(&server.pool);
+        let watchdog = thread::Builder::new()
+            .name("hotdev-watchdog".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
+                    for expired in pool.shared.calls.expire() {
+                        timed_out(&pool, expired);
+                    }
+                }
+            });
+        match watchdog {
+            Ok(handle) => server.watchdog = Some((stop, handle)),
+            Err(error) => {
+                server.stop(Duration::ZERO);
+                return Err(error).context("[HD078] could not start the watchdog thread");
+            }
+        }
+        Ok(server)
     }
 
     /// The address the server listens on (with the real port when port 0 was asked for).
@@ -85,29 +119,85 @@ impl HttpServer {
         self.addr
     }
 
-    /// Stops taking requests: lets each worker finish its request, then closes the socket.
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for _ in 0..self.workers.len() {
-            self.server.unblock();
+    /// Stops taking requests and gives the running ones up to `grace` to finish. Calls
+    /// still running then (and calls already stuck) are abandoned: their clients get a 503,
+    /// their threads are left behind. Returns how many calls were abandoned.
+    pub fn stop(mut self, grace: Duration) -> usize {
+        if let Some((stop, watchdog)) = self.watchdog.take() {
+            drop(stop);
+            let _ = watchdog.join();
         }
-        for worker in self.workers {
-            if worker.join().is_err() {
+        let pool = &self.pool;
+        pool.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        loop {
+            let threads = pool.threads.lock().unwrap_or_else(|p| p.into_inner());
+            for _ in 0..threads.len() {
+                pool.server.unblock();
+            }
+            let waiting = threads
+                .iter()
+                .any(|(slot, t)| !t.is_finished() && !pool.shared.calls.is_abandoned(slot));
+            drop(threads);
+            if !waiting || Instant::now() >= deadline {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        for request in pool.shared.calls.abandon_all() {
+            respond(request, text(503, "hotdev is shutting down\n"));
+        }
+        let abandoned = pool.shared.calls.stuck();
+        let threads = std::mem::take(&mut *pool.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for (_, thread) in threads {
+            // The others are inside calls that have not returned: leave them.
+            if thread.is_finished() && thread.join().is_err() {
                 tracing::error!("an HTTP worker panicked");
             }
         }
-        // Dropping the last handle closes the listening socket.
-        drop(self.server);
+        abandoned
     }
 }
 
-fn work(server: &tiny_http::Server, stop: &AtomicBool, shared: &Shared) {
-    while !stop.load(Ordering::SeqCst) {
-        match server.recv_timeout(POLL) {
-            Ok(Some(request)) => serve(request, shared),
+impl Pool {
+    /// Starts one worker.
+    fn spawn(pool: &Arc<Pool>) -> anyhow::Result<()> {
+        let slot = pool.shared.calls.register();
+        let n = pool.next_id.fetch_add(1, Ordering::Relaxed);
+        let (p, s) = (Arc::clone(pool), Arc::clone(&slot));
+        let spawned = thread::Builder::new()
+            .name(format!("hotdev-http-{n}"))
+            .spawn(move || {
+                work(&p, &s);
+                p.shared.calls.unregister(&s);
+            });
+        match spawned {
+            Ok(thread) => {
+                let mut threads = pool.threads.lock().unwrap_or_else(|p| p.into_inner());
+                // Forget workers that ended (their stuck call returned).
+                threads.retain(|(_, t)| !t.is_finished());
+                threads.push((slot, thread));
+                Ok(())
+            }
+            Err(error) => {
+                pool.shared.calls.unregister(&slot);
+                Err(error).context("[HD078] could not start an HTTP worker thread")
+            }
+        }
+    }
+}
+
+fn work(pool: &Pool, slot: &Slot) {
+    while !pool.stop.load(Ordering::SeqCst) {
+        match pool.server.recv_timeout(POLL) {
+            Ok(Some(request)) => {
+                if serve(request, &pool.shared, slot) == Next::Retire {
+                    return;
+                }
+            }
             Ok(None) => {}
             Err(error) => {
-                if stop.load(Ordering::SeqCst) {
+                if pool.stop.load(Ordering::SeqCst) {
                     break;
                 }
                 tracing::debug!(%error, "could not read a request");
@@ -116,8 +206,104 @@ fn work(server: &tiny_http::Server, stop: &AtomicBool, shared: &Shared) {
     }
 }
 
+/// What a worker does after a request.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// Take the next request.
+    Serve,
+    /// End: the call was abandoned and another worker took this one's place.
+    Retire,
+}
+
+/// Answers a call the watchdog gave up on, and keeps the number of free workers.
+fn timed_out(pool: &Arc<Pool>, expired: Expired) {
+    let shared = &*pool.shared;
+    let calls = &shared.calls;
+    let limit = calls.limit();
+    let stuck = calls.stuck();
+    shared.hub.set_stuck(stuck as u64);
+    let Expired {
+        request,
+        route,
+        generation,
+        elapsed,
+        replace,
+    } = expired;
+    if let Some(request) = request {
+        let page = pages::timeout_page(&route, generation, elapsed, limit, stuck);
+        respond(request, html(504, page.into_bytes()));
+    }
+    // Counted before a replacement starts, so that it finds the breaker open if this was
+    // the failure too many.
+    let what = format!("did not return within {}", seconds(limit));
+    let opened = shared.breaker.record(generation, &route, &what);
+    let place = if replace {
+        match Pool::spawn(pool) {
+            Ok(()) => "a new worker takes its place",
+            Err(error) => {
+                tracing::warn!(%error, "could not start a replacement worker");
+                "no new worker could be started"
+            }
+        }
+    } else {
+        "no new worker is started"
+    };
+    shared.term.line(&format!(
+        "[HD052] {route} (generation {generation}) has not returned after {}: answered 504. \
+         Its thread cannot be stopped and keeps running ({stuck} stuck); {place}",
+        seconds(elapsed)
+    ));
+    shared.emit(&Event::HandlerTimeout {
+        route: route.clone(),
+        generation,
+        ms: super::millis(elapsed),
+        stuck: stuck as u64,
+        replaced: replace,
+    });
+    if !replace && calls.at_limit() && !shared.cap_reported.swap(true, Ordering::SeqCst) {
+        shared.term.line(&format!(
+            "[HD054] {stuck} calls are stuck, the limit is {MAX_STUCK}: no more workers are \
+             started for stuck calls, so fewer requests are served at once; restart hotdev \
+             to free their threads"
+        ));
+        shared.emit(&Event::StuckLimit {
+            stuck: stuck as u64,
+            limit: MAX_STUCK as u64,
+        });
+    }
+    if opened {
+        breaker_opened(shared, generation, &route);
+    }
+}
+
+/// Counts a failure of `route` for the breaker, and says when it opens.
+fn trip(shared: &Shared, generation: u64, route: &str, what: &str) {
+    if shared.breaker.record(generation, route, what) {
+        breaker_opened(shared, generation, route);
+    }
+}
+
+/// Says that the breaker of `route` opened.
+fn breaker_opened(shared: &Shared, generation: u64, route: &str) {
+    shared.term.line(&format!(
+        "[HD053] {route} failed {} times in generation {generation}: its breaker is open, it \
+         is answered at once with the error page until the next generation goes live",
+        super::breaker::FAILURES
+    ));
+    shared.emit(&Event::BreakerOpen {
+        route: route.to_string(),
+        generation,
+        failures: super::breaker::FAILURES,
+    });
+}
+
+/// `1.2 s`.
+fn seconds(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
 /// Answers one request.
-fn serve(mut rq: tiny_http::Request, shared: &Shared) {
+fn serve(mut rq: tiny_http::Request, shared: &Shared, slot: &Slot) -> Next {
     let started = Instant::now();
     let url = rq.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
@@ -125,12 +311,12 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared) {
 
     if let Some(name) = path.strip_prefix("/__hotdev/") {
         own(rq, name, shared);
-        return;
+        return Next::Serve;
     }
     if let Some(files) = &shared.static_dir {
         if let Some(rest) = path.strip_prefix(static_files::PREFIX) {
             serve_static(rq, files, rest, shared);
-            return;
+            return Next::Serve;
         }
     }
 
@@ -146,19 +332,30 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared) {
     if let Err(error) = rq.as_reader().take(MAX_BODY + 1).read_to_end(&mut body) {
         tracing::debug!(%error, %path, "could not read a request body");
         respond(rq, text(400, "could not read the request body\n"));
-        return;
+        return Next::Serve;
     }
     if body.len() as u64 > MAX_BODY {
         respond(rq, text(413, "request body too large\n"));
-        return;
+        return Next::Serve;
     }
 
     let plugin = shared.plugin();
     let Some(plugin) = plugin else {
         respond(rq, html(503, pages::starting_page().into_bytes()));
-        return;
+        return Next::Serve;
     };
 
+    // The generation is pinned for the call, so that what is reported about it (a timeout,
+    // the breaker, the calls a reload waits for) names the generation that ran it.
+    let pinned = plugin.pin();
+    let generation = pinned.generation();
+    let route = format!("{method} {path}");
+    if let Some(open) = shared.breaker.check(generation, &route) {
+        drop(pinned);
+        let page = pages::breaker_page(&route, generation, open.failures, &open.last);
+        respond(rq, html(503, page.into_bytes()));
+        return Next::Serve;
+    }
     let request = Request {
         method: method.as_str().into(),
         path: path.into(),
@@ -166,11 +363,34 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared) {
         headers,
         body: RVec::from(body),
     };
-    let result = {
-        let _call = shared.enter_call();
-        plugin.handle(&request, &plugin.state())
+    shared.calls.begin(slot, rq, route, generation);
+    let result = pinned.handle(&request, &plugin.state());
+    drop(pinned);
+    let rq = match shared.calls.end(slot) {
+        Some(Ended::Returned(rq)) => rq,
+        Some(Ended::Late {
+            route,
+            generation,
+            elapsed,
+            replaced,
+        }) => {
+            let stuck = shared.calls.stuck();
+            shared.hub.set_stuck(stuck as u64);
+            shared.term.line(&format!(
+                "a stuck call returned: {route} (generation {generation}) after {} ({stuck} \
+                 still stuck)",
+                seconds(elapsed)
+            ));
+            shared.emit(&Event::StuckReturned {
+                route,
+                generation,
+                ms: super::millis(elapsed),
+                stuck: stuck as u64,
+            });
+            return if replaced { Next::Retire } else { Next::Serve };
+        }
+        None => return Next::Serve,
     };
-    let generation = plugin.generation();
     let response = match result {
         Ok(response) => convert(response, generation),
         Err(error) => panicked(&error, &method, path, shared),
@@ -180,6 +400,7 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared) {
         us = started.elapsed().as_micros() as u64, "request"
     );
     respond(rq, response);
+    Next::Serve
 }
 
 /// A request under `/static/`: the file, or 404 for anything that is not a file inside the
@@ -301,6 +522,12 @@ fn panicked(
         generation,
         path: path.to_string(),
     });
+    trip(
+        shared,
+        generation,
+        &format!("{method} {path}"),
+        &format!("panicked{at}: {message}"),
+    );
     html(
         500,
         pages::panic_page(message, location, generation, rolled_back_to).into_bytes(),

@@ -48,6 +48,9 @@ pub struct Status {
     pub build_ms: Option<u64>,
     /// The failure of the last build, when it failed or was rejected.
     pub failure: Option<Failure>,
+    /// Calls abandoned past the handler timeout that are still running (their threads
+    /// cannot be stopped).
+    pub stuck: u64,
 }
 
 /// One message for the browsers.
@@ -80,6 +83,7 @@ impl Default for Hub {
                     state: BuildState::Starting,
                     build_ms: None,
                     failure: None,
+                    stuck: 0,
                 },
                 subscribers: Vec::new(),
                 closed: false,
@@ -128,6 +132,7 @@ impl Hub {
             state: BuildState::Ok,
             build_ms,
             failure: None,
+            stuck: inner.status.stuck,
         };
         let data = format!("{{\"generation\":{generation}}}");
         Self::broadcast(&mut inner, "reload", data);
@@ -139,6 +144,11 @@ impl Hub {
         let mut inner = self.lock();
         let data = serde_json::json!({ "urls": urls }).to_string();
         Self::broadcast(&mut inner, "assets", data);
+    }
+
+    /// How many abandoned calls are still running.
+    pub fn set_stuck(&self, stuck: u64) {
+        self.lock().status.stuck = stuck;
     }
 
     /// The build failed: browsers show the overlay.

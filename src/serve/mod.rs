@@ -20,7 +20,16 @@
 //! says so on the terminal and on `--events` (`asset_changed`), and tells the browsers,
 //! whose script swaps a changed stylesheet in place and reloads the page for anything
 //! else.
+//! A handler that never returns cannot be stopped (a thread cannot be killed safely), so
+//! the server stops waiting for it: past the handler timeout its client gets a 504 page,
+//! its worker is replaced, and the call is counted as stuck until it returns (`calls.rs`).
+//! A route that keeps failing in one generation trips a breaker (`breaker.rs`). A reload
+//! never waits for stuck calls: the new generation serves new requests at once. On
+//! shutdown the server waits a moment for running calls, then exits without the stuck
+//! ones.
 
+mod breaker;
+mod calls;
 mod diagnostics;
 mod http;
 mod live;
@@ -31,7 +40,7 @@ use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -54,6 +63,13 @@ type WebPlugin = Plugin<app::Interface>;
 /// The default address: loopback only.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 
+/// How long a request handler may run before its client gets a 504 and the call is
+/// abandoned (`--handler-timeout`).
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long shutdown waits for running requests before abandoning them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// What `hotdev serve` was asked to do.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -70,6 +86,10 @@ pub struct ServeOptions {
     /// The directory served under `/static/`. `None`: the plugin crate's `static/` when it
     /// exists, else no static files.
     pub static_dir: Option<PathBuf>,
+    /// How long a request handler may run before its client gets a 504 and the call is abandoned. Also
+    /// the host's drain timeout: a reload never waits longer for calls in an old
+    /// generation.
+    pub handler_timeout: Duration,
 }
 
 impl ServeOptions {
@@ -82,6 +102,7 @@ impl ServeOptions {
             events: None,
             open: false,
             static_dir: None,
+            handler_timeout: DEFAULT_HANDLER_TIMEOUT,
         }
     }
 }
@@ -93,8 +114,11 @@ pub(crate) struct Shared {
     hub: Hub,
     term: Term,
     events: Option<EventWriter>,
-    in_flight: AtomicU64,
     static_dir: Option<StaticDir>,
+    calls: calls::Calls,
+    breaker: breaker::Breaker,
+    /// Whether the limit of stuck calls was reported.
+    cap_reported: AtomicBool,
 }
 
 impl Shared {
@@ -111,27 +135,15 @@ impl Shared {
             events.emit(event);
         }
     }
-
-    /// Counts a call into the plugin until the guard drops.
-    fn enter_call(&self) -> CallGuard<'_> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        CallGuard(&self.in_flight)
-    }
-}
-
-struct CallGuard<'a>(&'a AtomicU64);
-
-impl Drop for CallGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// Runs the development server until `shutdown` receives (or its sender goes away).
 ///
-/// On shutdown the server stops accepting connections and lets running requests finish,
-/// emits `shutdown`, ends the browsers' event streams, stops the watcher (and its cargo),
-/// and drops the plugin, which drains and unloads every generation.
+/// On shutdown the server stops accepting connections and gives running requests a
+/// moment to finish, emits `shutdown`, ends the browsers' event streams, stops the watcher
+/// (and its cargo), and drops the plugin, which drains and unloads every generation. Calls
+/// that are stuck (or still running after that moment) are abandoned: the plugin is then
+/// left loaded, and the process can exit without them.
 pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
     let plugin_dir = opts.plugin_dir.canonicalize().with_context(|| {
         format!(
@@ -192,8 +204,10 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         hub: Hub::default(),
         term: Term::default(),
         events,
-        in_flight: AtomicU64::new(0),
         static_dir,
+        calls: calls::Calls::new(opts.handler_timeout),
+        breaker: breaker::Breaker::default(),
+        cap_reported: AtomicBool::new(false),
     });
 
     let server = http::HttpServer::start(opts.addr, Arc::clone(&shared))?;
@@ -230,7 +244,7 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
     let (mut dev, changes) = match DevLoop::start(config) {
         Ok(started) => started,
         Err(error) => {
-            server.stop();
+            server.stop(Duration::ZERO);
             return Err(anyhow::Error::new(error).context("could not start watching the plugin"));
         }
     };
@@ -252,6 +266,7 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         open: opts.open,
         name: display_dir(&opts.plugin_dir),
         plugin_dir,
+        drain_timeout: opts.handler_timeout,
     };
     let outcome = loop {
         select! {
@@ -269,9 +284,23 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
 
     // Shut down in order: no new requests, tell listeners, stop cargo, unload the plugin.
     shared.term.stop_spinner();
-    server.stop();
-    shared.emit(&Event::Shutdown);
-    shared.hub.close(Duration::from_secs(2));
+    let by_generation = shared.calls.by_generation();
+    let abandoned = server.stop(SHUTDOWN_GRACE);
+    if abandoned > 0 {
+        let detail = by_generation
+            .iter()
+            .map(|(g, (running, _))| format!("{running} in generation {g}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        shared.term.line(&format!(
+            "abandoning {abandoned} calls still running ({detail}): their threads cannot be \
+             stopped; exiting without them"
+        ));
+    }
+    shared.emit(&Event::Shutdown {
+        abandoned: abandoned as u64,
+    });
+    shared.hub.close(Duration::from_secs(1));
     dev.shutdown();
     drop(reloader.host_events.take());
     let plugin = shared
@@ -279,8 +308,16 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .take();
-    drop(plugin);
-    join_within(host_thread, Duration::from_secs(10));
+    if abandoned == 0 {
+        drop(plugin);
+        join_within(host_thread, Duration::from_secs(10));
+    } else {
+        // Dropping the plugin would wait for the abandoned calls (a drain timeout) and
+        // could never unload their library; the process exits with it still loaded.
+        std::mem::forget(plugin);
+        // The host's event channel stays open with the plugin: do not wait for its end.
+        drop(host_thread);
+    }
     outcome
 }
 
@@ -294,6 +331,7 @@ struct Reloader {
     name: String,
     /// The canonical plugin directory (asset paths are shown relative to it).
     plugin_dir: PathBuf,
+    drain_timeout: Duration,
 }
 
 impl Reloader {
@@ -394,12 +432,14 @@ impl Reloader {
     fn load(&mut self, path: &Path) {
         let shared = &*self.shared;
         let current = shared.plugin();
+        let before = shared.calls.snapshot();
         let started = Instant::now();
         let result = match &current {
             Some(plugin) => plugin.reload(path).map(|r| (r.generation, r.load, r.swap)),
             None => {
                 let options = hotdev_host::Options {
                     events: self.host_events.clone(),
+                    drain_timeout: self.drain_timeout,
                     ..Default::default()
                 };
                 WebPlugin::load_with(path, options).map(|plugin| {
@@ -409,19 +449,20 @@ impl Reloader {
                 })
             }
         };
-        let in_flight = shared.in_flight.load(Ordering::SeqCst);
         match result {
             Ok((generation, load, swap)) => {
+                let flight = shared.calls.since(&before, generation);
+                shared.breaker.forget_before(generation);
                 let build = self
                     .build_ms
                     .map(|ms| format!("build {ms} ms, "))
                     .unwrap_or_default();
                 let line = if current.is_some() {
                     format!(
-                        "reloaded generation {generation}: {build}load {} ms, swap {:.1} µs, \
-                         {in_flight} calls drained",
+                        "reloaded generation {generation}: {build}load {} ms, swap {:.1} µs{}",
                         millis(load),
-                        swap.as_nanos() as f64 / 1000.0
+                        swap.as_nanos() as f64 / 1000.0,
+                        describe_flight(flight)
                     )
                 } else {
                     format!(
@@ -436,7 +477,10 @@ impl Reloader {
                     build_ms: self.build_ms.unwrap_or(0),
                     load_ms: millis(load),
                     swap_us: u64::try_from(swap.as_micros()).unwrap_or(u64::MAX),
-                    in_flight,
+                    in_flight: flight.total(),
+                    drained: flight.drained,
+                    running: flight.running,
+                    stuck: flight.stuck,
                 });
                 if current.is_none() && self.open {
                     open_browser(&self.url);
@@ -498,9 +542,20 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                 waited,
                 calls,
             } => {
+                // The host counts every call that entered before the generation was retired,
+                // whichever generation it runs in; the server knows which.
+                let running = shared.calls.by_generation();
+                let (inside, stuck) = running.get(&generation).copied().unwrap_or_default();
+                let older: u64 = running.range(..generation).map(|(_, (n, _))| n).sum();
+                let mut why = format!("{inside} calls still running in it ({stuck} stuck)");
+                if older > 0 {
+                    why.push_str(&format!(
+                        ", and {older} calls running in older generations hold it too"
+                    ));
+                }
                 shared.term.line(&format!(
-                    "warning: generation {generation} still has {calls} calls running after \
-                     {} ms; its library stays loaded",
+                    "warning: [HD040] generation {generation} is not drained after {} ms: \
+                     {why}; its library stays loaded until they return",
                     waited.as_millis()
                 ));
                 shared.emit(&Event::DrainTimeout {
@@ -551,6 +606,22 @@ fn join_within(thread: JoinHandle<()>, limit: Duration) {
         thread::sleep(Duration::from_millis(10));
     }
     let _ = thread.join();
+}
+
+/// `; calls in older generations: 2 drained, 1 still running (1 stuck)`, or nothing.
+fn describe_flight(flight: calls::InFlight) -> String {
+    if flight.total() == 0 {
+        return String::new();
+    }
+    let stuck = if flight.stuck > 0 {
+        format!(" ({} stuck)", flight.stuck)
+    } else {
+        String::new()
+    };
+    format!(
+        "; calls in older generations: {} drained, {} still running{stuck}",
+        flight.drained, flight.running
+    )
 }
 
 fn millis(duration: Duration) -> u64 {

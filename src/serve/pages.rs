@@ -86,6 +86,51 @@ pub fn panic_page(
     )
 }
 
+/// The 504 page for a request whose handler did not return within the handler timeout.
+pub fn timeout_page(
+    route: &str,
+    generation: u64,
+    elapsed: std::time::Duration,
+    limit: std::time::Duration,
+    stuck: usize,
+) -> String {
+    page(
+        "handler timed out",
+        &format!(
+            "<h1>the handler did not return</h1><pre id=\"hotdev-timeout\">[HD052] {route} \
+             has run for {elapsed:.1} s in generation {generation}, past the handler timeout \
+             ({limit:.1} s)</pre><p>Its thread cannot be stopped: the call keeps running in \
+             the background ({stuck} stuck), and another worker took its place. After \
+             repeated failures this route is answered at once with an error page until the \
+             next generation. Fix the code (an endless loop? a lock or channel that is \
+             never released?) and save: the new generation serves at once and this page \
+             reloads by itself.</p><p class=\"dim\">change the limit with \
+             <code>hotdev serve --handler-timeout</code></p>",
+            route = escape(route),
+            elapsed = elapsed.as_secs_f64(),
+            limit = limit.as_secs_f64(),
+        ),
+        generation,
+    )
+}
+
+/// The 503 page answering, without calling the plugin, a route whose breaker is open.
+pub fn breaker_page(route: &str, generation: u64, failures: u32, last: &str) -> String {
+    page(
+        "circuit breaker open",
+        &format!(
+            "<h1>circuit breaker open</h1><pre id=\"hotdev-breaker\">[HD053] {route} failed \
+             {failures} times in generation {generation}; last: {last}</pre><p>This request \
+             was answered without calling the handler. Requests to this route are answered \
+             so until the next generation goes live: fix the code and save, and this page \
+             reloads by itself.</p>",
+            route = escape(route),
+            last = escape(last),
+        ),
+        generation,
+    )
+}
+
 /// The 503 page shown until the first build is loaded; it reloads by itself.
 pub fn starting_page() -> String {
     page(
@@ -113,6 +158,18 @@ mod tests {
         let out = String::from_utf8(inject(b"<p>hi", 1)).unwrap();
         assert!(out.starts_with("<p>hi<script>"));
         assert!(out.ends_with(SCRIPT_TAG));
+    }
+
+    #[test]
+    fn timeout_and_breaker_pages_name_the_route_and_generation() {
+        let secs = std::time::Duration::from_secs;
+        let page = timeout_page("GET /<loop>", 7, secs(6), secs(5), 2);
+        assert!(page.contains("GET /&lt;loop&gt;"), "{page}");
+        assert!(page.contains("generation 7"), "{page}");
+        assert!(page.contains("6.0 s") && page.contains("5.0 s"), "{page}");
+        let page = breaker_page("GET /loop", 3, 3, "panicked: <b>");
+        assert!(page.contains("[HD053] GET /loop failed 3 times in generation 3"));
+        assert!(page.contains("&lt;b&gt;"), "{page}");
     }
 
     #[test]

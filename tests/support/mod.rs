@@ -78,11 +78,11 @@ pub struct Server {
 impl Server {
     /// Starts `hotdev serve <dir> --addr 127.0.0.1:0 --events -` and waits for `listening`.
     pub fn start(dir: &Path, log_dir: &Path) -> Server {
-        Self::start_with(dir, log_dir, &[])
+        Self::start_with::<&str>(dir, log_dir, &[])
     }
 
     /// [`Server::start`] with more arguments for `hotdev serve`.
-    pub fn start_with(dir: &Path, log_dir: &Path, args: &[&std::ffi::OsStr]) -> Server {
+    pub fn start_with<A: AsRef<std::ffi::OsStr>>(dir: &Path, log_dir: &Path, args: &[A]) -> Server {
         let stderr_log = log_dir.join(format!(
             "hotdev-serve-{}.stderr.log",
             dir.file_name().unwrap_or_default().to_string_lossy()
@@ -175,18 +175,25 @@ impl Server {
     }
 
     /// Stops the server as Ctrl-C does and returns its exit status (after `shutdown`).
-    pub fn interrupt(mut self) -> ExitStatus {
+    pub fn interrupt(self) -> ExitStatus {
+        self.interrupt_timed().0
+    }
+
+    /// [`interrupt`](Self::interrupt), also returning how long the process took to exit
+    /// after the signal and the `shutdown` event.
+    pub fn interrupt_timed(mut self) -> (ExitStatus, Duration, Value) {
         let pid = self.child.id().to_string();
+        let sent = Instant::now();
         let killed = Command::new("kill")
             .args(["-INT", &pid])
             .status()
             .expect("run kill");
         assert!(killed.success(), "kill -INT {pid} failed");
-        self.wait_for("shutdown", Duration::from_secs(30), |_| true);
+        let shutdown = self.wait_for("shutdown", Duration::from_secs(30), |_| true);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for hotdev") {
-                return status;
+                return (status, sent.elapsed(), shutdown);
             }
             assert!(
                 Instant::now() < deadline,
@@ -205,6 +212,27 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The processes (other than this one) whose command line mentions `text`, as
+/// `pid: command line` (Linux: read from `/proc`).
+pub fn processes_mentioning(text: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+                return None;
+            }
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(text).then(|| format!("{pid}: {cmdline}"))
+        })
+        .collect()
 }
 
 /// Polls `condition` every 100 ms until it returns `Some`, or panics with `what` after
