@@ -277,7 +277,7 @@ fn follow<I: Interface>(
                     match plugin.reload(&path) {
                         Ok(r) => {
                             reporter.line(&format!(
-                                "hotdev: {} -> generation {} live (build {}, load {}, swap {:.1} µs)",
+                                "hotdev: {} -> hot-reloaded, generation {} live (build {}, load {}, swap {:.1} µs)",
                                 describe_changes(&cause),
                                 r.generation,
                                 ms(build),
@@ -391,6 +391,10 @@ impl Reporter {
             H::Panicked { generation, message, location } => self.line(&format!(
                 "hotdev: [HD050] generation {generation} panicked{}: {message}",
                 location.as_ref().map(|l| format!(" at {l}")).unwrap_or_default()
+            )),
+            H::StateReset { to, diff, reason, .. } => self.line(&format!(
+                "hotdev: the plugin's state was reset: {} ({reason}); generation {to} starts from Default",
+                diff.join("; ")
             )),
             H::RolledBack { from, to, reason } => {
                 self.line(&format!("hotdev: [HD051] rolled back from generation {from} to {to}: {reason}"))

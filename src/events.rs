@@ -97,6 +97,25 @@ pub enum Event {
         /// Requests that were inside the plugin at the swap (they finish on the old code).
         in_flight: u64,
     },
+    /// The plugin's state changed layout and could not be migrated, so the new generation
+    /// starts from the state's `Default` (the server's default policy; `--keep-state`
+    /// refuses instead). Comes just before that generation's `Reloaded`.
+    StateReset {
+        /// The generation that starts afresh.
+        generation: u64,
+        /// What changed in the layout, old layout first (`"Visits: size 8 -> 16"`).
+        diff: Vec<String>,
+        /// Why it could not be migrated.
+        reason: String,
+    },
+    /// The plugin's save/restore hooks (or `migrate: serde`) carried its state to a new
+    /// layout. Comes just before that generation's `Reloaded`.
+    StateMigrated {
+        /// The generation that restored it.
+        generation: u64,
+        /// The saved size in bytes.
+        bytes: usize,
+    },
     /// The host refused the new library; the current generation keeps serving.
     ReloadRejected {
         /// The stable error code (`HD0xx`, see `docs/errors.md`).

@@ -35,6 +35,10 @@ enum Cmd {
         /// Open the page in the system browser once it serves.
         #[arg(long)]
         open: bool,
+        /// When the plugin's state changes layout without migration hooks, refuse the new
+        /// build (HD022) instead of resetting the state to its Default.
+        #[arg(long)]
+        keep_state: bool,
     },
     /// Create a plugin crate that `hotdev serve` runs at once.
     New {
@@ -74,6 +78,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             release,
             events,
             open,
+            keep_state,
         } => {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let mut pressed = false;
@@ -93,6 +98,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     release,
                     events,
                     open,
+                    keep_state,
                 },
                 rx,
             )?;

@@ -60,7 +60,7 @@ pub use error::LoadError;
 #[cfg(not(loom))]
 pub use events::Event;
 #[cfg(not(loom))]
-pub use plugin::{Options, Pinned, Plugin, Reloaded, StateMut, StateRef};
+pub use plugin::{Options, Pinned, Plugin, Reloaded, StateChange, StateMut, StatePolicy, StateRef};
 pub use reloadable::{CallError, Interface};
 
 /// How many libraries under `dir` (a shadow directory) are loaded in this process, from

@@ -31,14 +31,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam_channel::{Receiver, select};
-use hotdev_host::Plugin;
+use hotdev_host::{Plugin, StateChange, StatePolicy};
 use hotdev_watcher::{Config, DevLoop};
 use reloadable::web::app;
 
 use crate::events::{Event, EventWriter, EventsTarget};
 use crate::term::Term;
 use diagnostics::{Diagnostic, Failure};
-use live::Hub;
+use live::{Hub, Notice};
 
 /// The plugin type the server runs.
 type WebPlugin = Plugin<app::Interface>;
@@ -59,6 +59,9 @@ pub struct ServeOptions {
     pub events: Option<EventsTarget>,
     /// Open the page in the system browser once the first build serves.
     pub open: bool,
+    /// When the plugin's state changes layout and cannot be migrated, refuse the new
+    /// generation (`HD022`) instead of resetting the state to its `Default`.
+    pub keep_state: bool,
 }
 
 impl ServeOptions {
@@ -70,6 +73,7 @@ impl ServeOptions {
             release: false,
             events: None,
             open: false,
+            keep_state: false,
         }
     }
 }
@@ -194,6 +198,11 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         url,
         open: opts.open,
         name: display_dir(&opts.plugin_dir),
+        state_policy: if opts.keep_state {
+            StatePolicy::Refuse
+        } else {
+            StatePolicy::Reset
+        },
     };
     let outcome = loop {
         select! {
@@ -234,6 +243,7 @@ struct Reloader {
     url: String,
     open: bool,
     name: String,
+    state_policy: StatePolicy,
 }
 
 impl Reloader {
@@ -304,22 +314,31 @@ impl Reloader {
         let current = shared.plugin();
         let started = Instant::now();
         let result = match &current {
-            Some(plugin) => plugin.reload(path).map(|r| (r.generation, r.load, r.swap)),
+            Some(plugin) => plugin
+                .reload(path)
+                .map(|r| (r.generation, r.load, r.swap, r.state)),
             None => {
                 let options = hotdev_host::Options {
                     events: self.host_events.clone(),
+                    state_policy: self.state_policy,
                     ..Default::default()
                 };
                 WebPlugin::load_with(path, options).map(|plugin| {
                     let generation = plugin.generation();
                     *shared.plugin.write().unwrap_or_else(|p| p.into_inner()) = Some(plugin);
-                    (generation, started.elapsed(), Duration::ZERO)
+                    (
+                        generation,
+                        started.elapsed(),
+                        Duration::ZERO,
+                        StateChange::Kept,
+                    )
                 })
             }
         };
         let in_flight = shared.in_flight.load(Ordering::SeqCst);
         match result {
-            Ok((generation, load, swap)) => {
+            Ok((generation, load, swap, state)) => {
+                report_state(shared, generation, state);
                 let build = self
                     .build_ms
                     .map(|ms| format!("build {ms} ms, "))
@@ -380,6 +399,40 @@ impl Reloader {
     }
 }
 
+/// Tells what a reload did with the plugin's state, before the reload itself is reported
+/// (so that browsers reloading for it find the notice).
+fn report_state(shared: &Shared, generation: u64, state: StateChange) {
+    match state {
+        StateChange::Reset { diff, reason } => {
+            let message = format!(
+                "the plugin's state was reset: {} ({reason}); generation {generation} starts \
+                 from Default",
+                diff.join("; ")
+            );
+            shared
+                .term
+                .line(&format!("{message} (--keep-state refuses such changes)"));
+            shared.hub.notice(Notice {
+                generation,
+                kind: "state_reset",
+                message,
+            });
+            shared.emit(&Event::StateReset {
+                generation,
+                diff,
+                reason,
+            });
+        }
+        StateChange::Migrated { bytes } => {
+            shared.term.line(&format!(
+                "the plugin's state was migrated to generation {generation} ({bytes} bytes)"
+            ));
+            shared.emit(&Event::StateMigrated { generation, bytes });
+        }
+        _ => {}
+    }
+}
+
 /// Reports what the host tells about generations (rollbacks, unloads, drain timeouts).
 fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
     use hotdev_host::Event as H;
@@ -429,11 +482,6 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                     generation,
                     threads: threads as u64,
                 });
-            }
-            H::StateMigrated { from, to, bytes } => {
-                shared.term.line(&format!(
-                    "state migrated from generation {from} to {to} ({bytes} bytes)"
-                ));
             }
             H::UnloadHookPanicked {
                 generation,

@@ -76,12 +76,18 @@ pub struct Server {
 impl Server {
     /// Starts `hotdev serve <dir> --addr 127.0.0.1:0 --events -` and waits for `listening`.
     pub fn start(dir: &Path, log_dir: &Path) -> Server {
+        Self::start_with(dir, log_dir, &[])
+    }
+
+    /// [`start`](Self::start) with more arguments for `hotdev serve`.
+    pub fn start_with(dir: &Path, log_dir: &Path, extra: &[&str]) -> Server {
         let stderr_log = log_dir.join("hotdev-serve.stderr.log");
         let stderr = std::fs::File::create(&stderr_log).expect("create the stderr log");
         let mut child = hotdev()
             .arg("serve")
             .arg(dir)
             .args(["--addr", "127.0.0.1:0", "--events", "-"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
