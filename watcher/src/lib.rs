@@ -117,6 +117,10 @@ pub struct Config {
     /// How long a stopped build gets after SIGTERM before its process group is killed.
     /// Default 2 s.
     pub kill_grace: Duration,
+    /// Build this binary target (`--bin NAME`) instead of the library (`--lib`); each
+    /// [`Artifact::path`] is then the executable. For a program's own loop (`hotdev run`),
+    /// with one crate directory.
+    pub bin: Option<String>,
 }
 
 impl Config {
@@ -135,6 +139,7 @@ impl Config {
             extra_args: Vec::new(),
             envs: Vec::new(),
             kill_grace: Duration::from_secs(2),
+            bin: None,
         }
     }
 }
@@ -146,8 +151,12 @@ pub struct Artifact {
     pub package: String,
     /// The plugin crate directory, as given in [`Config::crate_dirs`].
     pub crate_dir: PathBuf,
-    /// The library cargo wrote (in the target directory; copy it before loading).
+    /// The library cargo wrote (in the target directory; copy it before loading), or the
+    /// executable when [`Config::bin`] is set.
     pub path: PathBuf,
+    /// Cargo found it up to date and did not rebuild it: the change that caused the build
+    /// did not change this file.
+    pub fresh: bool,
 }
 
 /// What the loop reports, in order, on the channel returned by [`DevLoop::start`].
