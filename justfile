@@ -8,6 +8,11 @@ demo:
 counter:
     cargo run -p counter-host
 
+# The greeter example under the whole-program loop: edit its plugin (hot reload) or its
+# host (restart on the same socket) and curl http://127.0.0.1:7979/.
+greeter:
+    cargo run --release -- run -p greeter-host --listen 127.0.0.1:7979
+
 # Every test, as CI runs them.
 test:
     scripts/test.sh

@@ -303,7 +303,7 @@ fn follow<I: Interface>(
                     match plugin.reload(&path) {
                         Ok(r) => {
                             reporter.line(&format!(
-                                "hotdev: {} -> generation {} live (build {}, load {}, swap {:.1} µs)",
+                                "hotdev: {} -> hot-reloaded, generation {} live (build {}, load {}, swap {:.1} µs)",
                                 describe_changes(&cause),
                                 r.generation,
                                 ms(build),
@@ -443,6 +443,10 @@ impl Reporter {
             )),
             H::RolledBack { from, to, reason } => self.line(&format!(
                 "hotdev: [HD051] rolled back from generation {from} to {to}: {reason}"
+            )),
+            H::StateReset { to, diff, reason, .. } => self.line(&format!(
+                "hotdev: the plugin's state was reset: {} ({reason}); generation {to} starts from Default",
+                diff.join("; ")
             )),
             _ => {}
         }

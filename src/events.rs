@@ -113,6 +113,25 @@ pub enum Event {
         /// Of `running`, the calls abandoned past the handler timeout (stuck).
         stuck: u64,
     },
+    /// The plugin's state changed layout and could not be migrated, so the new generation
+    /// starts from the state's `Default` (the server's default policy; `--keep-state`
+    /// refuses instead). Comes just before that generation's `Reloaded`.
+    StateReset {
+        /// The generation that starts afresh.
+        generation: u64,
+        /// What changed in the layout, old layout first (`"Visits: size 8 -> 16"`).
+        diff: Vec<String>,
+        /// Why it could not be migrated.
+        reason: String,
+    },
+    /// The plugin's save/restore hooks (or `migrate: serde`) carried its state to a new
+    /// layout. Comes just before that generation's `Reloaded`.
+    StateMigrated {
+        /// The generation that restored it.
+        generation: u64,
+        /// The saved size in bytes.
+        bytes: usize,
+    },
     /// The host refused the new library; the current generation keeps serving.
     ReloadRejected {
         /// The stable error code (`HD0xx`, see `docs/errors.md`).
@@ -210,6 +229,42 @@ pub enum Event {
     Warning {
         /// What happened.
         message: String,
+    },
+    /// `hotdev run`: a run of the host program started (after the first successful build,
+    /// after a change to what it compiles, or after it exited and something changed).
+    HostStarted {
+        /// Its process id.
+        pid: u32,
+        /// 1 for the first run, then counting up.
+        run: u64,
+        /// The changed paths that caused the build it runs; empty for the first.
+        cause: Vec<String>,
+    },
+    /// `hotdev run`: a run of the host was stopped, for a restart or at shutdown.
+    HostStopped {
+        /// Its process id.
+        pid: u32,
+        /// How it ended (`"exit status: 0"`, `"signal: 9 (SIGKILL)"`).
+        status: String,
+        /// It ignored SIGINT for the stop timeout and its process group was killed.
+        killed: bool,
+        /// How long stopping took, in milliseconds.
+        ms: u64,
+    },
+    /// `hotdev run`: the host exited by itself; it starts again on the next change.
+    HostExited {
+        /// Its process id.
+        pid: u32,
+        /// How it ended.
+        status: String,
+    },
+    /// `hotdev run`: files changed and the host was rebuilt, but its binary did not change
+    /// (for example a plugin crate inside a watched package): the host keeps running.
+    HostUnchanged {
+        /// The running host's process id.
+        pid: u32,
+        /// The changed paths.
+        paths: Vec<String>,
     },
     /// The server is shutting down.
     Shutdown {

@@ -3,6 +3,8 @@
 //! - [`devloop::HotPlugin`]: a plugin handle that follows its crate's sources (watch,
 //!   rebuild with cargo, swap), for any host program.
 //! - [`serve`]: `hotdev serve`, the development server for HTTP apps written as plugins.
+//! - [`run`]: `hotdev run`, a host program's whole loop: hot reload where possible,
+//!   restart (listening sockets kept) where not.
 //! - [`new`]: `hotdev new`, a plugin crate that `serve` runs at once.
 //! - [`check`]: `hotdev check`, the load path step by step.
 //!
@@ -15,6 +17,7 @@ pub mod check;
 pub mod devloop;
 pub mod events;
 pub mod new;
+pub mod run;
 pub mod serve;
 mod term;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use hotdev::check::CheckOptions;
 use hotdev::events::EventsTarget;
+use hotdev::run::RunOptions;
 use hotdev::serve::{self, ServeOptions};
 
 /// Hot reload for Rust plugins: a development server and tools.
@@ -45,6 +46,35 @@ enum Cmd {
         /// abandoned (`5s`, `500ms`, `2.5s`; a bare number is seconds).
         #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
         handler_timeout: Duration,
+        /// When the plugin's state changes layout without migration hooks, refuse the new
+        /// build (HD022) instead of resetting the state to its Default.
+        #[arg(long)]
+        keep_state: bool,
+    },
+    /// Build and run a host program; restart it when what it compiles changes (plugins it
+    /// loads hot-reload inside it), handing it the same listening sockets every time.
+    Run {
+        /// The host package (default: the package in this directory, or the workspace's
+        /// only package with a binary).
+        #[arg(short = 'p', long = "package", value_name = "HOST")]
+        package: Option<String>,
+        /// Open a listening socket at ADDR and hand it to every run of the host as fd 3,
+        /// 4, ... (LISTEN_FDS, as systemd socket activation and the listenfd crate).
+        #[arg(long, value_name = "ADDR")]
+        listen: Vec<SocketAddr>,
+        /// Build the host with --release.
+        #[arg(long)]
+        release: bool,
+        /// Write one JSON object per event to FILE, or to stdout with `-` (the host's
+        /// stdout then goes to stderr).
+        #[arg(long, value_name = "FILE|-")]
+        events: Option<EventsTarget>,
+        /// Seconds a host gets to exit after SIGINT before its process group is killed.
+        #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+        stop_timeout: f64,
+        /// Arguments for the host program.
+        #[arg(last = true)]
+        args: Vec<std::ffi::OsString>,
     },
     /// Create a plugin crate that `hotdev serve` runs at once.
     New {
@@ -86,6 +116,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             open,
             static_dir,
             handler_timeout,
+            keep_state,
         } => {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let mut pressed = false;
@@ -107,9 +138,44 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     open,
                     static_dir,
                     handler_timeout,
+                    keep_state,
                 },
                 rx,
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run {
+            package,
+            listen,
+            release,
+            events,
+            stop_timeout,
+            args,
+        } => {
+            if !(stop_timeout.is_finite() && stop_timeout >= 0.0) {
+                anyhow::bail!(
+                    "[HD085] --stop-timeout must be a number of seconds, not {stop_timeout}"
+                );
+            }
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let mut pressed = false;
+            ctrlc::set_handler(move || {
+                if pressed {
+                    eprintln!("\nhotdev: second interrupt, exiting at once");
+                    std::process::exit(130);
+                }
+                pressed = true;
+                eprintln!("\nhotdev: stopping the host (press Ctrl-C again to exit at once)");
+                let _ = tx.try_send(());
+            })?;
+            let mut opts = RunOptions::new(".");
+            opts.package = package;
+            opts.listen = listen;
+            opts.release = release;
+            opts.events = events;
+            opts.stop_timeout = std::time::Duration::from_secs_f64(stop_timeout);
+            opts.args = args;
+            hotdev::run::run(opts, rx)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::New { dir } => {

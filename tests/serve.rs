@@ -222,12 +222,11 @@ fn no_request_fails_across_50_reloads_under_load() {
     assert!(status.success(), "hotdev serve exited with {status}");
 }
 
-/// The bundled example counts visits in plugin state, and the count survives a reload.
-#[test]
-fn hello_example_keeps_its_visit_count_across_reloads() {
-    let tmp = tempfile::tempdir().unwrap();
+/// Copies the bundled hello example into `dir/hello`, pointing it at this checkout's
+/// `reloadable`.
+fn copy_hello(dir: &std::path::Path) -> std::path::PathBuf {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
-    let dir = tmp.path().join("hello");
+    let dir = dir.join("hello");
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::copy(example.join("src/lib.rs"), dir.join("src/lib.rs")).unwrap();
     std::fs::create_dir_all(dir.join("static")).unwrap();
@@ -244,6 +243,107 @@ fn hello_example_keeps_its_visit_count_across_reloads() {
     );
     assert!(manifest.contains(&reloadable.display().to_string()));
     std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    dir
+}
+
+/// Adds a field to the hello example's state (which has no migration hooks).
+fn add_a_field_to_the_visits_state(dir: &std::path::Path) {
+    edit(
+        &dir.join("src/lib.rs"),
+        "pub count: AtomicU64,",
+        "pub count: AtomicU64,\n        /// Added while serving.\n        pub likes: AtomicU64,",
+    );
+}
+
+/// A state that changed layout without hooks goes live under `hotdev serve` with the
+/// state reset, and says so: a terminal line, the `state_reset` event with the diff, and
+/// the notice that the browser script shows as a banner.
+#[test]
+fn a_state_layout_change_resets_the_state_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_hello(tmp.path());
+    let mut server = Server::start(&dir, tmp.path());
+    server.wait_reloaded(1);
+    for _ in 0..3 {
+        server.get("/");
+    }
+    assert_eq!(server.get("/api/visits").text(), "{\"visits\":3}");
+
+    add_a_field_to_the_visits_state(&dir);
+    let reset = server.wait_for("state_reset", BUILD_TIMEOUT, |_| true);
+    assert_eq!(reset["generation"], 2, "{reset}");
+    let diff = reset["diff"].to_string();
+    assert!(diff.contains("Visits: size 8 -> 16"), "{reset}");
+    assert!(
+        reset["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no save/restore hooks"),
+        "{reset}"
+    );
+    server.wait_reloaded(2);
+    assert_eq!(
+        server.get("/api/visits").text(),
+        "{\"visits\":0}",
+        "the count starts again from Default"
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&server.get("/__hotdev/status").body).unwrap();
+    assert_eq!(status["notice"]["kind"], "state_reset", "{status}");
+    assert_eq!(status["notice"]["generation"], 2, "{status}");
+    let message = status["notice"]["message"].as_str().unwrap();
+    assert!(message.contains("Visits: size 8 -> 16"), "{status}");
+    assert!(
+        server
+            .get("/__hotdev/client.js")
+            .text()
+            .contains("hotdev-banner"),
+        "the browser script shows notices"
+    );
+    support::eventually("the terminal line", Duration::from_secs(30), || {
+        server.stderr().contains("state was reset").then_some(())
+    });
+    assert!(server.interrupt().success());
+}
+
+/// With `--keep-state`, the same change is refused as before (HD022), and the count goes on.
+#[test]
+fn keep_state_refuses_a_state_layout_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_hello(tmp.path());
+    let mut server = Server::start_with(&dir, tmp.path(), &["--keep-state"]);
+    server.wait_reloaded(1);
+    server.get("/");
+    server.get("/");
+
+    add_a_field_to_the_visits_state(&dir);
+    let rejected = server.wait_for("reload_rejected", BUILD_TIMEOUT, |_| true);
+    assert_eq!(rejected["code"], "HD022", "{rejected}");
+    assert!(
+        rejected["message"]
+            .as_str()
+            .unwrap()
+            .contains("Visits: size 8 -> 16"),
+        "{rejected}"
+    );
+    assert_eq!(server.get("/api/visits").text(), "{\"visits\":2}");
+    assert!(
+        server
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|e| e["event"] != "state_reset"),
+        "nothing was reset"
+    );
+    assert!(server.interrupt().success());
+}
+
+/// The bundled example counts visits in plugin state, and the count survives a reload.
+#[test]
+fn hello_example_keeps_its_visit_count_across_reloads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_hello(tmp.path());
 
     let mut server = Server::start(&dir, tmp.path());
     server.wait_reloaded(1);
@@ -268,7 +368,7 @@ fn hello_example_keeps_its_visit_count_across_reloads() {
     assert_eq!(style.status, 200);
     assert_eq!(
         style.body,
-        std::fs::read(example.join("static/style.css")).unwrap()
+        std::fs::read(dir.join("static/style.css")).unwrap()
     );
     assert_eq!(server.get("/api/visits").text(), "{\"visits\":3}");
 
@@ -620,7 +720,7 @@ fn static_option_serves_another_folder_and_a_missing_one_is_refused() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("[HD085]"), "{stderr}");
+    assert!(stderr.contains("[HD090]"), "{stderr}");
     assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
     assert!(
         !stderr.contains("hotdev serving"),

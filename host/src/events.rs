@@ -52,6 +52,20 @@ pub enum Event {
         /// The saved size in bytes.
         bytes: usize,
     },
+    /// The plugin's state changed layout and could not be migrated, so it was dropped and
+    /// the new generation started from the state's `Default` ([`StatePolicy::Reset`]).
+    ///
+    /// [`StatePolicy::Reset`]: crate::StatePolicy::Reset
+    StateReset {
+        /// The generation whose state was dropped.
+        from: u64,
+        /// The generation that starts afresh.
+        to: u64,
+        /// What changed in the layout, old layout first.
+        diff: Vec<String>,
+        /// Why it could not be migrated (no hooks, or the hook's error).
+        reason: String,
+    },
     /// Every call that entered a retired generation has returned.
     Drained {
         /// The retired generation.

@@ -62,7 +62,9 @@ pub use error::LoadError;
 #[cfg(not(loom))]
 pub use events::Event;
 #[cfg(not(loom))]
-pub use plugin::{Options, Pinned, Plugin, Reloaded, Retire, StateMut, StateRef};
+pub use plugin::{
+    Options, Pinned, Plugin, Reloaded, Retire, StateChange, StateMut, StatePolicy, StateRef,
+};
 pub use reloadable::{CallError, Interface};
 
 /// How many libraries under `dir` (a shadow directory) are loaded in this process, from

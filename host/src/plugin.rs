@@ -43,6 +43,9 @@ pub struct Options {
     /// channel is full, the event is dropped and counted ([`Plugin::dropped_events`]), and
     /// an [`Event::EventsDropped`] goes out once there is room again.
     pub events: Option<Sender<Event>>,
+    /// What a reload does when the plugin's state changed layout and cannot be migrated
+    /// (no save/restore hooks, or they failed). Default: [`StatePolicy::Refuse`].
+    pub state_policy: StatePolicy,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             probation_calls: 8,
             retire: Retire::Auto,
             events: None,
+            state_policy: StatePolicy::Refuse,
         }
     }
 }
@@ -90,8 +94,23 @@ impl Retire {
     }
 }
 
+/// What a reload does with a plugin state whose layout changed when it cannot be
+/// migrated: the plugin has no save/restore hooks, or they failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StatePolicy {
+    /// Refuse the new generation (`HD022`, or `HD021`/`HD023` when a hook failed): the
+    /// running generation keeps serving with its state. Memory is never read through the
+    /// wrong layout.
+    #[default]
+    Refuse,
+    /// Drop the state and start the new generation with the state type's `Default`, like
+    /// a full page reload; [`Event::StateReset`] says what changed.
+    Reset,
+}
+
 /// What a successful [`Plugin::reload`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reloaded {
     /// The generation now serving.
     pub generation: u64,
@@ -99,6 +118,30 @@ pub struct Reloaded {
     pub load: Duration,
     /// Swapping the function table (what callers could notice).
     pub swap: Duration,
+    /// What happened to the plugin's state.
+    pub state: StateChange,
+}
+
+/// What a reload did with the plugin's state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StateChange {
+    /// Kept as it was: the layout did not change (or there is no state), or the state was
+    /// created or dropped because only one of the generations declares one.
+    #[default]
+    Kept,
+    /// Carried over by the plugin's save/restore hooks.
+    Migrated {
+        /// The saved size in bytes.
+        bytes: usize,
+    },
+    /// Dropped and made afresh with `Default` ([`StatePolicy::Reset`]).
+    Reset {
+        /// What changed in the layout, old layout first.
+        diff: Vec<String>,
+        /// Why it could not be migrated.
+        reason: String,
+    },
 }
 
 /// A plugin library loaded for interface `I`, whose generations can be replaced while
@@ -167,6 +210,7 @@ struct Inner<I: Interface> {
     next_generation: AtomicU64,
     drain_timeout: Duration,
     probation_calls: u32,
+    state_policy: StatePolicy,
     events: Events,
     shadow: Arc<ShadowDir>,
     reaper: Reaper<I>,
@@ -810,6 +854,7 @@ impl<I: Interface> Plugin<I> {
             next_generation: AtomicU64::new(2),
             drain_timeout: options.drain_timeout,
             probation_calls: options.probation_calls,
+            state_policy: options.state_policy,
             reaper: Reaper::start(
                 shadow.clone(),
                 events.clone(),
@@ -941,14 +986,20 @@ impl<I: Interface> Plugin<I> {
         // The state: kept, created, dropped or migrated; a migration (or creation, or drop)
         // happens under the state's write lock, with the swap, so that no call sees a
         // generation with a state of another layout.
-        let transition =
-            match state_transition(&inner.state, &old, &new, path, inner.drain_timeout, &events) {
-                Ok(t) => t,
-                Err(e) => {
-                    new.unload(&inner.shadow, &events);
-                    return Err(rejected(e));
-                }
-            };
+        let transition = match state_transition(
+            &inner.state,
+            &old,
+            &new,
+            path,
+            (inner.drain_timeout, inner.state_policy),
+            &events,
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                new.unload(&inner.shadow, &events);
+                return Err(rejected(e));
+            }
+        };
         let load = started.elapsed();
         events.emit(Event::Loaded {
             generation: id,
@@ -957,14 +1008,14 @@ impl<I: Interface> Plugin<I> {
             path: path.to_path_buf(),
             load,
         });
-        let migrated = transition.is_some();
+        let migrated = transition.guard.is_some();
         let new = Arc::new(new);
         let swap_started = Instant::now();
         inner
             .current
             .store(Arc::as_ptr(&new).cast_mut(), Ordering::Release);
         let swap = swap_started.elapsed();
-        drop(transition);
+        drop(transition.guard);
         inner.next_generation.store(id + 1, Ordering::Relaxed);
         slots.current = Some(new.clone());
         events.emit(Event::Swapped {
@@ -983,29 +1034,41 @@ impl<I: Interface> Plugin<I> {
             generation: id,
             load,
             swap,
+            state: transition.change,
         })
     }
 }
 
-/// Brings the state to the new generation's layout. `Ok(None)`: nothing to do (same
-/// layout, or neither has state). `Ok(Some(guard))`: done, and the write lock is held
-/// until the caller has swapped the table.
+/// The state's side of a reload: the write lock (held until the caller has swapped the
+/// table) when the state was created, dropped, migrated or reset, and what happened.
+struct Transition<'a> {
+    guard: Option<RwLockWriteGuard<'a, StateSlot>>,
+    change: StateChange,
+}
+
+/// Brings the state to the new generation's layout: nothing to do (same layout, or
+/// neither has state), created, dropped, migrated through the hooks, or, under
+/// [`StatePolicy::Reset`], reset when it cannot be migrated.
 fn state_transition<'a, I: Interface>(
     state: &'a RwLock<StateSlot>,
     old: &Generation<I>,
     new: &Generation<I>,
     path: &Path,
-    timeout: Duration,
+    (timeout, policy): (Duration, StatePolicy),
     events: &Events,
-) -> Result<Option<RwLockWriteGuard<'a, StateSlot>>, LoadError> {
+) -> Result<Transition<'a>, LoadError> {
     let same = match (&old.state, &new.state) {
         (None, None) => true,
         (Some(a), Some(b)) => a.parts == b.parts,
         _ => false,
     };
     if same {
-        return Ok(None);
+        return Ok(Transition {
+            guard: None,
+            change: StateChange::Kept,
+        });
     }
+    let mut unmigratable = None;
     if let (Some(a), Some(b)) = (&old.state, &new.state) {
         let missing = match (a.save.is_some(), b.restore.is_some()) {
             (true, true) => None,
@@ -1014,60 +1077,115 @@ fn state_transition<'a, I: Interface>(
             (false, false) => Some("the plugin has no save/restore hooks"),
         };
         if let Some(missing) = missing {
-            return Err(LoadError::StateLayoutChanged {
-                path: path.to_path_buf(),
-                diff: fingerprint::diff(&a.parts, &b.parts),
-                missing,
-            });
+            let diff = fingerprint::diff(&a.parts, &b.parts);
+            if policy == StatePolicy::Refuse {
+                return Err(LoadError::StateLayoutChanged {
+                    path: path.to_path_buf(),
+                    diff,
+                    missing,
+                });
+            }
+            unmigratable = Some(missing.to_string());
         }
     }
     let mut slot = write_within(state, timeout).ok_or_else(|| LoadError::StateMigrationFailed {
         path: path.to_path_buf(),
         message: format!("the state stayed in use for {timeout:?}; try again"),
     })?;
+    let mut change = StateChange::Kept;
     match (&old.state, &new.state, slot.mem.take()) {
         (_, Some(hooks), None) => {
             slot.mem = Some(init_state(hooks, path)?);
         }
         (Some(old_hooks), None, Some(mem)) => drop_state(mem, old_hooks, events, old.id),
         (Some(old_hooks), Some(new_hooks), Some(mem)) => {
-            let (save, restore) = (
-                old_hooks.save.expect("checked"),
-                new_hooks.restore.expect("checked"),
-            );
-            let mut bytes = MaybeUninit::<RVec<u8>>::uninit();
-            // SAFETY: `mem` holds a live state of the old generation's layout; `save` writes
-            // the bytes into the slot when it returns no report.
-            let saved = unsafe { Report::take(save(mem.ptr.as_ptr(), bytes.as_mut_ptr())) };
-            if let Some(report) = saved {
-                slot.mem = Some(mem);
-                return Err(hook_error(path, "state save", report));
+            let migrated = match &unmigratable {
+                None => Some(migrate(&mem, old_hooks, new_hooks, path)),
+                Some(_) => None,
+            };
+            match migrated {
+                Some(Ok((fresh, bytes))) => {
+                    drop_state(mem, old_hooks, events, old.id);
+                    slot.mem = Some(fresh);
+                    events.emit(Event::StateMigrated {
+                        from: old.id,
+                        to: new.id,
+                        bytes,
+                    });
+                    change = StateChange::Migrated { bytes };
+                }
+                Some(Err(e)) if policy == StatePolicy::Refuse => {
+                    slot.mem = Some(mem);
+                    return Err(e);
+                }
+                failed => {
+                    let reason = match failed {
+                        Some(Err(e)) => format!("migrating it failed: {e}"),
+                        _ => unmigratable.unwrap_or_default(),
+                    };
+                    // The new state is made before the old one goes, so that a failing
+                    // `Default` leaves the running generation as it was.
+                    let fresh = match init_state(new_hooks, path) {
+                        Ok(fresh) => fresh,
+                        Err(e) => {
+                            slot.mem = Some(mem);
+                            return Err(e);
+                        }
+                    };
+                    drop_state(mem, old_hooks, events, old.id);
+                    slot.mem = Some(fresh);
+                    let diff = fingerprint::diff(&old_hooks.parts, &new_hooks.parts);
+                    events.emit(Event::StateReset {
+                        from: old.id,
+                        to: new.id,
+                        diff: diff.clone(),
+                        reason: reason.clone(),
+                    });
+                    change = StateChange::Reset { diff, reason };
+                }
             }
-            // SAFETY: `save` succeeded, so it wrote the bytes.
-            let bytes = unsafe { bytes.assume_init() };
-            let ptr = alloc_state(new_hooks.layout);
-            // SAFETY: `restore` reads the bytes (alive for the call) and writes a new state
-            // into uninitialised memory of the new layout.
-            let restored = unsafe { Report::take(restore(RawSlice::new(&bytes), ptr.as_ptr())) };
-            if let Some(report) = restored {
-                free_state(ptr, new_hooks.layout);
-                slot.mem = Some(mem);
-                return Err(hook_error(path, "state restore", report));
-            }
-            drop_state(mem, old_hooks, events, old.id);
-            slot.mem = Some(StateMem {
-                ptr,
-                layout: new_hooks.layout,
-            });
-            events.emit(Event::StateMigrated {
-                from: old.id,
-                to: new.id,
-                bytes: bytes.len(),
-            });
         }
         (_, _, mem) => slot.mem = mem,
     }
-    Ok(Some(slot))
+    Ok(Transition {
+        guard: Some(slot),
+        change,
+    })
+}
+
+/// Saves `mem` (a live state of `old`'s layout) with the old generation's hook and
+/// restores it into new memory of the new layout. `mem` is left as it was.
+fn migrate(
+    mem: &StateMem,
+    old: &StateHooks,
+    new: &StateHooks,
+    path: &Path,
+) -> Result<(StateMem, usize), LoadError> {
+    let (save, restore) = (old.save.expect("checked"), new.restore.expect("checked"));
+    let mut bytes = MaybeUninit::<RVec<u8>>::uninit();
+    // SAFETY: `mem` holds a live state of the old generation's layout; `save` writes the
+    // bytes into the slot when it returns no report.
+    let saved = unsafe { Report::take(save(mem.ptr.as_ptr(), bytes.as_mut_ptr())) };
+    if let Some(report) = saved {
+        return Err(hook_error(path, "state save", report));
+    }
+    // SAFETY: `save` succeeded, so it wrote the bytes.
+    let bytes = unsafe { bytes.assume_init() };
+    let ptr = alloc_state(new.layout);
+    // SAFETY: `restore` reads the bytes (alive for the call) and writes a new state into
+    // uninitialised memory of the new layout.
+    let restored = unsafe { Report::take(restore(RawSlice::new(&bytes), ptr.as_ptr())) };
+    if let Some(report) = restored {
+        free_state(ptr, new.layout);
+        return Err(hook_error(path, "state restore", report));
+    }
+    Ok((
+        StateMem {
+            ptr,
+            layout: new.layout,
+        },
+        bytes.len(),
+    ))
 }
 
 fn write_within(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fixture_api::Counter;
 use fixture_api::counter::{Calls, Interface as CounterApi};
-use hotdev_host::{Event, Options, Plugin};
+use hotdev_host::{Event, Options, Plugin, StateChange, StatePolicy};
 use reloadable::CallError;
 use support::{LONG, fixture, loaded_under, mapped_under, shadow_root, wait_for};
 
@@ -437,6 +437,68 @@ fn plugin_state_migrates_through_hooks_or_the_generation_is_refused() {
         plugin.hit(&plugin.state()).unwrap(),
         4,
         "the count survived the layout change"
+    );
+}
+
+/// Under the reset policy a layout change without hooks goes live with a fresh state,
+/// and says what changed.
+#[test]
+fn plugin_state_without_hooks_is_reset_under_the_reset_policy() {
+    let root = shadow_root();
+    let (mut opts, events) = options(&root);
+    opts.probation_calls = 0;
+    opts.state_policy = StatePolicy::Reset;
+    let plugin = Plugin::<CounterApi>::load_with(fixture(""), opts).unwrap();
+    assert_eq!(plugin.hit(&plugin.state()).unwrap(), 1);
+    assert_eq!(plugin.hit(&plugin.state()).unwrap(), 2);
+
+    let reloaded = plugin.reload(fixture("state_v2")).unwrap();
+    let StateChange::Reset { diff, reason } = &reloaded.state else {
+        panic!("not reset: {reloaded:?}");
+    };
+    assert!(
+        diff.iter().any(|d| d.contains("PluginState: size 8 -> 16")),
+        "{diff:?}"
+    );
+    assert!(
+        reason.contains("the new generation has no restore hook"),
+        "{reason}"
+    );
+    match wait_for(&events, LONG, |e| matches!(e, Event::StateReset { .. })) {
+        Event::StateReset { from, to, .. } => assert_eq!((from, to), (1, 2)),
+        _ => unreachable!(),
+    }
+    assert_eq!(plugin.generation(), 2);
+    assert_eq!(
+        plugin.hit(&plugin.state()).unwrap(),
+        1,
+        "the new generation starts from Default"
+    );
+}
+
+/// `migrate: serde` carries the state across a layout change: the count survives and
+/// the field added in v2 (without any serde attribute) takes its Default.
+#[test]
+fn plugin_state_migrates_with_serde_when_a_field_is_added() {
+    let root = shadow_root();
+    let (mut opts, events) = options(&root);
+    opts.probation_calls = 0;
+    let plugin = Plugin::<CounterApi>::load_with(fixture("state_serde"), opts).unwrap();
+    for n in 1..=3 {
+        assert_eq!(plugin.hit(&plugin.state()).unwrap(), n);
+    }
+    let reloaded = plugin.reload(fixture("state_v2_serde")).unwrap();
+    assert!(
+        matches!(reloaded.state, StateChange::Migrated { .. }),
+        "{reloaded:?}"
+    );
+    wait_for(&events, LONG, |e| {
+        matches!(e, Event::StateMigrated { from: 1, to: 2, .. })
+    });
+    assert_eq!(
+        plugin.hit(&plugin.state()).unwrap(),
+        4,
+        "the count survived the added field"
     );
 }
 

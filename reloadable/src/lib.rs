@@ -61,6 +61,8 @@ pub mod ffi;
 pub mod hooks;
 #[doc(hidden)]
 pub mod rt;
+#[cfg(feature = "serde")]
+pub mod serde_state;
 mod state;
 #[cfg(feature = "web")]
 pub mod web;
@@ -502,8 +504,42 @@ macro_rules! rust_interface {
 /// ```
 ///
 /// Use it once per plugin crate, whose `crate-type` must include `cdylib`.
+///
+/// # Migrating the state with serde
+///
+/// With reloadable's `serde` feature, `migrate: serde` generates both hooks for a state
+/// that is `Serialize + Deserialize + Default`: when the state's layout changes, fields
+/// that still exist keep their values and new fields take their `Default` values
+/// (module `serde_state`). Adding a field is then one edit:
+///
+/// ```ignore
+/// reloadable::abi_struct! {
+///     #[derive(Default, serde::Serialize, serde::Deserialize)]
+///     pub struct MyState { pub visits: u64, pub likes: u64 /* new */ }
+/// }
+/// reloadable::export_plugin!(interface: app, implementation: App, state: MyState, migrate: serde);
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
+    (
+        interface: $($iface:ident)::+,
+        implementation: $imp:ty
+        $(, name: $pname:expr)?
+        $(, on_load: $on_load:expr)?
+        $(, on_unload: $on_unload:expr)?
+        , state: $state:ty, migrate: serde
+        $(,)?
+    ) => {
+        $crate::export_plugin!(
+            interface: $($iface)::+,
+            implementation: $imp
+            $(, name: $pname)?
+            $(, on_load: $on_load)?
+            $(, on_unload: $on_unload)?
+            , state: $state,
+            migrate: ($crate::__serde_save!($state), $crate::__serde_restore!($state))
+        );
+    };
     (
         interface: $($iface:ident)::+,
         implementation: $imp:ty
@@ -638,5 +674,46 @@ macro_rules! export_plugin {
                 s
             },
         };
+    };
+}
+
+#[doc(hidden)]
+#[cfg(feature = "serde")]
+#[macro_export]
+macro_rules! __serde_save {
+    ($state:ty) => {
+        $crate::serde_state::save::<$state>
+    };
+}
+
+#[doc(hidden)]
+#[cfg(feature = "serde")]
+#[macro_export]
+macro_rules! __serde_restore {
+    ($state:ty) => {
+        $crate::serde_state::restore::<$state>
+    };
+}
+
+#[doc(hidden)]
+#[cfg(not(feature = "serde"))]
+#[macro_export]
+macro_rules! __serde_save {
+    ($state:ty) => {
+        ::core::compile_error!(
+            "`migrate: serde` needs reloadable's `serde` feature: \
+             reloadable = { ..., features = [\"serde\"] } in the plugin's Cargo.toml"
+        )
+    };
+}
+
+#[doc(hidden)]
+#[cfg(not(feature = "serde"))]
+#[macro_export]
+macro_rules! __serde_restore {
+    ($state:ty) => {
+        |_: &[u8]| -> ::core::result::Result<$state, ::std::string::String> {
+            ::core::unreachable!()
+        }
     };
 }

@@ -7,6 +7,7 @@
   window.__hotdevClient = true;
 
   var OVERLAY_ID = "hotdev-overlay";
+  var BANNER_ID = "hotdev-banner";
   // The generation that served this page (set inline by the server when it injects us).
   // The generation serving now, as the server last told.
   var servingGeneration = 0;
@@ -66,9 +67,41 @@
     (document.body || document.documentElement).appendChild(overlay);
   }
 
+  // A note about the generation serving (for example: its state was reset), until the
+  // person closes it.
+  function showNotice(notice) {
+    if (!notice || notice.generation !== servingGeneration) return;
+    var key = "hotdev-notice-" + notice.generation;
+    try { if (sessionStorage.getItem(key)) return; } catch (e) {}
+    if (document.getElementById(BANNER_ID)) return;
+    var banner = el(
+      "div",
+      "position:fixed;left:0;right:0;top:0;z-index:2147483646;padding:8px 40px 8px 16px;" +
+        "background:#fef3c7;color:#78350f;border-bottom:1px solid #f59e0b;" +
+        "font:14px/1.4 system-ui,sans-serif;",
+      "hotdev: " + notice.message
+    );
+    banner.id = BANNER_ID;
+    banner.setAttribute("data-kind", notice.kind);
+    var close = el(
+      "button",
+      "position:absolute;right:8px;top:4px;border:0;background:none;font-size:18px;" +
+        "cursor:pointer;color:#78350f;",
+      "\u00d7"
+    );
+    close.setAttribute("aria-label", "close");
+    close.addEventListener("click", function () {
+      banner.remove();
+      try { sessionStorage.setItem(key, "1"); } catch (e) {}
+    });
+    banner.appendChild(close);
+    (document.body || document.documentElement).appendChild(banner);
+  }
+
   function showStatus(status) {
     if (!status) return;
     servingGeneration = status.generation || 0;
+    showNotice(status.notice);
     if (status.state === "failed") showOverlay("build failed", status.failure);
     else if (status.state === "rejected") showOverlay("reload rejected", status.failure);
   }

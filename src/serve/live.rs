@@ -51,6 +51,20 @@ pub struct Status {
     /// Calls abandoned past the handler timeout that are still running (their threads
     /// cannot be stopped).
     pub stuck: u64,
+    /// Something the page should tell about the generation serving (a banner), such as
+    /// a state reset.
+    pub notice: Option<Notice>,
+}
+
+/// A note about one generation, shown as a banner by the browser script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    /// The generation it is about.
+    pub generation: u64,
+    /// What happened: `state_reset`.
+    pub kind: &'static str,
+    /// One line for people.
+    pub message: String,
 }
 
 /// One message for the browsers.
@@ -84,6 +98,7 @@ impl Default for Hub {
                     build_ms: None,
                     failure: None,
                     stuck: 0,
+                    notice: None,
                 },
                 subscribers: Vec::new(),
                 closed: false,
@@ -124,15 +139,27 @@ impl Hub {
         Self::broadcast(&mut inner, "building", "{}".into());
     }
 
+    /// Records a notice about a generation about to serve; it stays in the status while
+    /// that generation serves.
+    pub fn notice(&self, notice: Notice) {
+        self.lock().status.notice = Some(notice);
+    }
+
     /// A generation is serving: browsers reload.
     pub fn reloaded(&self, generation: u64, build_ms: Option<u64>) {
         let mut inner = self.lock();
+        let notice = inner
+            .status
+            .notice
+            .take()
+            .filter(|n| n.generation == generation);
         inner.status = Status {
             generation,
             state: BuildState::Ok,
             build_ms,
             failure: None,
             stuck: inner.status.stuck,
+            notice,
         };
         let data = format!("{{\"generation\":{generation}}}");
         Self::broadcast(&mut inner, "reload", data);
@@ -304,5 +331,22 @@ mod tests {
         assert_eq!(status.failure.unwrap().diagnostics[0].message, "boom");
         hub.reloaded(2, Some(7));
         assert!(hub.status().failure.is_none());
+    }
+
+    #[test]
+    fn a_notice_lasts_while_its_generation_serves() {
+        let hub = Hub::default();
+        hub.notice(Notice {
+            generation: 2,
+            kind: "state_reset",
+            message: "reset".into(),
+        });
+        hub.reloaded(2, Some(1));
+        assert_eq!(hub.status().notice.unwrap().kind, "state_reset");
+        hub.building();
+        hub.build_failed(Failure::from_rendered("error: boom\n"), 5);
+        assert_eq!(hub.status().notice.unwrap().generation, 2);
+        hub.reloaded(3, Some(1));
+        assert!(hub.status().notice.is_none());
     }
 }

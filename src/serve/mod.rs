@@ -47,14 +47,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam_channel::{Receiver, select};
-use hotdev_host::Plugin;
+use hotdev_host::{Plugin, StateChange, StatePolicy};
 use hotdev_watcher::{Config, DevLoop};
 use reloadable::web::app;
 
 use crate::events::{Event, EventWriter, EventsTarget};
 use crate::term::Term;
 use diagnostics::{Diagnostic, Failure};
-use live::Hub;
+use live::{Hub, Notice};
 use static_files::StaticDir;
 
 /// The plugin type the server runs.
@@ -90,6 +90,9 @@ pub struct ServeOptions {
     /// the host's drain timeout: a reload never waits longer for calls in an old
     /// generation.
     pub handler_timeout: Duration,
+    /// When the plugin's state changes layout and cannot be migrated, refuse the new
+    /// generation (`HD022`) instead of resetting the state to its `Default`.
+    pub keep_state: bool,
 }
 
 impl ServeOptions {
@@ -103,6 +106,7 @@ impl ServeOptions {
             open: false,
             static_dir: None,
             handler_timeout: DEFAULT_HANDLER_TIMEOUT,
+            keep_state: false,
         }
     }
 }
@@ -161,7 +165,7 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
     let static_dir = match &opts.static_dir {
         Some(dir) => Some(StaticDir::open(dir).with_context(|| {
             format!(
-                "[HD085] could not open the static directory {}",
+                "[HD090] could not open the static directory {}",
                 dir.display()
             )
         })?),
@@ -170,7 +174,7 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
             if default.is_dir() {
                 Some(StaticDir::open(&default).with_context(|| {
                     format!(
-                        "[HD085] could not open the static directory {}",
+                        "[HD090] could not open the static directory {}",
                         default.display()
                     )
                 })?)
@@ -184,7 +188,7 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         // would stop every rebuild (and serve the sources).
         if plugin_dir.starts_with(files.root()) {
             anyhow::bail!(
-                "[HD085] the static directory {} holds the plugin crate {}; pass a folder \
+                "[HD090] the static directory {} holds the plugin crate {}; pass a folder \
                  inside it, such as {}",
                 files.root().display(),
                 plugin_dir.display(),
@@ -267,6 +271,11 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         name: display_dir(&opts.plugin_dir),
         plugin_dir,
         drain_timeout: opts.handler_timeout,
+        state_policy: if opts.keep_state {
+            StatePolicy::Refuse
+        } else {
+            StatePolicy::Reset
+        },
     };
     let outcome = loop {
         select! {
@@ -332,6 +341,7 @@ struct Reloader {
     /// The canonical plugin directory (asset paths are shown relative to it).
     plugin_dir: PathBuf,
     drain_timeout: Duration,
+    state_policy: StatePolicy,
 }
 
 impl Reloader {
@@ -435,22 +445,31 @@ impl Reloader {
         let before = shared.calls.snapshot();
         let started = Instant::now();
         let result = match &current {
-            Some(plugin) => plugin.reload(path).map(|r| (r.generation, r.load, r.swap)),
+            Some(plugin) => plugin
+                .reload(path)
+                .map(|r| (r.generation, r.load, r.swap, r.state)),
             None => {
                 let options = hotdev_host::Options {
                     events: self.host_events.clone(),
                     drain_timeout: self.drain_timeout,
+                    state_policy: self.state_policy,
                     ..Default::default()
                 };
                 WebPlugin::load_with(path, options).map(|plugin| {
                     let generation = plugin.generation();
                     *shared.plugin.write().unwrap_or_else(|p| p.into_inner()) = Some(plugin);
-                    (generation, started.elapsed(), Duration::ZERO)
+                    (
+                        generation,
+                        started.elapsed(),
+                        Duration::ZERO,
+                        StateChange::Kept,
+                    )
                 })
             }
         };
         match result {
-            Ok((generation, load, swap)) => {
+            Ok((generation, load, swap, state)) => {
+                report_state(shared, generation, state);
                 let flight = shared.calls.since(&before, generation);
                 shared.breaker.forget_before(generation);
                 let build = self
@@ -516,6 +535,40 @@ impl Reloader {
     }
 }
 
+/// Tells what a reload did with the plugin's state, before the reload itself is reported
+/// (so that browsers reloading for it find the notice).
+fn report_state(shared: &Shared, generation: u64, state: StateChange) {
+    match state {
+        StateChange::Reset { diff, reason } => {
+            let message = format!(
+                "the plugin's state was reset: {} ({reason}); generation {generation} starts \
+                 from Default",
+                diff.join("; ")
+            );
+            shared
+                .term
+                .line(&format!("{message} (--keep-state refuses such changes)"));
+            shared.hub.notice(Notice {
+                generation,
+                kind: "state_reset",
+                message,
+            });
+            shared.emit(&Event::StateReset {
+                generation,
+                diff,
+                reason,
+            });
+        }
+        StateChange::Migrated { bytes } => {
+            shared.term.line(&format!(
+                "the plugin's state was migrated to generation {generation} ({bytes} bytes)"
+            ));
+            shared.emit(&Event::StateMigrated { generation, bytes });
+        }
+        _ => {}
+    }
+}
+
 /// Reports what the host tells about generations (rollbacks, unloads, drain timeouts).
 fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
     use hotdev_host::Event as H;
@@ -576,11 +629,6 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                     generation,
                     threads: threads as u64,
                 });
-            }
-            H::StateMigrated { from, to, bytes } => {
-                shared.term.line(&format!(
-                    "state migrated from generation {from} to {to} ({bytes} bytes)"
-                ));
             }
             H::UnloadHookPanicked {
                 generation,

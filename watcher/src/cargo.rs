@@ -31,6 +31,8 @@ pub(crate) struct BuildSpec {
     pub(crate) plugins: Vec<(String, PathBuf)>,
     /// Packages selected too, for feature resolution (see `Config::companions`).
     pub(crate) companions: Vec<String>,
+    /// Build this binary target instead of the library.
+    pub(crate) bin: Option<String>,
 }
 
 impl BuildSpec {
@@ -50,7 +52,13 @@ impl BuildSpec {
             args.push("-p".into());
             args.push(name.into());
         }
-        args.push("--lib".into());
+        match &self.bin {
+            Some(bin) => {
+                args.push("--bin".into());
+                args.push(bin.into());
+            }
+            None => args.push("--lib".into()),
+        }
         args.push("--message-format=json-render-diagnostics".into());
         args.push(
             if self.color {
@@ -90,8 +98,9 @@ impl BuildSpec {
 /// What one cargo run produced.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct BuildOutput {
-    /// (manifest path, artifact path) of each plugin library cargo reported.
-    pub(crate) artifacts: Vec<(PathBuf, PathBuf)>,
+    /// (manifest path, artifact path, fresh) of each plugin library (or wanted
+    /// executable) cargo reported.
+    pub(crate) artifacts: Vec<(PathBuf, PathBuf, bool)>,
     /// `build-finished`'s `success`, if cargo got that far.
     pub(crate) finished: Option<bool>,
     /// Everything cargo wrote to stderr.
@@ -106,6 +115,10 @@ enum Message {
         target: MessageTarget,
         #[serde(default)]
         filenames: Vec<PathBuf>,
+        #[serde(default)]
+        executable: Option<PathBuf>,
+        #[serde(default)]
+        fresh: bool,
     },
     BuildFinished {
         success: bool,
@@ -118,10 +131,19 @@ enum Message {
 struct MessageTarget {
     #[serde(default)]
     kind: Vec<String>,
+    #[serde(default)]
+    name: String,
+}
+
+/// What a build is for: the plugins' libraries, or one binary target.
+#[derive(Debug, Clone)]
+pub(crate) struct Wanted {
+    pub(crate) manifests: Vec<PathBuf>,
+    pub(crate) bin: Option<String>,
 }
 
 /// Reads one line of cargo's JSON output into `output`; returns `false` at `build-finished`.
-pub(crate) fn read_message(line: &str, manifests: &[PathBuf], output: &mut BuildOutput) -> bool {
+pub(crate) fn read_message(line: &str, wanted: &Wanted, output: &mut BuildOutput) -> bool {
     let message = match serde_json::from_str::<Message>(line) {
         Ok(message) => message,
         Err(error) => {
@@ -135,18 +157,27 @@ pub(crate) fn read_message(line: &str, manifests: &[PathBuf], output: &mut Build
             manifest_path,
             target,
             filenames,
+            executable,
+            fresh,
         } => {
-            let is_cdylib = target.kind.iter().any(|k| k == "cdylib");
-            if is_cdylib && manifests.contains(&manifest_path) {
-                let library = filenames.into_iter().find(|f| {
-                    f.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(std::env::consts::DLL_SUFFIX))
-                });
-                if let Some(library) = library {
-                    output.artifacts.retain(|(m, _)| m != &manifest_path);
-                    output.artifacts.push((manifest_path, library));
+            if !wanted.manifests.contains(&manifest_path) {
+                return true;
+            }
+            let file = match &wanted.bin {
+                Some(bin) => executable
+                    .filter(|_| target.name == *bin && target.kind.iter().any(|k| k == "bin")),
+                None if target.kind.iter().any(|k| k == "cdylib") => {
+                    filenames.into_iter().find(|f| {
+                        f.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.ends_with(std::env::consts::DLL_SUFFIX))
+                    })
                 }
+                None => None,
+            };
+            if let Some(file) = file {
+                output.artifacts.retain(|(m, _, _)| m != &manifest_path);
+                output.artifacts.push((manifest_path, file, fresh));
             }
             true
         }
@@ -162,7 +193,7 @@ pub(crate) fn read_message(line: &str, manifests: &[PathBuf], output: &mut Build
 pub(crate) fn read_output(
     stdout: ChildStdout,
     stderr: ChildStderr,
-    manifests: &[PathBuf],
+    wanted: &Wanted,
 ) -> BuildOutput {
     let stderr_reader = std::thread::Builder::new()
         .name("hotdev-cargo-stderr".into())
@@ -177,7 +208,7 @@ pub(crate) fn read_output(
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
         if reading {
-            reading = read_message(&line, manifests, &mut output);
+            reading = read_message(&line, wanted, &mut output);
         }
         // After build-finished, keep draining so that cargo never blocks on a full pipe.
     }
@@ -230,9 +261,12 @@ pub(crate) fn signal_group(child: &mut Child, _stop: Stop) {
     let _ = child.kill();
 }
 
-/// The plugin manifest paths of `spec`, for [`read_message`].
-pub(crate) fn manifests(spec: &BuildSpec) -> Vec<PathBuf> {
-    spec.plugins.iter().map(|(_, m)| m.clone()).collect()
+/// What `spec` builds, for [`read_message`].
+pub(crate) fn wanted(spec: &BuildSpec) -> Wanted {
+    Wanted {
+        manifests: spec.plugins.iter().map(|(_, m)| m.clone()).collect(),
+        bin: spec.bin.clone(),
+    }
 }
 
 /// Whether `path` names an existing, non-empty file.
@@ -252,9 +286,40 @@ mod tests {
         )
     }
 
+    fn libraries_of(manifests: &[PathBuf]) -> Wanted {
+        Wanted {
+            manifests: manifests.to_vec(),
+            bin: None,
+        }
+    }
+
+    #[test]
+    fn picks_the_named_executable_and_whether_it_was_fresh() {
+        let wanted = Wanted {
+            manifests: vec![PathBuf::from("/w/host/Cargo.toml")],
+            bin: Some("host".into()),
+        };
+        let mut output = BuildOutput::default();
+        for line in [
+            r#"{"reason":"compiler-artifact","manifest_path":"/w/host/Cargo.toml","target":{"kind":["lib"],"name":"host"},"filenames":["/w/target/debug/libhost.rlib"],"executable":null,"fresh":false}"#,
+            r#"{"reason":"compiler-artifact","manifest_path":"/w/host/Cargo.toml","target":{"kind":["bin"],"name":"tool"},"filenames":["/w/target/debug/tool"],"executable":"/w/target/debug/tool","fresh":false}"#,
+            r#"{"reason":"compiler-artifact","manifest_path":"/w/host/Cargo.toml","target":{"kind":["bin"],"name":"host"},"filenames":["/w/target/debug/host"],"executable":"/w/target/debug/host","fresh":true}"#,
+        ] {
+            read_message(line, &wanted, &mut output);
+        }
+        assert_eq!(
+            output.artifacts,
+            vec![(
+                PathBuf::from("/w/host/Cargo.toml"),
+                PathBuf::from("/w/target/debug/host"),
+                true
+            )]
+        );
+    }
+
     #[test]
     fn picks_the_plugins_cdylib_and_stops_at_build_finished() {
-        let manifests = vec![PathBuf::from("/w/plugin/Cargo.toml")];
+        let manifests = libraries_of(&[PathBuf::from("/w/plugin/Cargo.toml")]);
         let lib = dylib("plugin");
         let lines = [
             r#"{"reason":"compiler-artifact","manifest_path":"/w/dep/Cargo.toml","target":{"kind":["lib"]},"filenames":["/w/target/debug/deps/libdep.rlib"]}"#.to_string(),
@@ -273,14 +338,14 @@ mod tests {
         assert_eq!(more, [true, true, true, true, false]);
         assert_eq!(
             output.artifacts,
-            vec![(manifests[0].clone(), PathBuf::from(lib))]
+            vec![(manifests.manifests[0].clone(), PathBuf::from(lib), false)]
         );
         assert_eq!(output.finished, Some(true));
     }
 
     #[test]
     fn ignores_a_cdylib_of_another_package_and_a_plugin_without_cdylib() {
-        let manifests = vec![PathBuf::from("/w/plugin/Cargo.toml")];
+        let manifests = libraries_of(&[PathBuf::from("/w/plugin/Cargo.toml")]);
         let other = dylib("other");
         let mut output = BuildOutput::default();
         read_message(
@@ -318,6 +383,7 @@ mod tests {
                 ("b".into(), "/w/b/Cargo.toml".into()),
             ],
             companions: vec!["host".into()],
+            bin: None,
         };
         let args: Vec<String> = spec
             .args()

@@ -137,6 +137,10 @@ pub struct Config {
     /// both sides to compile each shared crate alike. A name that is not a member of the
     /// plugin's workspace is left out. Default none.
     pub companions: Vec<String>,
+    /// Build this binary target (`--bin NAME`) instead of the library (`--lib`); each
+    /// [`Artifact::path`] is then the executable. For a program's own loop (`hotdev run`),
+    /// with one crate directory.
+    pub bin: Option<String>,
 }
 
 impl Config {
@@ -157,6 +161,7 @@ impl Config {
             kill_grace: Duration::from_secs(2),
             asset_dirs: Vec::new(),
             companions: Vec::new(),
+            bin: None,
         }
     }
 }
@@ -168,8 +173,12 @@ pub struct Artifact {
     pub package: String,
     /// The plugin crate directory, as given in [`Config::crate_dirs`].
     pub crate_dir: PathBuf,
-    /// The library cargo wrote (in the target directory; copy it before loading).
+    /// The library cargo wrote (in the target directory; copy it before loading), or the
+    /// executable when [`Config::bin`] is set.
     pub path: PathBuf,
+    /// Cargo found it up to date and did not rebuild it: the change that caused the build
+    /// did not change this file.
+    pub fresh: bool,
 }
 
 /// What the loop reports, in order, on the channel returned by [`DevLoop::start`].

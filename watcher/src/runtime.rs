@@ -607,6 +607,7 @@ impl Control {
                 c.dedup();
                 c
             },
+            bin: self.config.bin.clone(),
         };
         let started = Instant::now();
         let _span = tracing::info_span!("build", id, ?packages).entered();
@@ -625,12 +626,12 @@ impl Control {
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             unreachable!("cargo is spawned with piped stdout and stderr");
         };
-        let manifests = cargo::manifests(&spec);
+        let wanted = cargo::wanted(&spec);
         let tx = self.build_tx.clone();
         let reader = std::thread::Builder::new()
             .name("hotdev-cargo".into())
             .spawn(move || {
-                let output = cargo::read_output(stdout, stderr, &manifests);
+                let output = cargo::read_output(stdout, stderr, &wanted);
                 let _ = tx.send((id, output));
             });
         let reader = match reader {
@@ -738,20 +739,26 @@ impl Control {
             let library = output
                 .artifacts
                 .iter()
-                .find(|(manifest, _)| manifest == &spec.manifest_path)
-                .map(|(_, path)| path.clone());
+                .find(|(manifest, _, _)| manifest == &spec.manifest_path)
+                .map(|(_, path, fresh)| (path.clone(), *fresh));
             match library {
-                Some(path) if cargo::is_complete_file(&path) => {
+                Some((path, fresh)) if cargo::is_complete_file(&path) => {
                     self.emit(Event::ArtifactReady(Artifact {
                         package: spec.name.clone(),
                         crate_dir: spec.crate_dir.clone(),
                         path,
+                        fresh,
                     }))
                 }
-                Some(path) => self.emit(Event::Warning(format!(
+                Some((path, _)) => self.emit(Event::Warning(format!(
                     "cargo reported {} for {} but the file is missing or empty",
                     path.display(),
                     spec.name
+                ))),
+                None if self.config.bin.is_some() => self.emit(Event::Warning(format!(
+                    "cargo built {} but reported no executable named {}",
+                    spec.name,
+                    self.config.bin.as_deref().unwrap_or_default()
                 ))),
                 None => self.emit(Event::Warning(format!(
                     "cargo built {} but reported no cdylib for it; add `crate-type = \
