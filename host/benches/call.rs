@@ -166,30 +166,30 @@ impl Targets {
             }
         }
     }
+}
 
-    /// Two threads making `iters` calls each at once: from the first start to the last end.
-    fn calls_on_two_threads(&self, way: Way, iters: u64) -> Duration {
-        let barrier = Barrier::new(2);
-        let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
-            let workers: Vec<_> = (0..2)
-                .map(|_| {
-                    s.spawn(|| {
-                        barrier.wait();
-                        let start = Instant::now();
-                        self.calls(way, iters);
-                        (start, Instant::now())
-                    })
+/// Runs `calls` on two threads at once: the time from the first start to the last end.
+fn on_two_threads(calls: impl Fn() + Sync) -> Duration {
+    let barrier = Barrier::new(2);
+    let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let start = Instant::now();
+                    calls();
+                    (start, Instant::now())
                 })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("a calling thread panicked"))
-                .collect()
-        });
-        let start = spans.iter().map(|s| s.0).min().expect("two spans");
-        let end = spans.iter().map(|s| s.1).max().expect("two spans");
-        end - start
-    }
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a calling thread panicked"))
+            .collect()
+    });
+    let start = spans.iter().map(|s| s.0).min().expect("two spans");
+    let end = spans.iter().map(|s| s.1).max().expect("two spans");
+    end - start
 }
 
 fn bench_calls(c: &mut Criterion) {
@@ -212,7 +212,7 @@ fn bench_calls(c: &mut Criterion) {
     two.throughput(Throughput::Elements(2));
     for way in Way::ALL {
         two.bench_function(BenchmarkId::from_parameter(way.name()), |b| {
-            b.iter_custom(|iters| targets.calls_on_two_threads(way, iters))
+            b.iter_custom(|iters| on_two_threads(|| targets.calls(way, iters)))
         });
     }
     two.finish();
@@ -311,24 +311,7 @@ fn bench_rust_calls(c: &mut Criterion) {
     two.throughput(Throughput::Elements(2));
     for way in RUST_WAYS {
         two.bench_function(BenchmarkId::from_parameter(way), |b| {
-            b.iter_custom(|iters| {
-                let barrier = Barrier::new(2);
-                let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
-                    let workers: Vec<_> = (0..2)
-                        .map(|_| {
-                            s.spawn(|| {
-                                barrier.wait();
-                                let start = Instant::now();
-                                targets.calls(way, iters);
-                                (start, Instant::now())
-                            })
-                        })
-                        .collect();
-                    workers.into_iter().map(|w| w.join().unwrap()).collect()
-                });
-                let start = spans.iter().map(|s| s.0).min().unwrap();
-                spans.iter().map(|s| s.1).max().unwrap() - start
-            })
+            b.iter_custom(|iters| on_two_threads(|| targets.calls(way, iters)))
         });
     }
     two.finish();

@@ -8,19 +8,9 @@ use std::time::Duration;
 
 use fixture_api::Counter;
 use fixture_api::counter::{Calls, Interface as CounterApi};
-use hotdev_host::{Event, Options, Plugin, StateChange, StatePolicy};
+use hotdev_host::{Event, Plugin, StateChange, StatePolicy};
 use reloadable::CallError;
-use support::{LONG, fixture, loaded_under, mapped_under, shadow_root, wait_for};
-
-fn options(root: &tempfile::TempDir) -> (Options, crossbeam_channel::Receiver<Event>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let opts = Options {
-        shadow_dir: Some(root.path().to_path_buf()),
-        events: Some(tx),
-        ..Options::default()
-    };
-    (opts, rx)
-}
+use support::{LONG, fixture, loaded_under, mapped_under, options, shadow_root, wait_for};
 
 /// Starts a call on another thread that waits until the returned flag is set; returns once
 /// the call's thread has entered the plugin (pinned its generation).

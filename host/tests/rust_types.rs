@@ -6,18 +6,8 @@ mod support;
 
 use fixture_api::rusty::{Calls, Interface as Rusty};
 use fixture_api::{App, shared};
-use hotdev_host::{Event, Options, Plugin, Retire};
-use support::{LONG, rusty_fixture, shadow_root, wait_for};
-
-fn options(root: &tempfile::TempDir) -> (Options, crossbeam_channel::Receiver<Event>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let opts = Options {
-        shadow_dir: Some(root.path().to_path_buf()),
-        events: Some(tx),
-        ..Options::default()
-    };
-    (opts, rx)
-}
+use hotdev_host::{Event, Plugin, Retire};
+use support::{LONG, options, rusty_fixture, shadow_root, wait_for};
 
 /// Calls until the new generation's probation is over, so the previous one retires.
 fn end_probation(plugin: &Plugin<Rusty>) {

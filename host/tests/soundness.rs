@@ -10,17 +10,7 @@ use std::sync::atomic::AtomicBool;
 use fixture_api::counter::{Calls, Interface as CounterApi};
 use fixture_api::{calc, first, second};
 use hotdev_host::{Event, Options, Plugin};
-use support::{LONG, fixture, shadow_root, wait_for};
-
-fn options(root: &tempfile::TempDir) -> (Options, crossbeam_channel::Receiver<Event>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let opts = Options {
-        shadow_dir: Some(root.path().to_path_buf()),
-        events: Some(tx),
-        ..Options::default()
-    };
-    (opts, rx)
-}
+use support::{LONG, fixture, options, shadow_root, wait_for};
 
 /// Runs `f` on another thread and fails the test if it has not finished within `LONG`: a
 /// regression here is a hang, which must fail rather than stall the suite.

@@ -182,55 +182,6 @@ pub fn is_mapped(path: &Path) -> Option<bool> {
     }))
 }
 
-/// How many libraries under `dir` the dynamic loader has loaded, from one consistent
-/// snapshot: `dl_iterate_phdr` walks the loader's list under its lock, unlike a read of
-/// `/proc/self/maps`, which can mix two moments. `None` where that walk is not available.
-pub fn loaded_under(dir: &Path) -> Option<usize> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::{CStr, c_int, c_void};
-        use std::os::unix::ffi::OsStrExt;
-
-        struct Count<'a> {
-            prefix: &'a [u8],
-            n: usize,
-        }
-
-        unsafe extern "C" fn each(
-            info: *mut libc::dl_phdr_info,
-            _size: usize,
-            data: *mut c_void,
-        ) -> c_int {
-            // SAFETY:
-            // - `data` is the `Count` passed to `dl_iterate_phdr` below, alive and not
-            //   otherwise borrowed during the walk;
-            // - `info` and its `dlpi_name` (when not null) are valid during this callback.
-            unsafe {
-                let count = &mut *data.cast::<Count<'_>>();
-                let name = (*info).dlpi_name;
-                if !name.is_null() && CStr::from_ptr(name).to_bytes().starts_with(count.prefix) {
-                    count.n += 1;
-                }
-            }
-            0
-        }
-
-        let mut count = Count {
-            prefix: dir.as_os_str().as_bytes(),
-            n: 0,
-        };
-        // SAFETY: `each` has the callback's signature and only reads what it is given;
-        // `count` outlives the call.
-        unsafe { libc::dl_iterate_phdr(Some(each), (&mut count as *mut Count<'_>).cast()) };
-        Some(count.n)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = dir;
-        None
-    }
-}
-
 /// Opens a file for reading without blocking on a FIFO or device (`O_NONBLOCK`, which
 /// regular files ignore), so that its kind can be checked before anything is read.
 pub fn open_for_reading(path: &Path) -> io::Result<File> {
@@ -293,75 +244,110 @@ pub fn special_kind(meta: &fs::Metadata) -> &'static str {
     }
 }
 
+/// Calls `f` with the name and the loader's record of every loaded object, from one
+/// consistent snapshot: `dl_iterate_phdr` walks the loader's list under its lock, unlike a
+/// read of `/proc/self/maps`, which can mix two moments. `f` returns true to stop.
+#[cfg(target_os = "linux")]
+fn each_loaded(f: &mut dyn FnMut(&[u8], &libc::dl_phdr_info) -> bool) {
+    use std::ffi::{CStr, c_int, c_void};
+
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY:
+        // - `data` is the `&mut dyn FnMut` passed to `dl_iterate_phdr` below, alive and not
+        //   otherwise borrowed during the walk;
+        // - `info` and its `dlpi_name` (when not null) are valid during this callback.
+        unsafe {
+            let f = &mut *data.cast::<&mut dyn FnMut(&[u8], &libc::dl_phdr_info) -> bool>();
+            let info = &*info;
+            let name = if info.dlpi_name.is_null() {
+                &[][..]
+            } else {
+                CStr::from_ptr(info.dlpi_name).to_bytes()
+            };
+            c_int::from(f(name, info))
+        }
+    }
+
+    let mut f = f;
+    // SAFETY: `each` has the callback's signature and only uses what it is given; `f`
+    // outlives the call.
+    unsafe {
+        libc::dl_iterate_phdr(
+            Some(each),
+            (&mut f as *mut &mut dyn FnMut(&[u8], &libc::dl_phdr_info) -> bool).cast(),
+        )
+    };
+}
+
+/// How many libraries under `dir` the dynamic loader has loaded, from one consistent
+/// snapshot of its list. `None` where that walk is not available.
+pub fn loaded_under(dir: &Path) -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let prefix = dir.as_os_str().as_bytes();
+        let mut n = 0;
+        each_loaded(&mut |name, _| {
+            n += usize::from(name.starts_with(prefix));
+            false
+        });
+        Some(n)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
 /// The segments of the library the loader loaded from exactly `path`, from one snapshot
 /// of the loader's list. `None` if it is not loaded, or where `dl_iterate_phdr` is not
 /// available (only Linux is supported).
 pub fn loaded_image(path: &Path) -> Option<crate::image::Image> {
     #[cfg(target_os = "linux")]
     {
-        use std::ffi::{CStr, c_int, c_void};
         use std::os::unix::ffi::OsStrExt;
 
         use crate::image::{Image, Segment};
 
-        struct Find<'a> {
-            name: &'a [u8],
-            found: Option<Image>,
-        }
-
-        unsafe extern "C" fn each(
-            info: *mut libc::dl_phdr_info,
-            _size: usize,
-            data: *mut c_void,
-        ) -> c_int {
-            // SAFETY:
-            // - `data` is the `Find` passed to `dl_iterate_phdr` below, alive and not
-            //   otherwise borrowed during the walk;
-            // - `info`, its `dlpi_name` (when not null) and its `dlpi_phnum` program
-            //   headers at `dlpi_phdr` are valid during this callback.
-            unsafe {
-                let find = &mut *data.cast::<Find<'_>>();
-                let info = &*info;
-                if info.dlpi_name.is_null()
-                    || CStr::from_ptr(info.dlpi_name).to_bytes() != find.name
-                {
-                    return 0;
-                }
-                let base = info.dlpi_addr as usize;
-                let headers =
-                    std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
-                let mut image = Image {
-                    base,
-                    ..Image::default()
-                };
-                for h in headers {
-                    let start = base.wrapping_add(h.p_vaddr as usize);
-                    let end = start.wrapping_add(h.p_memsz as usize);
-                    match h.p_type {
-                        libc::PT_LOAD => image.segments.push(Segment {
-                            start,
-                            end,
-                            read: h.p_flags & libc::PF_R != 0,
-                            write: h.p_flags & libc::PF_W != 0,
-                            exec: h.p_flags & libc::PF_X != 0,
-                        }),
-                        libc::PT_GNU_RELRO => image.relro = Some((start, end)),
-                        _ => {}
-                    }
-                }
-                find.found = Some(image);
-                1
+        let wanted = path.as_os_str().as_bytes();
+        let mut found = None;
+        each_loaded(&mut |name, info| {
+            if name != wanted {
+                return false;
             }
-        }
-
-        let mut find = Find {
-            name: path.as_os_str().as_bytes(),
-            found: None,
-        };
-        // SAFETY: `each` has the callback's signature and only reads what it is given;
-        // `find` outlives the call.
-        unsafe { libc::dl_iterate_phdr(Some(each), (&mut find as *mut Find<'_>).cast()) };
-        find.found
+            let base = info.dlpi_addr as usize;
+            // SAFETY: the loader's record lists `dlpi_phnum` program headers at
+            // `dlpi_phdr`, valid during the walk.
+            let headers =
+                unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
+            let mut image = Image {
+                base,
+                ..Image::default()
+            };
+            for h in headers {
+                let start = base.wrapping_add(h.p_vaddr as usize);
+                let end = start.wrapping_add(h.p_memsz as usize);
+                match h.p_type {
+                    libc::PT_LOAD => image.segments.push(Segment {
+                        start,
+                        end,
+                        read: h.p_flags & libc::PF_R != 0,
+                        write: h.p_flags & libc::PF_W != 0,
+                        exec: h.p_flags & libc::PF_X != 0,
+                    }),
+                    libc::PT_GNU_RELRO => image.relro = Some((start, end)),
+                    _ => {}
+                }
+            }
+            found = Some(image);
+            true
+        });
+        found
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -42,18 +42,23 @@ pub fn fixture(feature: &str) -> PathBuf {
             cmd.args(["--features", feature]);
         }
     }
-    let status = cmd
-        .status()
-        .expect("running cargo to build the fixture plugin");
-    assert!(status.success(), "building fixture variant {name} failed");
+    let out = build(cmd, &target, "fixture_plugin", name);
+    built.insert(feature.to_string(), out.clone());
+    out
+}
+
+/// Runs a `cargo build` command and returns the library `lib<name>.so` it made in
+/// `target`'s debug directory.
+fn build(mut cmd: Command, target: &Path, name: &str, variant: &str) -> PathBuf {
+    let status = cmd.status().expect("running cargo to build a fixture");
+    assert!(status.success(), "building {name} ({variant}) failed");
     let lib = format!(
-        "{}fixture_plugin{}",
+        "{}{name}{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     );
     let out = target.join("debug").join(lib);
     assert!(out.is_file(), "no artifact at {}", out.display());
-    built.insert(feature.to_string(), out.clone());
     out
 }
 
@@ -86,19 +91,20 @@ pub fn rusty_fixture(feature: &str) -> PathBuf {
     if !feature.is_empty() {
         cmd.args(["--features", feature]);
     }
-    let status = cmd
-        .status()
-        .expect("running cargo to build the Rust-typed fixture plugin");
-    assert!(status.success(), "building rusty fixture {name} failed");
-    let lib = format!(
-        "{}fixture_rusty_plugin{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let out = target.join("debug").join(lib);
-    assert!(out.is_file(), "no artifact at {}", out.display());
+    let out = build(cmd, &target, "fixture_rusty_plugin", name);
     built.insert(feature.to_string(), out.clone());
     out
+}
+
+/// Options with a shadow root of the test's own and an event channel to follow.
+pub fn options(root: &tempfile::TempDir) -> (hotdev_host::Options, Receiver<Event>) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let opts = hotdev_host::Options {
+        shadow_dir: Some(root.path().to_path_buf()),
+        events: Some(tx),
+        ..hotdev_host::Options::default()
+    };
+    (opts, rx)
 }
 
 /// A fresh shadow root for one test.
