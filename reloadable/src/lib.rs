@@ -166,6 +166,54 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
+/// The marker type and the table's `Debug`, shared by both interface macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __interface_marker {
+    ($name:ident) => {
+        impl ::core::fmt::Debug for Table {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(::core::concat!(::core::stringify!($name), "::Table"))
+            }
+        }
+
+        /// Names this interface to the host: `Plugin<Interface>`.
+        #[derive(Debug, Clone, Copy)]
+        pub enum Interface {}
+    };
+}
+
+/// The `Interface` impl and the `Implementation` trait, shared by both interface macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __interface_items {
+    ( $( $(#[$fmeta:meta])* fn $fname:ident ( $( $arg:ident : $aty:ty ),* ) $( -> $ret:ty )? ; )* ) => {
+        // SAFETY: `Table` is the `#[repr(C)]` table of shims built by `table()`, and
+        // `DECL` lists exactly its functions, in order, with their types.
+        unsafe impl $crate::Interface for Interface {
+            type Table = Table;
+            const DECL: &'static $crate::InterfaceDecl = &DECL;
+        }
+
+        /// What a plugin implements; export it with `reloadable::export_plugin!`.
+        pub trait Implementation {
+            $( $(#[$fmeta])* fn $fname($($arg: $aty),*) $(-> $ret)?; )*
+        }
+    };
+}
+
+/// `table::<T>()`, the table of an implementation, shared by both interface macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __interface_table {
+    ( $( $fname:ident ),* ) => {
+        /// The table of `T`'s implementation (used by `export_plugin!`).
+        pub const fn table<T: Implementation>() -> Table {
+            Table { $( $fname: __shims::$fname::<T>, )* }
+        }
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __ret {
@@ -224,15 +272,7 @@ macro_rules! interface {
                 )*
             }
 
-            impl ::core::fmt::Debug for Table {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(::core::concat!(::core::stringify!($name), "::Table"))
-                }
-            }
-
-            /// Names this interface to the host: `Plugin<Interface>`.
-            #[derive(Debug, Clone, Copy)]
-            pub enum Interface {}
+            $crate::__interface_marker!($name);
 
             const DECL: $crate::InterfaceDecl = $crate::InterfaceDecl::new(
                 ::core::stringify!($name),
@@ -244,15 +284,7 @@ macro_rules! interface {
                 ), )* ],
             );
 
-            // SAFETY: `Table` is the `#[repr(C)]` table of shims built by `table()`, and
-            // `DECL` lists exactly its functions, in order, with their types.
-            unsafe impl $crate::Interface for Interface {
-                type Table = Table;
-                const DECL: &'static $crate::InterfaceDecl = &DECL;
-            }
-
-            /// What a plugin implements; export it with `reloadable::export_plugin!`.
-            pub trait Implementation {
+            $crate::__interface_items! {
                 $( $(#[$fmeta])* fn $fname($($arg: $aty),*) $(-> $ret)?; )*
             }
 
@@ -299,10 +331,7 @@ macro_rules! interface {
                 )*
             }
 
-            /// The table of `T`'s implementation (used by `export_plugin!`).
-            pub const fn table<T: Implementation>() -> Table {
-                Table { $( $fname: __shims::$fname::<T>, )* }
-            }
+            $crate::__interface_table!($($fname),*);
 
             const _: fn() = || {
                 fn returns_owned<T: $crate::Owned>() {}
@@ -397,15 +426,7 @@ macro_rules! rust_interface {
                 )*
             }
 
-            impl ::core::fmt::Debug for Table {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(::core::concat!(::core::stringify!($name), "::Table"))
-                }
-            }
-
-            /// Names this interface to the host: `Plugin<Interface>`.
-            #[derive(Debug, Clone, Copy)]
-            pub enum Interface {}
+            $crate::__interface_marker!($name);
 
             const DECL: $crate::InterfaceDecl = $crate::InterfaceDecl::rust(
                 ::core::stringify!($name),
@@ -426,15 +447,7 @@ macro_rules! rust_interface {
                 ), )* ],
             );
 
-            // SAFETY: `Table` is the `#[repr(C)]` table of shims built by `table()`, and
-            // `DECL` lists exactly its functions, in order, with their types.
-            unsafe impl $crate::Interface for Interface {
-                type Table = Table;
-                const DECL: &'static $crate::InterfaceDecl = &DECL;
-            }
-
-            /// What a plugin implements; export it with `reloadable::export_plugin!`.
-            pub trait Implementation {
+            $crate::__interface_items! {
                 $( $(#[$fmeta])* fn $fname($($arg: $aty),*) $(-> $ret)?; )*
             }
 
@@ -478,10 +491,7 @@ macro_rules! rust_interface {
                 )*
             }
 
-            /// The table of `T`'s implementation (used by `export_plugin!`).
-            pub const fn table<T: Implementation>() -> Table {
-                Table { $( $fname: __shims::$fname::<T>, )* }
-            }
+            $crate::__interface_table!($($fname),*);
         }
     };
 }
