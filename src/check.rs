@@ -174,8 +174,13 @@ fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool
         ))?;
     } else {
         let parts = library::plugin_parts(desc);
+        let kind = if desc.interface.rust_types {
+            "Rust types; its host compares the fingerprint and each type's identity on load"
+        } else {
+            "FFI types; its host compares the fingerprint on load"
+        };
         r.ok(&format!(
-            "interface `{found}` ({} functions, fingerprint {:016x}; its host compares it on load)",
+            "interface `{found}` ({} functions, fingerprint {:016x}; {kind})",
             desc.interface.functions.as_slice().len(),
             fingerprint::hash(&parts)
         ))?;
