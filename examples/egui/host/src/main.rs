@@ -6,12 +6,11 @@
 //! next frame is drawn by the new code, with everything picked so far still there.
 //!
 //! ```text
-//! cargo run -p egui-host [-- PLUGIN_DIR [--frames N] [--interval-ms MS]]   # headless
-//! cargo run -p egui-host --features window [-- PLUGIN_DIR]                 # a window
+//! cargo run -p egui-host [-- PLUGIN_DIR [--frames N] [--interval-ms MS]]
 //! ```
 //!
-//! Headless, it runs a frame every `--interval-ms` (500) and prints the frame's text
-//! whenever it changes. With the `window` feature it opens a window with eframe.
+//! It runs headless: a frame every `--interval-ms` (500), printing the frame's text
+//! whenever it changes. `cargo run -p egui-window` shows the same plugin in a window.
 
 use std::path::PathBuf;
 
@@ -28,7 +27,7 @@ fn main() {
     }
 }
 
-/// The fruit the example offers.
+/// The fruit the example offers (egui-window offers the same).
 const FRUIT: [&str; 3] = ["apple", "banana", "cherry"];
 
 struct Args {
@@ -71,20 +70,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         ..HotOptions::default()
     };
     let (plugin, events) = HotPlugin::<FruitUi>::watch_with(&args.plugin_dir, options)?;
-    let app = App::with_fruit(FRUIT);
-    #[cfg(feature = "window")]
-    {
-        let _ = args.frames;
-        window::run(plugin, events, app)
-    }
-    #[cfg(not(feature = "window"))]
-    {
-        let _ = events;
-        headless::run(&plugin, app, args.frames, args.interval_ms)
-    }
+    drop(events);
+    headless::run(
+        &plugin,
+        App::with_fruit(FRUIT),
+        args.frames,
+        args.interval_ms,
+    )
 }
 
-#[cfg(not(feature = "window"))]
 mod headless {
     use std::time::Duration;
 
@@ -127,61 +121,6 @@ mod headless {
             frame += 1;
             std::thread::sleep(Duration::from_millis(interval_ms));
         }
-        Ok(())
-    }
-}
-
-#[cfg(feature = "window")]
-mod window {
-    use crossbeam_channel::Receiver;
-    use egui_api::App;
-    use egui_api::fruit_ui::{Calls, Interface as FruitUi};
-    use hotdev::devloop::{DevEvent, HotPlugin};
-
-    struct Window {
-        plugin: HotPlugin<FruitUi>,
-        app: App,
-        error: Option<String>,
-    }
-
-    impl eframe::App for Window {
-        fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-            match self.plugin.ui(ui, &mut self.app) {
-                Ok(()) => self.error = None,
-                Err(e) => self.error = Some(e.to_string()),
-            }
-            if let Some(e) = &self.error {
-                ui.colored_label(egui::Color32::RED, e);
-            }
-        }
-    }
-
-    /// Opens a window and draws it through the plugin until the window is closed.
-    pub fn run(
-        plugin: HotPlugin<FruitUi>,
-        events: Receiver<DevEvent>,
-        app: App,
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        eframe::run_native(
-            "hotdev: egui example",
-            eframe::NativeOptions::default(),
-            Box::new(move |cc| {
-                // Redraw when a new generation is live (egui only repaints on input).
-                let ctx = cc.egui_ctx.clone();
-                std::thread::spawn(move || {
-                    for event in events {
-                        if matches!(event, DevEvent::Reloaded { .. }) {
-                            ctx.request_repaint();
-                        }
-                    }
-                });
-                Ok(Box::new(Window {
-                    plugin,
-                    app,
-                    error: None,
-                }))
-            }),
-        )?;
         Ok(())
     }
 }

@@ -43,7 +43,7 @@ impl Copy {
         for file in ["Cargo.toml", "Cargo.lock"] {
             copy_file(&example.join(file), &root.join(file));
         }
-        for krate in ["api", "plugin", "host"] {
+        for krate in ["api", "plugin", "host", "window"] {
             copy_tree(&example.join(krate), &root.join(krate), &|text| {
                 // `../../..` is this checkout of hotdev, seen from the example's crates.
                 text.replace("\"../../..", &format!("\"{}", checkout.display()))

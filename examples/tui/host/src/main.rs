@@ -43,6 +43,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // `cargo run -p tui-host` sets CARGO_PKG_NAME, which HotOptions selects with every
     // plugin build (`-p tui-host`) so that ratatui resolves the same features on both sides.
     let (plugin, events) = HotPlugin::<TasksUi>::watch_with(&plugin_dir, HotOptions::default())?;
+    // What is queued already is the story of the first build, which is over.
+    events.try_iter().for_each(drop);
     let mut app = App::with_tasks([
         "write the plugin",
         "run the host",
@@ -118,7 +120,7 @@ fn news(event: &DevEvent, generation: u64) -> Option<String> {
             Some(format!("building... (generation {generation})"))
         }
         DevEvent::Watch(hotdev_watcher::Event::BuildFailed { .. }) => Some(format!(
-            "build failed (see `cargo build -p tui-plugin`), generation {generation} serves"
+            "build failed (cargo build shows why), generation {generation} serves"
         )),
         _ => None,
     }
