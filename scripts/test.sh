@@ -22,4 +22,10 @@ cargo test --workspace "$@"
 if [ "$#" -eq 0 ]; then
     RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
         LOOM_MAX_PREEMPTIONS=3 cargo test -p hotdev-host --test loom --release
+
+    # The examples with Rust types across the boundary (egui, ratatui): workspaces of
+    # their own, so that the main workspace's build never compiles their GUI crates.
+    for example in egui tui; do
+        cargo test --manifest-path "examples/$example/Cargo.toml"
+    done
 fi
