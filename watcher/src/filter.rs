@@ -152,8 +152,21 @@ impl WatchPlan {
 
     /// Adds the rules of a `.gitignore` whose directory is `dir`, from its text.
     pub(crate) fn add_gitignore_lines(&mut self, dir: &Path, text: &str) {
+        self.add_gitignore_lines_unless_ignoring(dir, text, None);
+    }
+
+    /// [`add_gitignore_lines`](Self::add_gitignore_lines), unless those rules ignore
+    /// `package_root` itself: a crate the caller asked to watch is watched, wherever it
+    /// lies (a copy inside an ignored `target/tmp`, a scratch folder). Returns false when
+    /// the rules were left out for that reason.
+    pub(crate) fn add_gitignore_lines_unless_ignoring(
+        &mut self,
+        dir: &Path,
+        text: &str,
+        package_root: Option<&Path>,
+    ) -> bool {
         if self.ignores.iter().any(|g| g.path() == dir) {
-            return;
+            return true;
         }
         let mut builder = GitignoreBuilder::new(dir);
         for line in text.lines() {
@@ -161,10 +174,20 @@ impl WatchPlan {
             let _ = builder.add_line(None, line);
         }
         match builder.build() {
+            Ok(gitignore)
+                if package_root.is_some_and(|root| {
+                    gitignore
+                        .matched_path_or_any_parents(root, true)
+                        .is_ignore()
+                }) =>
+            {
+                return false;
+            }
             Ok(gitignore) if !gitignore.is_empty() => self.ignores.push(gitignore),
             Ok(_) => {}
             Err(error) => tracing::debug!(dir = %dir.display(), %error, "unusable .gitignore"),
         }
+        true
     }
 
     /// Every directory watched as a tree: package roots and outside source directories.
@@ -559,6 +582,27 @@ pub(crate) mod tests {
             plan.asset_paths(&ev(DATA, &["/w/assets/img/a.svg"]), |_| false),
             [PathBuf::from("/w/assets/img/a.svg")]
         );
+    }
+
+    #[test]
+    fn a_gitignore_above_a_package_that_ignores_the_package_is_left_out() {
+        // A plugin copied into an ignored folder (`/w/target/tmp/copy`): the repository's
+        // `target/` rule would hide every file of it, and no save would ever build.
+        let mut plan = plan();
+        let package = Path::new("/w/target/tmp/copy");
+        assert!(!plan.add_gitignore_lines_unless_ignoring(
+            Path::new("/w"),
+            "target/\n",
+            Some(package)
+        ));
+        assert!(!plan.ignored(&package.join("src/lib.rs"), false));
+        // Rules that leave the package alone still apply.
+        assert!(plan.add_gitignore_lines_unless_ignoring(
+            Path::new("/w"),
+            "*.bak\n",
+            Some(Path::new("/w/plugin"))
+        ));
+        assert!(plan.ignored(Path::new("/w/plugin/src/lib.rs.bak"), false));
     }
 
     #[test]
