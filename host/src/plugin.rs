@@ -573,12 +573,22 @@ impl<I: Interface> Reaper<I> {
     }
 
     fn retire(&self, generation: Arc<Generation<I>>) {
-        let grace = epoch::global().retire();
+        self.reserve();
+        self.retire_reserved(generation);
+    }
+
+    /// Counts a generation about to be retired as pending (see `wait_idle`); it must be
+    /// handed over with `retire_reserved`.
+    fn reserve(&self) {
         *self
             .pending
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner) += 1;
+    }
+
+    fn retire_reserved(&self, generation: Arc<Generation<I>>) {
+        let grace = epoch::global().retire();
         let _ = self.tx.send(Job::Retire(generation, grace, Instant::now()));
     }
 
@@ -1108,11 +1118,14 @@ impl<I: Interface> Inner<I> {
         // Never wait for the lock here: this thread is inside a call, and a reload holding
         // the lock may be waiting for it to leave. The reload retires `previous` itself.
         let mut slots = self.slots.try_lock().ok()?;
-        if slots.is_current(generation) {
-            slots.previous.take()
-        } else {
-            None
+        if !slots.is_current(generation) {
+            return None;
         }
+        let previous = slots.previous.take()?;
+        // Counted as pending now, under the lock, so that a reload that takes the lock
+        // next waits for its unloading as for any retired generation (at most two mapped).
+        self.reaper.reserve();
+        Some(previous)
     }
 
     /// Turns a shim's report into a `CallError`, rolling back a generation that panics
@@ -1203,7 +1216,7 @@ unsafe impl<I: Interface> Caller<I> for Plugin<I> {
             // probation ran in the new generation, so the old one must not wait for (nor
             // count) this thread as one of its calls.
             drop(guard);
-            self.inner.reaper.retire(previous);
+            self.inner.reaper.retire_reserved(previous);
         }
         result
     }
@@ -1267,7 +1280,7 @@ unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
         if let Some(previous) = ended_probation {
             // This thread stays pinned while the `Pinned` lives, so the previous generation
             // drains when it is dropped.
-            self.plugin.inner.reaper.retire(previous);
+            self.plugin.inner.reaper.retire_reserved(previous);
         }
         result
     }
