@@ -482,28 +482,3 @@ fn dropping_a_plugin_does_not_hang_on_a_stuck_call() {
     );
     assert_eq!(b.version().unwrap(), 1);
 }
-
-/// Regression: in a single-threaded host, the call that ended a new generation's probation
-/// retired the previous generation while still inside the epoch domain, so the drain
-/// counted the caller's own thread ("1 call(s) finished on the old code") although that
-/// thread was calling the new generation.
-#[test]
-fn the_call_that_ends_probation_is_not_counted_as_a_call_in_the_old_generation() {
-    let root = shadow_root();
-    let (mut opts, events) = options(&root);
-    opts.probation_calls = 3;
-    let plugin = Plugin::<CounterApi>::load_with(fixture(""), opts).unwrap();
-    let mut counter = Counter::default();
-    plugin.step(&mut counter, 1).unwrap();
-    plugin.reload(fixture("v2")).unwrap();
-    for _ in 0..3 {
-        plugin.step(&mut counter, 1).unwrap();
-    }
-    let drained = wait_for(&events, LONG, |e| {
-        matches!(e, Event::Drained { generation: 1, .. })
-    });
-    assert!(
-        matches!(drained, Event::Drained { calls: 0, .. }),
-        "no call was in generation 1 when it was retired: {drained:?}"
-    );
-}
