@@ -6,6 +6,13 @@
 //! state intact. A failed build or a refused library leaves the current generation
 //! serving.
 //!
+//! The host can hold reloads off around a section that must see one generation
+//! ([`HotPlugin::hold_reloads`]), be called before and after each swap
+//! ([`HotPlugin::before_swap`], [`HotPlugin::after_swap`]) and wait for one
+//! ([`HotPlugin::wait_for_reload`]). What it needs of the crates underneath is re-exported
+//! here ([`WatchEvent`], [`HostEvent`], [`Options`], ...), so it depends on hotdev alone,
+//! with `default-features = false` (no command line, no dev server).
+//!
 //! ```no_run
 //! # reloadable::interface! { pub mod counter { fn step(n: u64) -> u64; } }
 //! use counter::Calls;
@@ -23,16 +30,24 @@
 use std::io::{self, IsTerminal};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
-use hotdev_host::{LoadError, Options, Plugin};
 use hotdev_watcher::{Config, DevLoop};
 
+use crate::reload_hooks::ReloadHooks;
 use crate::term::Term;
 use reloadable::Interface;
+
+// What a host needs next to `HotPlugin`, so that it depends on hotdev alone.
+pub use crate::reload_hooks::ReloadHold;
+pub use crossbeam_channel::{Receiver as EventReceiver, RecvTimeoutError};
+pub use hotdev_host::{
+    CallError, Event as HostEvent, LoadError, Options, Plugin, Reloaded as HostReloaded, Retire,
+};
+pub use hotdev_watcher::{Artifact, Event as WatchEvent};
 
 /// What happened in the loop, in order.
 #[non_exhaustive]
@@ -57,6 +72,18 @@ pub enum DevEvent {
     },
     /// A build's library was refused; the current generation keeps serving.
     Rejected(LoadError),
+    /// Files outside the plugin crate changed: a crate the plugin depends on, such as an
+    /// interface crate. If the host compiles that crate too, the running host still has
+    /// its old build of it (its types, declarations and the code the host calls itself):
+    /// restart the host to use the change. The plugin is rebuilt and reloaded as usual,
+    /// and refused (`HD013`, `HD015`) if what it declares no longer matches the host.
+    /// Sent before the `Reloaded` or `Rejected` of that build.
+    OutsidePluginChanged {
+        /// The packages (by name, or directory when unknown) whose files changed.
+        packages: Vec<String>,
+        /// The changed files outside the plugin crate.
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// Why the loop could not start.
@@ -127,6 +154,7 @@ impl Default for HotOptions {
 /// exit the process rather than drop the plugin while a call is stuck).
 pub struct HotPlugin<I: Interface> {
     plugin: Plugin<I>,
+    hooks: Arc<ReloadHooks>,
     devloop: Mutex<Option<DevLoop>>,
     stop: Sender<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -212,20 +240,45 @@ impl<I: Interface> HotPlugin<I> {
                 return Err(e.into());
             }
         };
+        let load = started.elapsed();
         reporter.line(&format!(
             "hotdev: generation 1 live (build {}, load {})",
             ms(build_time),
-            ms(started.elapsed())
+            ms(load)
         ));
+        // The first build's `BuildStarted`/`BuildFinished` are in the channel: its
+        // `Reloaded` follows them, as for every later build.
+        let _ = tx.send(DevEvent::Reloaded {
+            generation: plugin.generation(),
+            changed: Vec::new(),
+            build: build_time,
+            load,
+            swap: Duration::ZERO,
+        });
 
         let (stop, stop_rx) = crossbeam_channel::bounded(1);
         let follower = plugin.clone();
+        let hooks = Arc::new(ReloadHooks::default());
+        let loop_hooks = hooks.clone();
+        let plugin_dir = dir.canonicalize().unwrap_or(dir);
         let thread = std::thread::Builder::new()
             .name("hotdev-devloop".into())
-            .spawn(move || follow(follower, watch_rx, host_rx, stop_rx, tx, reporter))
+            .spawn(move || {
+                follow(Follow {
+                    plugin: follower,
+                    plugin_dir,
+                    watch_rx,
+                    host_rx,
+                    stop: stop_rx,
+                    tx,
+                    reporter,
+                    hooks: loop_hooks,
+                })
+            })
             .expect("spawning the dev loop thread");
         let hot = HotPlugin {
             plugin,
+            hooks,
             devloop: Mutex::new(Some(devloop)),
             stop,
             thread: Mutex::new(Some(thread)),
@@ -236,6 +289,54 @@ impl<I: Interface> HotPlugin<I> {
     /// The plugin handle (also reachable through `Deref`).
     pub fn plugin(&self) -> &Plugin<I> {
         &self.plugin
+    }
+
+    /// Holds reloads off while the returned guard lives: a build that finishes meanwhile
+    /// is swapped in once every hold is dropped, never in between. For a section of the
+    /// host that must see one generation throughout (several calls whose results must
+    /// agree, a state being saved for the next generation). Holds may nest; taking one
+    /// while a swap is under way waits for the swap (about a millisecond).
+    ///
+    /// Holding does not stop calls from running, nor builds: only the swap waits. Do not
+    /// wait for a reload ([`wait_for_reload`](Self::wait_for_reload)) while holding one.
+    pub fn hold_reloads(&self) -> ReloadHold {
+        self.hooks.hold()
+    }
+
+    /// Calls `f` on the dev loop's thread when a build's library is ready, before the
+    /// loop waits for holds and swaps it in (it may still be refused). `f` gets a
+    /// [`ReloadHold`]: the swap waits until it is dropped, so `f` may send it to the
+    /// host's main loop, which saves what it must and then calls
+    /// [`ReloadHold::release_and_wait`] (or drops it). Dropping it in `f` lets the swap
+    /// go at once.
+    pub fn before_swap(&self, f: impl Fn(ReloadHold) + Send + Sync + 'static) {
+        let hooks = Arc::downgrade(&self.hooks);
+        self.hooks.on_before(Box::new(move || {
+            if let Some(hooks) = hooks.upgrade() {
+                f(hooks.hold());
+            }
+        }));
+    }
+
+    /// Calls `f` with the new generation on the dev loop's thread after each successful
+    /// swap (not after a refused library).
+    pub fn after_swap(&self, f: impl Fn(u64) + Send + Sync + 'static) {
+        self.hooks.on_after(Box::new(f));
+    }
+
+    /// Blocks until the next successful reload after this call and returns its
+    /// generation. A build that fails or a library that is refused does not count.
+    pub fn wait_for_reload(&self) -> u64 {
+        let seen = self.hooks.reloads();
+        self.hooks
+            .wait_for_reload(seen, None)
+            .expect("waiting without a timeout")
+    }
+
+    /// [`wait_for_reload`](Self::wait_for_reload), giving up after `timeout` (`None`).
+    pub fn wait_for_reload_timeout(&self, timeout: Duration) -> Option<u64> {
+        let seen = self.hooks.reloads();
+        self.hooks.wait_for_reload(seen, Some(timeout))
     }
 
     /// Stops watching and terminates a running cargo and its children. The plugin keeps
@@ -262,14 +363,29 @@ impl<I: Interface> Drop for HotPlugin<I> {
     }
 }
 
-fn follow<I: Interface>(
+struct Follow<I: Interface> {
     plugin: Plugin<I>,
+    /// The plugin crate's directory, canonical.
+    plugin_dir: PathBuf,
     watch_rx: Receiver<hotdev_watcher::Event>,
     host_rx: Receiver<hotdev_host::Event>,
     stop: Receiver<()>,
     tx: Sender<DevEvent>,
     reporter: Reporter,
-) {
+    hooks: Arc<ReloadHooks>,
+}
+
+fn follow<I: Interface>(f: Follow<I>) {
+    let Follow {
+        plugin,
+        plugin_dir,
+        watch_rx,
+        host_rx,
+        stop,
+        tx,
+        reporter,
+        hooks,
+    } = f;
     let mut changed: Vec<PathBuf> = Vec::new();
     let mut build = Duration::ZERO;
     loop {
@@ -300,7 +416,28 @@ fn follow<I: Interface>(
                 let _ = tx.send(DevEvent::Watch(event));
                 if let Some(path) = ready {
                     let cause = std::mem::take(&mut changed);
-                    match plugin.reload(&path) {
+                    let outside = outside_plugin(&plugin_dir, &cause);
+                    if !outside.is_empty() {
+                        let packages = package_names(&outside);
+                        reporter.line(&format!(
+                            "hotdev: {} changed outside the plugin crate ({}); if the host \
+                             compiles it too, the host runs its old build of it: restart the \
+                             host to use the change",
+                            describe_changes(&outside),
+                            packages.join(", ")
+                        ));
+                        let _ = tx.send(DevEvent::OutsidePluginChanged {
+                            packages,
+                            paths: outside,
+                        });
+                    }
+                    let Some(held) = hooks.begin_swap(&stop) else { return };
+                    if held >= Duration::from_millis(1) {
+                        tracing::debug!(waited = ?held, "a reload waited for the host's holds");
+                    }
+                    let result = plugin.reload(&path);
+                    hooks.end_swap(result.as_ref().ok().map(|r| r.generation));
+                    match result {
                         Ok(r) => {
                             reporter.line(&format!(
                                 "hotdev: {} -> hot-reloaded, generation {} live (build {}, load {}, swap {:.1} µs)",
@@ -327,6 +464,48 @@ fn follow<I: Interface>(
             }
         }
     }
+}
+
+/// The paths not inside the plugin crate's directory.
+fn outside_plugin(plugin_dir: &Path, paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .filter(|p| {
+            let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+            !p.starts_with(plugin_dir)
+        })
+        .cloned()
+        .collect()
+}
+
+/// The name of the package holding each path (its nearest `Cargo.toml`'s
+/// `[package] name`), or that package's directory when the name cannot be read; once each.
+fn package_names(paths: &[PathBuf]) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for path in paths {
+        let Some(dir) = path
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join("Cargo.toml").is_file())
+        else {
+            continue;
+        };
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        let name = manifest
+            .split("[package]")
+            .nth(1)
+            .and_then(|pkg| {
+                pkg.lines()
+                    .take_while(|l| !l.trim_start().starts_with('['))
+                    .find_map(|l| {
+                        let (key, value) = l.split_once('=')?;
+                        (key.trim() == "name").then(|| value.trim().trim_matches('"').to_string())
+                    })
+            })
+            .unwrap_or_else(|| dir.display().to_string());
+        names.insert(name);
+    }
+    names.into_iter().collect()
 }
 
 fn ms(d: Duration) -> String {

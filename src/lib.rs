@@ -2,11 +2,16 @@
 //!
 //! - [`devloop::HotPlugin`]: a plugin handle that follows its crate's sources (watch,
 //!   rebuild with cargo, swap), for any host program.
-//! - [`serve`]: `hotdev serve`, the development server for HTTP apps written as plugins.
-//! - [`run`]: `hotdev run`, a host program's whole loop: hot reload where possible,
+//! - `serve`: `hotdev serve`, the development server for HTTP apps written as plugins.
+//! - `run`: `hotdev run`, a host program's whole loop: hot reload where possible,
 //!   restart (listening sockets kept) where not.
-//! - [`new`]: `hotdev new`, a plugin crate that `serve` runs at once.
+//! - `new`: `hotdev new`, a plugin crate that `serve` runs at once.
 //! - [`check`]: `hotdev check`, the load path step by step.
+//!
+//! `serve`, `new` and the `hotdev` command come with the default cargo feature `cli`
+//! (clap, an HTTP server and their dependencies). A host program that only reloads its
+//! plugins depends on `hotdev = { version = "0.1", default-features = false }` and builds
+//! without them; `init-tracing` adds [`init_tracing`] back (tracing-subscriber).
 //!
 //! The pieces underneath are their own crates: [`reloadable`] (what plugins use),
 //! [`hotdev_host`] (loading, swapping, draining) and [`hotdev_watcher`] (watching and
@@ -15,9 +20,14 @@
 
 pub mod check;
 pub mod devloop;
+#[cfg(feature = "cli")]
 pub mod events;
+#[cfg(feature = "cli")]
 pub mod new;
+#[cfg(feature = "cli")]
 pub mod run;
+mod reload_hooks;
+#[cfg(feature = "cli")]
 pub mod serve;
 mod term;
 
@@ -25,7 +35,8 @@ pub use hotdev_host::{Event as HostEvent, LoadError, Options, Plugin};
 
 /// Sends hotdev's logs (watching, building, loading, unloading) to stderr, filtered by
 /// `RUST_LOG` (warnings only when it is unset). For host programs and the `hotdev` command;
-/// call it once, at start.
+/// call it once, at start. (Cargo feature `init-tracing`, on with the default `cli`.)
+#[cfg(feature = "init-tracing")]
 pub fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(

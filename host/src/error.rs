@@ -246,7 +246,9 @@ impl LoadError {
             }
             LoadError::WrongInterface { .. } => "load a plugin of the interface this host expects",
             LoadError::FingerprintMismatch { .. } => {
-                "rebuild host and plugin from the same interface crate with the same compiler"
+                "a running host cannot adopt a changed interface: stop it and start it again \
+                 (so that host and plugin are built from the same interface crate, with the \
+                 same compiler); to keep this host running, undo the interface change"
             }
             LoadError::TypeMismatch { .. } => {
                 "build host and plugin together: same profile, and one version, source and feature set of each crate whose types cross (hotdev's dev loop builds the plugin with the host's)"
@@ -265,5 +267,26 @@ impl LoadError {
                 "nothing: the next finished build is picked up"
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: HD013's fix said "rebuild host and plugin", but a host that is running
+    /// cannot pick up a new interface by any rebuild: it must be restarted.
+    #[test]
+    fn the_fix_for_a_changed_interface_says_to_restart_the_host() {
+        let e = LoadError::FingerprintMismatch {
+            path: PathBuf::from("libp.so"),
+            diff: vec!["fn step: signature changed".into()],
+        };
+        assert_eq!(e.code(), "HD013");
+        assert!(
+            e.fix().contains("stop it and start it again"),
+            "{}",
+            e.fix()
+        );
     }
 }

@@ -617,12 +617,22 @@ impl<I: Interface> Reaper<I> {
     }
 
     fn retire(&self, generation: Arc<Generation<I>>) {
-        let grace = epoch::global().retire();
+        self.reserve();
+        self.retire_reserved(generation);
+    }
+
+    /// Counts a generation about to be retired as pending (see `wait_idle`); it must be
+    /// handed over with `retire_reserved`.
+    fn reserve(&self) {
         *self
             .pending
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner) += 1;
+    }
+
+    fn retire_reserved(&self, generation: Arc<Generation<I>>) {
+        let grace = epoch::global().retire();
         let _ = self.tx.send(Job::Retire(generation, grace, Instant::now()));
     }
 
@@ -1210,27 +1220,30 @@ impl<I: Interface> Inner<I> {
         self.events.clone()
     }
 
-    /// Counts a successful call of a generation on probation; ends the probation after
-    /// the configured number, retiring the previous generation.
+    /// Counts a successful call of a generation on probation; after the configured
+    /// number, ends the probation and returns the previous generation, for the caller to
+    /// retire once it has left the epoch domain.
     #[cold]
     #[inline(never)]
-    fn probation_call(&self, generation: &Generation<I>) {
+    fn probation_call(&self, generation: &Generation<I>) -> Option<Arc<Generation<I>>> {
         let before =
             generation
                 .probation_left
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         if before != Ok(1) {
-            return;
+            return None;
         }
         // Never wait for the lock here: this thread is inside a call, and a reload holding
         // the lock may be waiting for it to leave. The reload retires `previous` itself.
-        if let Ok(mut slots) = self.slots.try_lock() {
-            if slots.is_current(generation) {
-                if let Some(previous) = slots.previous.take() {
-                    self.reaper.retire(previous);
-                }
-            }
+        let mut slots = self.slots.try_lock().ok()?;
+        if !slots.is_current(generation) {
+            return None;
         }
+        let previous = slots.previous.take()?;
+        // Counted as pending now, under the lock, so that a reload that takes the lock
+        // next waits for its unloading as for any retired generation (at most two mapped).
+        self.reaper.reserve();
+        Some(previous)
     }
 
     /// Turns a shim's report into a `CallError`, rolling back a generation that panics
@@ -1311,30 +1324,42 @@ unsafe impl<I: Interface> Caller<I> for Plugin<I> {
         &self,
         call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     ) -> Result<R, CallError> {
-        let _guard = epoch::pin();
+        let guard = epoch::pin();
         // SAFETY: see the impl's comment: entered before this load, so the generation
-        // stays alive until `_guard` drops at the end of this function.
+        // stays alive until `guard` drops; it is not used after that.
         let generation = unsafe { &*self.inner.current.load(Ordering::Acquire) };
-        invoke_in(&self.inner, generation, call)
+        let (result, ended_probation) = invoke_in(&self.inner, generation, call);
+        if let Some(previous) = ended_probation {
+            // Retired once this thread has left the epoch domain: the call that ended the
+            // probation ran in the new generation, so the old one must not wait for (nor
+            // count) this thread as one of its calls.
+            drop(guard);
+            self.inner.reaper.retire_reserved(previous);
+        }
+        result
     }
 }
 
+/// Makes one call in `generation`. Returns the previous generation when this call ended
+/// the probation, for the caller to retire.
 #[inline(always)]
 fn invoke_in<I: Interface, R>(
     inner: &Inner<I>,
     generation: &Generation<I>,
     call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
-) -> Result<R, CallError> {
+) -> (Result<R, CallError>, Option<Arc<Generation<I>>>) {
     let mut out = MaybeUninit::<R>::uninit();
     let report = call(&generation.table, out.as_mut_ptr());
     if report.is_null() {
-        if generation.probation_left.load(Ordering::Relaxed) != 0 {
-            inner.probation_call(generation);
-        }
+        let ended = if generation.probation_left.load(Ordering::Relaxed) != 0 {
+            inner.probation_call(generation)
+        } else {
+            None
+        };
         // SAFETY: a null report means the shim wrote the result.
-        Ok(unsafe { out.assume_init() })
+        (Ok(unsafe { out.assume_init() }), ended)
     } else {
-        Err(inner.call_failed(generation, report))
+        (Err(inner.call_failed(generation, report)), None)
     }
 }
 
@@ -1369,6 +1394,12 @@ unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
         &self,
         call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     ) -> Result<R, CallError> {
-        invoke_in(&self.plugin.inner, self.generation, call)
+        let (result, ended_probation) = invoke_in(&self.plugin.inner, self.generation, call);
+        if let Some(previous) = ended_probation {
+            // This thread stays pinned while the `Pinned` lives, so the previous generation
+            // drains when it is dropped.
+            self.plugin.inner.reaper.retire_reserved(previous);
+        }
+        result
     }
 }

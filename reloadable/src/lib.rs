@@ -57,8 +57,10 @@
 pub mod abi;
 pub mod alloc;
 pub mod descriptor;
+mod exports;
 pub mod ffi;
 pub mod hooks;
+pub mod linked;
 #[doc(hidden)]
 pub mod rt;
 #[cfg(feature = "serde")]
@@ -74,6 +76,7 @@ pub use descriptor::{Descriptor, FnDecl, InterfaceDecl, StateDecl};
 /// The iterators of [`RVec`].
 pub use ffi::{Drain, IntoIter};
 pub use ffi::{RString, RVec, RawSlice, RawStr, StaticSlice, StaticStr};
+pub use linked::{Implemented, Linked};
 pub use rt::Report;
 pub use state::State;
 
@@ -406,11 +409,32 @@ macro_rules! rust_interface {
             )*
         }
     ) => {
+        $crate::rust_interface! {
+            @items {}
+            $(#[$meta])*
+            $vis mod $name {
+                $( $(#[$fmeta])* fn $fname($($arg: $aty),*) $(-> $ret)?; )*
+            }
+        }
+    };
+    // Used by `exports!`: the same, with more items in the module.
+    (
+        @items { $($items:tt)* }
+        $(#[$meta:meta])*
+        $vis:vis mod $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                fn $fname:ident ( $( $arg:ident : $aty:ty ),* $(,)? ) $( -> $ret:ty )? ;
+            )*
+        }
+    ) => {
         $(#[$meta])*
         #[allow(clippy::needless_lifetimes, clippy::ptr_arg, clippy::too_many_arguments)]
         $vis mod $name {
             #![allow(unused_imports)]
             use super::*;
+
+            $($items)*
 
             /// The function table: one panic-catching shim per function, with Rust's
             /// calling convention (host and plugin share one compiler).
