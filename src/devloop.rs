@@ -124,6 +124,9 @@ pub struct HotOptions {
     /// (see `hotdev_watcher::Config::companions`). Default: `$CARGO_PKG_NAME`, which
     /// `cargo run` sets for the program it runs.
     pub host_package: Option<String>,
+    /// More arguments for every `cargo build` of the plugin, such as the `--features` the
+    /// host was built with when they change a crate the two share. Default none.
+    pub cargo_args: Vec<std::ffi::OsString>,
     /// The debounce window (`None`: the watcher's default).
     pub debounce: Option<Duration>,
     /// Print a status line while building and one line per reload on stderr.
@@ -137,6 +140,7 @@ impl Default for HotOptions {
         HotOptions {
             release: !cfg!(debug_assertions),
             host_package: std::env::var("CARGO_PKG_NAME").ok(),
+            cargo_args: Vec::new(),
             debounce: None,
             report: false,
             host: Options::default(),
@@ -197,6 +201,7 @@ impl<I: Interface> HotPlugin<I> {
         let mut config = Config::new([dir.clone()]);
         config.release = options.release;
         config.companions.extend(options.host_package.clone());
+        config.extra_args.extend(options.cargo_args.iter().cloned());
         config.color = options.report && io::stderr().is_terminal();
         if let Some(d) = options.debounce {
             config.debounce = d;
