@@ -432,9 +432,22 @@ fn follow<I: Interface>(f: Follow<I>) {
                             packages.join(", ")
                         ));
                         let _ = tx.send(DevEvent::OutsidePluginChanged {
-                            packages,
+                            packages: packages.clone(),
                             paths: outside,
                         });
+                        if I::DECL.rust_types {
+                            // The check at load compares each crossing type's identity, not
+                            // its definition: an edited crate that host and plugin both
+                            // compile keeps its identity, and the host still has the old
+                            // definition. Refuse rather than risk two layouts of one type.
+                            let e = LoadError::OutsideChange {
+                                path: path.clone(),
+                                packages,
+                            };
+                            reporter.line(&format!("hotdev: {e}\n  fix: {}", e.fix()));
+                            let _ = tx.send(DevEvent::Rejected(e));
+                            continue;
+                        }
                     }
                     let Some(held) = hooks.begin_swap(&stop) else { return };
                     if held >= Duration::from_millis(1) {

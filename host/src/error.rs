@@ -115,6 +115,18 @@ pub enum LoadError {
         /// Each Rust type whose identity differs, by full name, with the cause.
         types: Vec<String>,
     },
+    /// `HD016`.
+    #[error(
+        "[HD016] {} was rebuilt for a change in {}, outside the plugin crate: a Rust-typed interface cannot take it without restarting the host",
+        path.display(),
+        packages.join(", ")
+    )]
+    OutsideChange {
+        /// The library.
+        path: PathBuf,
+        /// The packages (or directories) whose files changed.
+        packages: Vec<String>,
+    },
     /// `HD014`.
     #[error("[HD014] could not watch the threads {} starts: {reason}", path.display())]
     ThreadWatch {
@@ -208,6 +220,7 @@ impl LoadError {
             LoadError::FingerprintMismatch { .. } => "HD013",
             LoadError::ThreadWatch { .. } => "HD014",
             LoadError::TypeMismatch { .. } => "HD015",
+            LoadError::OutsideChange { .. } => "HD016",
             LoadError::OnLoadFailed { .. } => "HD020",
             LoadError::HookPanicked { .. } => "HD021",
             LoadError::StateLayoutChanged { .. } => "HD022",
@@ -249,6 +262,9 @@ impl LoadError {
                 "a running host cannot adopt a changed interface: stop it and start it again \
                  (so that host and plugin are built from the same interface crate, with the \
                  same compiler); to keep this host running, undo the interface change"
+            }
+            LoadError::OutsideChange { .. } => {
+                "restart the host to use the change (hotdev run restarts it by itself); the running generation keeps serving"
             }
             LoadError::TypeMismatch { .. } => {
                 "build host and plugin together: same profile, and one version, source and feature set of each crate whose types cross (hotdev's dev loop builds the plugin with the host's)"

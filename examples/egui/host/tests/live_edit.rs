@@ -145,7 +145,8 @@ fn wait_for_reload(events: &crossbeam_channel::Receiver<DevEvent>) -> u64 {
     let mut seen = Vec::new();
     loop {
         match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(DevEvent::Reloaded { generation, .. }) => return generation,
+            // The first build's generation 1 is reported too: wait for the next one.
+            Ok(DevEvent::Reloaded { generation, .. }) if generation > 1 => return generation,
             Ok(DevEvent::Rejected(e)) => panic!("the edited plugin was refused: {e}"),
             Ok(DevEvent::Watch(hotdev_watcher::Event::BuildFailed { diagnostics, .. })) => {
                 panic!("the edited plugin did not build:\n{diagnostics}")

@@ -31,6 +31,13 @@ struct Copy {
 
 impl Copy {
     fn new() -> Copy {
+        Copy::with_target("live-edit-target")
+    }
+
+    /// A copy building into `target` under this test's scratch directory. A test that
+    /// edits a crate the copies share (`tui-api`) needs a target directory of its own:
+    /// the copies' crates have the same build identity, so they share its outputs.
+    fn with_target(target: &str) -> Copy {
         static N: AtomicU32 = AtomicU32::new(0);
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let checkout = example.join("../..").canonicalize().unwrap();
@@ -51,7 +58,7 @@ impl Copy {
             });
         }
         // The copies share one target directory, kept between runs: ratatui is compiled once.
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("live-edit-target");
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join(target);
         std::fs::create_dir_all(root.join(".cargo")).unwrap();
         std::fs::write(
             root.join(".cargo/config.toml"),
@@ -134,7 +141,8 @@ fn wait_for_reload(events: &crossbeam_channel::Receiver<DevEvent>) -> u64 {
     let mut seen = Vec::new();
     loop {
         match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(DevEvent::Reloaded { generation, .. }) => return generation,
+            // The first build's generation 1 is reported too: wait for the next one.
+            Ok(DevEvent::Reloaded { generation, .. }) if generation > 1 => return generation,
             Ok(DevEvent::Rejected(e)) => panic!("the edited plugin was refused: {e}"),
             Ok(DevEvent::Watch(hotdev_watcher::Event::BuildFailed { diagnostics, .. })) => {
                 panic!("the edited plugin did not build:\n{diagnostics}")
@@ -220,4 +228,54 @@ fn editing_the_plugin_changes_the_next_frame_and_keeps_the_app() {
     );
     assert_eq!(host.app.done.values().filter(|&&d| d).count(), 2);
     assert_eq!(host.plugin.generation(), 2);
+}
+
+/// An edit of `tui-api`, which the host compiled too, changes what the host's `App` means
+/// to a rebuilt plugin without changing its identity: the dev loop refuses the rebuilt
+/// plugin (HD016) instead of loading code that disagrees with the host, and the running
+/// generation keeps drawing.
+#[test]
+fn an_edit_of_the_api_crate_the_host_compiled_is_refused_not_loaded() {
+    let copy = Copy::with_target("api-edit-target");
+    let (plugin, events) = HotPlugin::<TasksUi>::watch_with(
+        copy.plugin_dir(),
+        HotOptions {
+            debounce: Some(Duration::from_millis(20)),
+            ..HotOptions::default()
+        },
+    )
+    .expect("the plugin builds and loads");
+    let mut host = Host {
+        plugin,
+        terminal: Terminal::new(TestBackend::new(40, 8)).unwrap(),
+        app: App::with_tasks(["write", "run"]),
+    };
+    let before = host.draw();
+
+    // The same size, another meaning: `selected` moves behind a field of the same size.
+    let api = copy.plugin_dir().join("../api/src/lib.rs");
+    let source = std::fs::read_to_string(&api).unwrap();
+    let edited = source.replace(
+        "    /// The index of the selected task.\n    pub selected: usize,",
+        "    /// Scroll offset (new), in front of the selection.\n    pub offset: usize,\n    /// The index of the selected task.\n    pub selected: usize,",
+    );
+    assert_ne!(source, edited, "the field is where the test expects it");
+    std::fs::write(&api, edited).unwrap();
+
+    let deadline = Instant::now() + BUILD;
+    let mut seen = Vec::new();
+    let refused = loop {
+        match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(DevEvent::Rejected(e)) => break e,
+            Ok(DevEvent::Reloaded { generation, .. }) if generation > 1 => {
+                panic!("generation {generation} was loaded from an edited API crate")
+            }
+            Ok(other) => seen.push(format!("{other:?}")),
+            Err(_) => panic!("no refusal within {BUILD:?}; events:\n{}", seen.join("\n")),
+        }
+    };
+    assert_eq!(refused.code(), "HD016", "{refused}");
+    assert!(refused.to_string().contains("tui-api"), "{refused}");
+    assert_eq!(host.plugin.generation(), 1, "the running generation serves");
+    assert_eq!(host.draw(), before, "and draws as before");
 }
