@@ -62,8 +62,10 @@ fn main() {
     // SAFETY: the descriptor's table was built by `export_plugin!` for `app`, the
     // interface named in it; it is a static of this binary.
     let table = unsafe { &*descriptor.table.cast::<app::Table>() };
-    // SAFETY: called once, before any handler runs, as a host would after loading.
-    unsafe { (descriptor.init)() };
+    // SAFETY: called once, before any handler runs, as a host would after loading; no
+    // hooks (null): linked into this binary, the plugin already allocates with its
+    // allocator and has no other logger to reach.
+    unsafe { (descriptor.init)(std::ptr::null()) };
     let visits: &'static mut hello::Visits = Box::leak(Box::default());
     // SAFETY: `visits` is a live, leaked `Visits`, the state type the example declares,
     // with its own size and alignment.
