@@ -24,9 +24,9 @@ pub mod devloop;
 pub mod events;
 #[cfg(feature = "cli")]
 pub mod new;
+mod reload_hooks;
 #[cfg(feature = "cli")]
 pub mod run;
-mod reload_hooks;
 #[cfg(feature = "cli")]
 pub mod serve;
 mod term;
