@@ -1319,7 +1319,9 @@ impl<I: Interface> Drop for Inner<I> {
 //   period that waits for every thread that entered before it was retired (`epoch`);
 // - `Ok` is returned only for a null report, when the shim wrote the result.
 unsafe impl<I: Interface> Caller<I> for Plugin<I> {
-    #[inline]
+    // Always inlined, with the rare work out of line: this is the call path, and the
+    // closure it takes must inline into it.
+    #[inline(always)]
     fn invoke<R>(
         &self,
         call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
@@ -1328,38 +1330,47 @@ unsafe impl<I: Interface> Caller<I> for Plugin<I> {
         // SAFETY: see the impl's comment: entered before this load, so the generation
         // stays alive until `guard` drops; it is not used after that.
         let generation = unsafe { &*self.inner.current.load(Ordering::Acquire) };
-        let (result, ended_probation) = invoke_in(&self.inner, generation, call);
-        if let Some(previous) = ended_probation {
-            // Retired once this thread has left the epoch domain: the call that ended the
-            // probation ran in the new generation, so the old one must not wait for (nor
-            // count) this thread as one of its calls.
-            drop(guard);
-            self.inner.reaper.retire_reserved(previous);
-        }
-        result
+        invoke_in(&self.inner, generation, call, Some(guard))
     }
 }
 
-/// Makes one call in `generation`. Returns the previous generation when this call ended
-/// the probation, for the caller to retire.
+impl<I: Interface> Inner<I> {
+    /// After a successful call of a generation on probation: counts it, and when it ended
+    /// the probation, retires the previous generation once this thread has left the epoch
+    /// domain (`guard`, when the caller entered for this call alone): that call ran in the
+    /// new generation, so the old one must not wait for (nor count) this thread as one of
+    /// its calls. A pinned caller stays in the domain; the old generation then drains when
+    /// the pin is dropped.
+    #[cold]
+    #[inline(never)]
+    fn after_probation_call(&self, generation: &Generation<I>, guard: Option<epoch::Guard>) {
+        if let Some(previous) = self.probation_call(generation) {
+            drop(guard);
+            self.reaper.retire_reserved(previous);
+        }
+    }
+}
+
+/// Makes one call in `generation`, entered with `guard` (`None`: the caller is pinned).
+/// The rare work (probation, a panic) is out of line, so that the result travels as it
+/// would from a plain call.
 #[inline(always)]
 fn invoke_in<I: Interface, R>(
     inner: &Inner<I>,
     generation: &Generation<I>,
     call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
-) -> (Result<R, CallError>, Option<Arc<Generation<I>>>) {
+    guard: Option<epoch::Guard>,
+) -> Result<R, CallError> {
     let mut out = MaybeUninit::<R>::uninit();
     let report = call(&generation.table, out.as_mut_ptr());
     if report.is_null() {
-        let ended = if generation.probation_left.load(Ordering::Relaxed) != 0 {
-            inner.probation_call(generation)
-        } else {
-            None
-        };
-        // SAFETY: a null report means the shim wrote the result.
-        (Ok(unsafe { out.assume_init() }), ended)
+        if generation.probation_left.load(Ordering::Relaxed) != 0 {
+            inner.after_probation_call(generation, guard);
+        }
+        // SAFETY: a null report means the shim wrote the result (into this frame).
+        Ok(unsafe { out.assume_init() })
     } else {
-        (Err(inner.call_failed(generation, report)), None)
+        Err(inner.call_failed(generation, report))
     }
 }
 
@@ -1389,17 +1400,11 @@ impl<I: Interface> fmt::Debug for Pinned<'_, I> {
 // SAFETY: the pinned generation was loaded after entering the epoch domain, and the guard
 // keeps this thread announced until the `Pinned` is dropped, so it stays loaded.
 unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
-    #[inline]
+    #[inline(always)]
     fn invoke<R>(
         &self,
         call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     ) -> Result<R, CallError> {
-        let (result, ended_probation) = invoke_in(&self.plugin.inner, self.generation, call);
-        if let Some(previous) = ended_probation {
-            // This thread stays pinned while the `Pinned` lives, so the previous generation
-            // drains when it is dropped.
-            self.plugin.inner.reaper.retire_reserved(previous);
-        }
-        result
+        invoke_in(&self.plugin.inner, self.generation, call, None)
     }
 }
