@@ -139,7 +139,10 @@ fn a_burst_of_saves_builds_a_bounded_number_of_times_and_the_last_save_wins() {
         "{builds} builds for a burst of 30 saves: {:#?}",
         session.log
     );
-    assert!(builds >= 2, "the first build and at least one for the burst");
+    assert!(
+        builds >= 2,
+        "the first build and at least one for the burst"
+    );
 }
 
 /// An editor that writes a temporary file and renames it over the original is seen.
