@@ -4,17 +4,61 @@
 //! swaps into open pages on every save, without a build.
 //!
 //! The crate is a `cdylib` with a `[workspace]` table of its own (so it builds on its own
-//! wherever it is created, even inside another workspace) and depends on this checkout's
-//! `reloadable` by absolute path.
+//! wherever it is created, even inside another workspace). It depends on the `reloadable`
+//! this `hotdev` was built with: by exact version when `hotdev` was installed from a
+//! release (`cargo install hotdev`), by absolute path when it runs from a source checkout
+//! (whose `reloadable` may be ahead of any release). A plugin built against another
+//! `reloadable` would be refused at load, so the version is pinned with `=`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-/// Where this checkout's `reloadable` crate is.
-fn reloadable_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("reloadable")
+/// How the new crate depends on `reloadable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reloadable {
+    /// `reloadable = "=VERSION"`: from crates.io.
+    Version(&'static str),
+    /// `reloadable = { path = "..." }`: this source checkout's crate.
+    Path(PathBuf),
+}
+
+impl Reloadable {
+    /// The dependency for a `hotdev` built from `source` (its package directory): the
+    /// checkout's `reloadable` while it is there, else the release's version. A package
+    /// downloaded from crates.io holds no `reloadable/` (it is published on its own), and a
+    /// checkout that was moved or deleted after `cargo install --path` no longer has one.
+    fn for_source(source: &Path) -> Reloadable {
+        let checkout = source.join("reloadable");
+        if checkout.join("Cargo.toml").is_file() {
+            Reloadable::Path(checkout)
+        } else {
+            // hotdev and reloadable are released together, with one version.
+            Reloadable::Version(env!("CARGO_PKG_VERSION"))
+        }
+    }
+
+    /// The dependency of this `hotdev`.
+    fn of_this_build() -> Reloadable {
+        Reloadable::for_source(Path::new(env!("CARGO_MANIFEST_DIR")))
+    }
+
+    /// The value of the `reloadable` key in `[dependencies]`.
+    fn toml(&self) -> String {
+        match self {
+            Reloadable::Version(version) => format!("\"={version}\""),
+            Reloadable::Path(path) => {
+                // A TOML basic string: escape backslashes and quotes (Windows paths).
+                let path = path
+                    .display()
+                    .to_string()
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"");
+                format!("{{ path = \"{path}\" }}")
+            }
+        }
+    }
 }
 
 /// Creates the plugin crate at `dir` (missing or empty), and prints the command that
@@ -47,7 +91,7 @@ pub fn create(dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("[HD081] could not create the directory {}", dir.display()))?;
     }
     let files = [
-        ("Cargo.toml", manifest(&name, &reloadable_path())),
+        ("Cargo.toml", manifest(&name, &Reloadable::of_this_build())),
         ("src/lib.rs", LIB_RS.to_string()),
         ("static/style.css", STYLE_CSS.to_string()),
         (".gitignore", "/target\n".to_string()),
@@ -116,13 +160,8 @@ fn sanitize(base: &str) -> String {
     name
 }
 
-fn manifest(name: &str, reloadable: &Path) -> String {
-    // A TOML basic string: escape backslashes and quotes (Windows paths).
-    let path = reloadable
-        .display()
-        .to_string()
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"");
+fn manifest(name: &str, reloadable: &Reloadable) -> String {
+    let reloadable = reloadable.toml();
     format!(
         r#"[package]
 name = "{name}"
@@ -134,7 +173,7 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-reloadable = {{ path = "{path}" }}
+reloadable = {reloadable}
 
 # A workspace of its own, so that this crate builds wherever it was created.
 [workspace]
@@ -224,11 +263,60 @@ mod tests {
         assert!(manifest.contains("name = \"shop-front\""), "{manifest}");
         assert!(manifest.contains("crate-type = [\"cdylib\"]"));
         assert!(manifest.contains("[workspace]"));
-        assert!(manifest.contains(&reloadable_path().display().to_string()));
+        // The tests run from the checkout: its `reloadable`, by path.
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("reloadable");
+        assert!(
+            manifest.contains(&format!(
+                "reloadable = {{ path = \"{}\" }}",
+                checkout.display()
+            )),
+            "{manifest}"
+        );
         let lib = fs::read_to_string(target.join("src/lib.rs")).unwrap();
         assert!(lib.contains("Hello from hotdev"));
         assert!(lib.contains(r#"<link rel=\"stylesheet\" href=\"/static/style.css\">"#));
         let style = fs::read_to_string(target.join("static/style.css")).unwrap();
         assert!(style.contains("h1 {"), "{style}");
+    }
+
+    #[test]
+    fn a_release_depends_on_its_own_reloadable_version() {
+        // A package directory as crates.io unpacks it: no `reloadable/` inside.
+        let unpacked = tempfile::tempdir().unwrap();
+        fs::write(
+            unpacked.path().join("Cargo.toml"),
+            "[package]\nname = \"hotdev\"\n",
+        )
+        .unwrap();
+        let dependency = Reloadable::for_source(unpacked.path());
+        assert_eq!(dependency, Reloadable::Version(env!("CARGO_PKG_VERSION")));
+        let manifest = manifest("shop", &dependency);
+        let expected = format!("reloadable = \"={}\"", env!("CARGO_PKG_VERSION"));
+        assert!(manifest.contains(&expected), "{manifest}");
+        assert!(!manifest.contains("path ="), "{manifest}");
+    }
+
+    #[test]
+    fn a_checkout_depends_on_its_reloadable_by_path() {
+        let checkout = tempfile::tempdir().unwrap();
+        let crate_dir = checkout.path().join("reloadable");
+        fs::create_dir(&crate_dir).unwrap();
+        fs::write(
+            crate_dir.join("Cargo.toml"),
+            "[package]\nname = \"reloadable\"\n",
+        )
+        .unwrap();
+        let dependency = Reloadable::for_source(checkout.path());
+        assert_eq!(dependency, Reloadable::Path(crate_dir.clone()));
+        let manifest = manifest("shop", &dependency);
+        assert!(
+            manifest.contains(&format!("path = \"{}\"", crate_dir.display())),
+            "{manifest}"
+        );
+        // The manifest parses as TOML with the dependency where cargo looks for it.
+        assert!(
+            manifest.contains("[dependencies]\nreloadable = {"),
+            "{manifest}"
+        );
     }
 }
