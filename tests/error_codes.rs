@@ -50,7 +50,8 @@ fn used_codes() -> BTreeMap<String, String> {
         let text = fs::read_to_string(&file).unwrap();
         for (code, line) in codes_in(&text) {
             let shown = file.strip_prefix(root()).unwrap_or(&file).display();
-            used.entry(code).or_insert_with(|| format!("{shown}:{line}"));
+            used.entry(code)
+                .or_insert_with(|| format!("{shown}:{line}"));
         }
     }
     used
@@ -64,7 +65,12 @@ fn documented_rows() -> Vec<(String, usize)> {
         let Some(cell) = line.strip_prefix('|') else {
             continue;
         };
-        let first = cell.split('|').next().unwrap_or("").trim().trim_matches('`');
+        let first = cell
+            .split('|')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('`');
         if let [(code, _)] = codes_in(first).as_slice() {
             if code.len() == first.len() {
                 rows.push((code.clone(), index + 1));

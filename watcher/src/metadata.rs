@@ -9,64 +9,10 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use serde::Deserialize;
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, TargetKind};
 
 use crate::Error;
-
-/// The part of `cargo metadata`'s output the watcher reads.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Metadata {
-    pub(crate) packages: Vec<Package>,
-    pub(crate) resolve: Option<Resolve>,
-    pub(crate) target_directory: PathBuf,
-    pub(crate) workspace_root: PathBuf,
-    #[serde(default)]
-    pub(crate) workspace_members: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Package {
-    pub(crate) name: String,
-    pub(crate) id: String,
-    pub(crate) source: Option<String>,
-    pub(crate) manifest_path: PathBuf,
-    #[serde(default)]
-    pub(crate) targets: Vec<Target>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Target {
-    #[serde(default)]
-    pub(crate) kind: Vec<String>,
-    pub(crate) src_path: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Resolve {
-    pub(crate) nodes: Vec<Node>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Node {
-    pub(crate) id: String,
-    #[serde(default)]
-    pub(crate) deps: Vec<NodeDep>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct NodeDep {
-    pub(crate) pkg: String,
-    #[serde(default)]
-    pub(crate) dep_kinds: Vec<DepKind>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct DepKind {
-    /// `null` for a normal dependency, `"build"` or `"dev"`.
-    pub(crate) kind: Option<String>,
-}
 
 /// A local package to watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,19 +45,14 @@ pub(crate) fn resolve(
     manifest: &Path,
 ) -> Result<Resolved, Error> {
     let _span = tracing::debug_span!("cargo_metadata", manifest = %manifest.display()).entered();
-    let json = match run(cargo, envs, manifest, false) {
-        Ok(json) => json,
+    let metadata = match run(cargo, envs, manifest, false) {
+        Ok(metadata) => metadata,
         Err(Error::Metadata { stderr, .. }) if looks_offline(&stderr) => {
             tracing::info!("cargo metadata could not reach the registry; retrying with --offline");
             run(cargo, envs, manifest, true)?
         }
         Err(error) => return Err(error),
     };
-    let metadata: Metadata =
-        serde_json::from_slice(&json).map_err(|source| Error::MetadataParse {
-            manifest: manifest.to_owned(),
-            source,
-        })?;
     from_metadata(&metadata, manifest)
 }
 
@@ -133,33 +74,37 @@ fn run(
     envs: &[(OsString, OsString)],
     manifest: &Path,
     offline: bool,
-) -> Result<Vec<u8>, Error> {
-    let mut command = Command::new(cargo);
-    command
-        .arg("metadata")
-        .arg("--format-version")
-        .arg("1")
-        .arg("--manifest-path")
-        .arg(manifest)
-        .envs(envs.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null());
+) -> Result<Metadata, Error> {
+    let mut command = MetadataCommand::new();
+    command.cargo_path(cargo).manifest_path(manifest);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
     if offline {
-        command.arg("--offline");
+        command.other_options(vec!["--offline".to_string()]);
     }
     if let Some(dir) = manifest.parent() {
         command.current_dir(dir);
     }
-    let output = command.output().map_err(|source| Error::CargoSpawn {
-        cargo: cargo.to_owned(),
-        source,
-    })?;
-    if !output.status.success() {
-        return Err(Error::Metadata {
+    command.exec().map_err(|error| match error {
+        cargo_metadata::Error::CargoMetadata { stderr } => Error::Metadata {
             manifest: manifest.to_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    Ok(output.stdout)
+            stderr,
+        },
+        cargo_metadata::Error::Io(source) => Error::CargoSpawn {
+            cargo: cargo.to_owned(),
+            source,
+        },
+        cargo_metadata::Error::Json(source) => Error::MetadataParse {
+            manifest: manifest.to_owned(),
+            source,
+        },
+        // Output that is not UTF-8, or not one JSON document.
+        other => Error::Metadata {
+            manifest: manifest.to_owned(),
+            stderr: other.to_string(),
+        },
+    })
 }
 
 /// Picks the plugin package and its local library dependencies out of `metadata`.
@@ -167,12 +112,12 @@ pub(crate) fn from_metadata(metadata: &Metadata, manifest: &Path) -> Result<Reso
     let by_id: HashMap<&str, &Package> = metadata
         .packages
         .iter()
-        .map(|p| (p.id.as_str(), p))
+        .map(|p| (p.id.repr.as_str(), p))
         .collect();
     let plugin = metadata
         .packages
         .iter()
-        .find(|p| same_file(&p.manifest_path, manifest))
+        .find(|p| same_file(p.manifest_path.as_std_path(), manifest))
         .ok_or_else(|| Error::NotAPackage {
             manifest: manifest.to_owned(),
         })?;
@@ -180,10 +125,13 @@ pub(crate) fn from_metadata(metadata: &Metadata, manifest: &Path) -> Result<Reso
     let mut seen = BTreeSet::new();
     let mut local_deps = Vec::new();
     if let Some(resolve) = &metadata.resolve {
-        let nodes: HashMap<&str, &Node> =
-            resolve.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
-        let mut queue = VecDeque::from([plugin.id.as_str()]);
-        seen.insert(plugin.id.as_str());
+        let nodes: HashMap<&str, _> = resolve
+            .nodes
+            .iter()
+            .map(|n| (n.id.repr.as_str(), n))
+            .collect();
+        let mut queue = VecDeque::from([plugin.id.repr.as_str()]);
+        seen.insert(plugin.id.repr.as_str());
         while let Some(id) = queue.pop_front() {
             let Some(node) = nodes.get(id) else { continue };
             for dep in &node.deps {
@@ -192,10 +140,10 @@ pub(crate) fn from_metadata(metadata: &Metadata, manifest: &Path) -> Result<Reso
                     || dep
                         .dep_kinds
                         .iter()
-                        .any(|k| k.kind.as_deref() != Some("dev"));
-                if library_dep && seen.insert(dep.pkg.as_str()) {
-                    queue.push_back(dep.pkg.as_str());
-                    match by_id.get(dep.pkg.as_str()) {
+                        .any(|k| k.kind != DependencyKind::Development);
+                if library_dep && seen.insert(dep.pkg.repr.as_str()) {
+                    queue.push_back(dep.pkg.repr.as_str());
+                    match by_id.get(dep.pkg.repr.as_str()) {
                         Some(package) if package.source.is_none() => {
                             local_deps.push(local_package(package));
                         }
@@ -208,21 +156,21 @@ pub(crate) fn from_metadata(metadata: &Metadata, manifest: &Path) -> Result<Reso
     local_deps.sort_by(|a, b| a.root.cmp(&b.root));
 
     Ok(Resolved {
-        workspace_root: metadata.workspace_root.clone(),
-        target_directory: metadata.target_directory.clone(),
+        workspace_root: metadata.workspace_root.clone().into_std_path_buf(),
+        target_directory: metadata.target_directory.clone().into_std_path_buf(),
         plugin: local_package(plugin),
         deps: local_deps,
         members: metadata
             .workspace_members
             .iter()
-            .filter_map(|id| by_id.get(id.as_str()).map(|p| p.name.clone()))
+            .filter_map(|id| by_id.get(id.repr.as_str()).map(|p| p.name.to_string()))
             .collect(),
     })
 }
 
 fn local_package(package: &Package) -> LocalPackage {
-    let root = package
-        .manifest_path
+    let manifest_path = package.manifest_path.clone().into_std_path_buf();
+    let root = manifest_path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
@@ -232,21 +180,50 @@ fn local_package(package: &Package) -> LocalPackage {
         // The library and the build script are what a plugin build compiles; examples,
         // tests and benches that live outside the package root do not go into it.
         .filter(|t| {
-            t.kind
-                .iter()
-                .any(|k| k.ends_with("lib") || k == "custom-build")
+            t.kind.iter().any(|k| {
+                matches!(
+                    k,
+                    TargetKind::Lib
+                        | TargetKind::RLib
+                        | TargetKind::DyLib
+                        | TargetKind::CDyLib
+                        | TargetKind::StaticLib
+                        | TargetKind::ProcMacro
+                        | TargetKind::CustomBuild
+                )
+            })
         })
-        .filter(|t| !t.src_path.starts_with(&root))
-        .filter_map(|t| t.src_path.parent().map(Path::to_path_buf))
+        // Cargo writes `build = "../shared/build.rs"` as `<root>/../shared/build.rs`,
+        // which `starts_with(root)` would take for a path inside the package.
+        .map(|t| normalize(t.src_path.as_std_path()))
+        .filter(|src| !src.starts_with(&root))
+        .filter_map(|src| src.parent().map(Path::to_path_buf))
         .collect();
     outside_dirs.sort();
     outside_dirs.dedup();
     LocalPackage {
-        name: package.name.clone(),
-        manifest_path: package.manifest_path.clone(),
+        name: package.name.to_string(),
+        manifest_path,
         root,
         outside_dirs,
     }
+}
+
+/// `path` with `.` and `..` resolved by its components alone (cargo's paths are
+/// absolute; the file may not exist yet).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -260,66 +237,91 @@ fn same_file(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
-    const METADATA: &str = r#"{
-      "packages": [
-        {"name": "plugin", "id": "path+file:///w/plugin#0.1.0", "source": null,
-         "manifest_path": "/w/plugin/Cargo.toml",
-         "targets": [{"kind": ["cdylib"], "src_path": "/w/plugin/src/lib.rs"},
-                     {"kind": ["custom-build"], "src_path": "/w/shared/build.rs"}]},
-        {"name": "dep", "id": "path+file:///w/dep#0.1.0", "source": null,
-         "manifest_path": "/w/dep/Cargo.toml",
-         "targets": [{"kind": ["lib"], "src_path": "/w/dep/src/lib.rs"}]},
-        {"name": "deeper", "id": "path+file:///w/deeper#0.1.0", "source": null,
-         "manifest_path": "/w/deeper/Cargo.toml",
-         "targets": [{"kind": ["lib"], "src_path": "/w/deeper/src/lib.rs"}]},
-        {"name": "builder", "id": "path+file:///w/builder#0.1.0", "source": null,
-         "manifest_path": "/w/builder/Cargo.toml", "targets": []},
-        {"name": "testhelp", "id": "path+file:///w/testhelp#0.1.0", "source": null,
-         "manifest_path": "/w/testhelp/Cargo.toml", "targets": []},
-        {"name": "serde", "id": "registry+https://github.com/rust-lang/crates.io-index#serde@1.0.0",
-         "source": "registry+https://github.com/rust-lang/crates.io-index",
-         "manifest_path": "/home/.cargo/registry/src/serde-1.0.0/Cargo.toml", "targets": []}
-      ],
-      "resolve": {"nodes": [
-        {"id": "path+file:///w/plugin#0.1.0", "deps": [
-          {"pkg": "path+file:///w/dep#0.1.0", "dep_kinds": [{"kind": null}]},
-          {"pkg": "path+file:///w/builder#0.1.0", "dep_kinds": [{"kind": "build"}]},
-          {"pkg": "path+file:///w/testhelp#0.1.0", "dep_kinds": [{"kind": "dev"}]},
-          {"pkg": "registry+https://github.com/rust-lang/crates.io-index#serde@1.0.0", "dep_kinds": [{"kind": null}]}
-        ]},
-        {"id": "path+file:///w/dep#0.1.0", "deps": [
-          {"pkg": "path+file:///w/deeper#0.1.0", "dep_kinds": [{"kind": null}]}
-        ]},
-        {"id": "path+file:///w/deeper#0.1.0", "deps": []},
-        {"id": "path+file:///w/builder#0.1.0", "deps": []},
-        {"id": "path+file:///w/testhelp#0.1.0", "deps": []},
-        {"id": "registry+https://github.com/rust-lang/crates.io-index#serde@1.0.0", "deps": []}
-      ]},
-      "target_directory": "/w/plugin/target",
-      "workspace_root": "/w/plugin",
-      "version": 1
-    }"#;
+    fn write(path: &Path, text: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn package(dir: &Path, name: &str, extra: &str) {
+        write(
+            &dir.join(name).join("Cargo.toml"),
+            &format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{extra}"
+            ),
+        );
+        write(&dir.join(name).join("src/lib.rs"), "");
+    }
+
+    /// A plugin with a normal, a transitive, a build and a dev path dependency, and a
+    /// build script outside its directory, as `cargo metadata` describes it.
+    fn workspace() -> (tempfile::TempDir, Metadata) {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path();
+        package(
+            w,
+            "plugin",
+            "build = \"../shared/build.rs\"\n[lib]\ncrate-type = [\"cdylib\"]\n\
+             [dependencies]\ndep = { path = \"../dep\" }\n\
+             [build-dependencies]\nbuilder = { path = \"../builder\" }\n\
+             [dev-dependencies]\ntesthelp = { path = \"../testhelp\" }\n[workspace]\n",
+        );
+        write(&w.join("shared/build.rs"), "fn main() {}");
+        package(
+            w,
+            "dep",
+            "[dependencies]\ndeeper = { path = \"../deeper\" }\n",
+        );
+        package(w, "deeper", "");
+        package(w, "builder", "");
+        package(w, "testhelp", "");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let metadata = run(Path::new(&cargo), &[], &w.join("plugin/Cargo.toml"), true).unwrap();
+        (dir, metadata)
+    }
 
     #[test]
-    fn follows_normal_and_build_path_dependencies_transitively_but_not_dev_or_registry() {
-        let metadata: Metadata = serde_json::from_str(METADATA).unwrap();
-        let resolved = from_metadata(&metadata, Path::new("/w/plugin/Cargo.toml")).unwrap();
+    fn follows_normal_and_build_path_dependencies_transitively_but_not_dev() {
+        let (dir, metadata) = workspace();
+        let w = dir.path().canonicalize().unwrap();
+        let resolved = from_metadata(&metadata, &w.join("plugin/Cargo.toml")).unwrap();
         assert_eq!(resolved.plugin.name, "plugin");
-        assert_eq!(resolved.plugin.root, Path::new("/w/plugin"));
-        assert_eq!(
-            resolved.plugin.outside_dirs,
-            vec![PathBuf::from("/w/shared")]
-        );
+        assert_eq!(resolved.plugin.root, w.join("plugin"));
+        assert_eq!(resolved.plugin.outside_dirs, vec![w.join("shared")]);
         let names: Vec<&str> = resolved.deps.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["builder", "deeper", "dep"]);
-        assert_eq!(resolved.target_directory, Path::new("/w/plugin/target"));
+        assert_eq!(resolved.target_directory, w.join("plugin/target"));
+        assert_eq!(resolved.members, ["plugin"]);
+    }
+
+    #[test]
+    fn paths_are_normalized_by_their_components() {
+        assert_eq!(
+            normalize(Path::new("/w/plugin/../shared/./build.rs")),
+            Path::new("/w/shared/build.rs")
+        );
     }
 
     #[test]
     fn a_manifest_without_a_package_is_an_error_naming_it() {
-        let metadata: Metadata = serde_json::from_str(METADATA).unwrap();
-        let error = from_metadata(&metadata, Path::new("/w/other/Cargo.toml")).unwrap_err();
-        assert!(error.to_string().contains("/w/other/Cargo.toml"), "{error}");
+        let (dir, metadata) = workspace();
+        let other = dir.path().join("other/Cargo.toml");
+        let error = from_metadata(&metadata, &other).unwrap_err();
+        assert!(
+            error.to_string().contains(&other.display().to_string()),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn cargo_failing_is_reported_with_its_own_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("Cargo.toml");
+        write(&manifest, "[package]\nname = \n");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let error = run(Path::new(&cargo), &[], &manifest, true).unwrap_err();
+        assert_eq!(error.code(), "HD073", "{error}");
+        assert!(error.to_string().contains("Cargo.toml"), "{error}");
     }
 }
