@@ -27,12 +27,11 @@ use std::ffi::OsString;
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
+use cargo_metadata::{Metadata, MetadataCommand, Package};
 use crossbeam_channel::Receiver;
-use serde::Deserialize;
 
 use crate::events::{EventWriter, EventsTarget};
 
@@ -81,38 +80,14 @@ struct HostPackage {
     target_directory: PathBuf,
 }
 
-#[derive(Debug, Deserialize)]
-struct Metadata {
-    packages: Vec<MetaPackage>,
-    workspace_members: Vec<String>,
-    workspace_root: PathBuf,
-    target_directory: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-struct MetaPackage {
-    name: String,
-    id: String,
-    manifest_path: PathBuf,
-    #[serde(default)]
-    targets: Vec<MetaTarget>,
-}
-
-#[derive(Debug, Deserialize)]
-struct MetaTarget {
-    name: String,
-    #[serde(default)]
-    kind: Vec<String>,
-}
-
-impl MetaPackage {
-    fn bins(&self) -> Vec<&str> {
-        self.targets
-            .iter()
-            .filter(|t| t.kind.iter().any(|k| k == "bin"))
-            .map(|t| t.name.as_str())
-            .collect()
-    }
+/// The names of a package's binary targets.
+fn bins(package: &Package) -> Vec<&str> {
+    package
+        .targets
+        .iter()
+        .filter(|t| t.is_bin())
+        .map(|t| t.name.as_str())
+        .collect()
 }
 
 /// Picks the host package and its binary out of the workspace's metadata.
@@ -121,39 +96,40 @@ fn pick_host(
     package: Option<&str>,
     dir: &Path,
 ) -> anyhow::Result<HostPackage> {
-    let members: Vec<&MetaPackage> = metadata
-        .packages
-        .iter()
-        .filter(|p| metadata.workspace_members.contains(&p.id))
-        .collect();
+    let members: Vec<&Package> = metadata.workspace_packages();
     let with_bins: Vec<&str> = members
         .iter()
-        .filter(|p| !p.bins().is_empty())
+        .filter(|p| !bins(p).is_empty())
         .map(|p| p.name.as_str())
         .collect();
     let chosen = match package {
         Some(name) => members
             .iter()
-            .find(|p| p.name == name)
+            .find(|p| p.name.as_str() == name)
             .copied()
             .with_context(|| {
                 format!(
                     "[HD085] no package named {name} in the workspace at {} (packages with a \
                      binary: {})",
-                    metadata.workspace_root.display(),
+                    metadata.workspace_root,
                     with_bins.join(", ")
                 )
             })?,
         None => {
-            let here = members
-                .iter()
-                .find(|p| p.manifest_path.parent() == Some(dir) && !p.bins().is_empty());
+            let here = members.iter().find(|p| {
+                p.manifest_path.parent().map(|d| d.as_std_path()) == Some(dir)
+                    && !bins(p).is_empty()
+            });
             match (here, with_bins.as_slice()) {
                 (Some(p), _) => p,
-                (None, [only]) => members.iter().find(|p| p.name == *only).copied().unwrap(),
+                (None, [only]) => members
+                    .iter()
+                    .find(|p| p.name.as_str() == *only)
+                    .copied()
+                    .expect("the name was taken from the members"),
                 (None, []) => anyhow::bail!(
                     "[HD085] no package with a binary in the workspace at {}",
-                    metadata.workspace_root.display()
+                    metadata.workspace_root
                 ),
                 (None, several) => anyhow::bail!(
                     "[HD085] several packages have a binary ({}); name the host with -p",
@@ -162,14 +138,14 @@ fn pick_host(
             }
         }
     };
-    let bins = chosen.bins();
+    let bins = bins(chosen);
     let bin = match bins.as_slice() {
         [only] => only.to_string(),
         [] => anyhow::bail!(
             "[HD086] package {} has no binary target to run",
             chosen.name
         ),
-        several => match several.iter().find(|b| **b == chosen.name) {
+        several => match several.iter().find(|b| **b == chosen.name.as_str()) {
             Some(b) => b.to_string(),
             None => anyhow::bail!(
                 "[HD086] package {} has several binaries ({}) and none named after it",
@@ -179,39 +155,40 @@ fn pick_host(
         },
     };
     Ok(HostPackage {
-        name: chosen.name.clone(),
+        name: chosen.name.to_string(),
         bin,
         dir: chosen
             .manifest_path
             .parent()
-            .map(Path::to_path_buf)
+            .map(|d| d.as_std_path().to_path_buf())
             .unwrap_or_default(),
-        workspace_root: metadata.workspace_root.clone(),
-        target_directory: metadata.target_directory.clone(),
+        workspace_root: metadata.workspace_root.clone().into_std_path_buf(),
+        target_directory: metadata.target_directory.clone().into_std_path_buf(),
     })
 }
 
 fn find_host(opts: &RunOptions) -> anyhow::Result<HostPackage> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(&cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
+    let metadata = MetadataCommand::new()
+        .cargo_path(&cargo)
+        .no_deps()
         .current_dir(&opts.dir)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("[HD072] could not run cargo at {}", cargo.to_string_lossy()))?;
-    if !output.status.success() {
-        anyhow::bail!(
-            "[HD073] cargo metadata failed in {}: {}",
-            opts.dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let metadata: Metadata = serde_json::from_slice(&output.stdout).with_context(|| {
-        format!(
-            "[HD074] could not read the output of cargo metadata in {}",
-            opts.dir.display()
-        )
-    })?;
+        .exec()
+        .map_err(|error| match error {
+            cargo_metadata::Error::Io(source) => anyhow::Error::new(source).context(format!(
+                "[HD072] could not run cargo at {}",
+                cargo.to_string_lossy()
+            )),
+            cargo_metadata::Error::CargoMetadata { stderr } => anyhow::anyhow!(
+                "[HD073] cargo metadata failed in {}: {}",
+                opts.dir.display(),
+                stderr.trim()
+            ),
+            other => anyhow::Error::new(other).context(format!(
+                "[HD074] could not read the output of cargo metadata in {}",
+                opts.dir.display()
+            )),
+        })?;
     let dir = opts.dir.canonicalize().unwrap_or_else(|_| opts.dir.clone());
     pick_host(&metadata, opts.package.as_deref(), &dir)
 }
@@ -618,53 +595,73 @@ fn strip_ansi(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn metadata(json: &str) -> Metadata {
-        serde_json::from_str(json).unwrap()
+    /// A workspace with a host (`app`: a binary and a library), a package with two
+    /// binaries and a plugin, as `cargo metadata` describes it; and its root.
+    fn workspace() -> (tempfile::TempDir, PathBuf, Metadata) {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().canonicalize().unwrap();
+        let write = |path: &str, text: &str| {
+            let path = w.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"app\", \"tools\", \"plugin\"]\nresolver = \"2\"\n",
+        );
+        let package = |name: &str| {
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+        };
+        write("app/Cargo.toml", &package("app"));
+        write("app/src/main.rs", "fn main() {}");
+        write("app/src/lib.rs", "");
+        write("tools/Cargo.toml", &package("tools"));
+        write("tools/src/bin/a.rs", "fn main() {}");
+        write("tools/src/bin/b.rs", "fn main() {}");
+        write(
+            "plugin/Cargo.toml",
+            &format!("{}[lib]\ncrate-type = [\"cdylib\"]\n", package("plugin")),
+        );
+        write("plugin/src/lib.rs", "");
+        let metadata = MetadataCommand::new()
+            .no_deps()
+            .current_dir(&w)
+            .exec()
+            .unwrap();
+        (dir, w, metadata)
     }
-
-    const WORKSPACE: &str = r#"{
-      "packages": [
-        {"name": "app", "id": "app-id", "manifest_path": "/w/app/Cargo.toml",
-         "targets": [{"name": "app", "kind": ["bin"]}, {"name": "app", "kind": ["lib"]}]},
-        {"name": "tools", "id": "tools-id", "manifest_path": "/w/tools/Cargo.toml",
-         "targets": [{"name": "a", "kind": ["bin"]}, {"name": "b", "kind": ["bin"]}]},
-        {"name": "plugin", "id": "plugin-id", "manifest_path": "/w/plugin/Cargo.toml",
-         "targets": [{"name": "plugin", "kind": ["cdylib"]}]}
-      ],
-      "workspace_members": ["app-id", "tools-id", "plugin-id"],
-      "workspace_root": "/w",
-      "target_directory": "/w/target"
-    }"#;
 
     #[test]
     fn the_named_package_or_the_one_in_the_directory_is_the_host() {
-        let m = metadata(WORKSPACE);
-        let host = pick_host(&m, Some("app"), Path::new("/w")).unwrap();
+        let (_dir, w, m) = workspace();
+        let host = pick_host(&m, Some("app"), &w).unwrap();
         assert_eq!((host.name.as_str(), host.bin.as_str()), ("app", "app"));
-        assert_eq!(host.dir, Path::new("/w/app"));
-        let host = pick_host(&m, None, Path::new("/w/app")).unwrap();
+        assert_eq!(host.dir, w.join("app"));
+        assert_eq!(host.workspace_root, w);
+        assert_eq!(host.target_directory, w.join("target"));
+        let host = pick_host(&m, None, &w.join("app")).unwrap();
         assert_eq!(host.name, "app");
     }
 
     #[test]
     fn an_unclear_choice_is_an_error_with_its_code() {
-        let m = metadata(WORKSPACE);
-        let e = pick_host(&m, None, Path::new("/w"))
-            .unwrap_err()
-            .to_string();
+        let (_dir, w, m) = workspace();
+        let e = pick_host(&m, None, &w).unwrap_err().to_string();
         assert!(e.contains("[HD085]") && e.contains("app, tools"), "{e}");
-        let e = pick_host(&m, Some("nope"), Path::new("/w"))
-            .unwrap_err()
-            .to_string();
+        let e = pick_host(&m, Some("nope"), &w).unwrap_err().to_string();
         assert!(e.contains("[HD085]") && e.contains("nope"), "{e}");
-        let e = pick_host(&m, Some("tools"), Path::new("/w"))
-            .unwrap_err()
-            .to_string();
+        let e = pick_host(&m, Some("tools"), &w).unwrap_err().to_string();
         assert!(e.contains("[HD086]") && e.contains("a, b"), "{e}");
-        let e = pick_host(&m, Some("plugin"), Path::new("/w"))
-            .unwrap_err()
-            .to_string();
+        let e = pick_host(&m, Some("plugin"), &w).unwrap_err().to_string();
         assert!(e.contains("[HD086]") && e.contains("no binary"), "{e}");
+    }
+
+    #[test]
+    fn a_directory_without_a_workspace_is_an_error_with_its_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = RunOptions::new(dir.path());
+        let e = format!("{:#}", find_host(&opts).unwrap_err());
+        assert!(e.contains("[HD073]") && e.contains("Cargo.toml"), "{e}");
     }
 
     #[test]
