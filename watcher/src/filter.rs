@@ -18,8 +18,10 @@
 //!   changes a `Cargo.toml`, which is watched);
 //! - paths ignored by `.gitignore` files: the package's own, those in its subdirectories,
 //!   and those of its ancestors up to the root of the git repository holding it, with the
-//!   deeper file taking precedence as in git (global excludes and `.git/info/exclude`
-//!   are not read);
+//!   deeper file taking precedence as in git; then, when no `.gitignore` has an opinion,
+//!   the repository's `.git/info/exclude` and the user's global excludes file (git's
+//!   `core.excludesFile`, by default `~/.config/git/ignore`), in that order, as git reads
+//!   them. None of them applies to a package outside a git repository;
 //! - editor droppings: `*.swp`, `*.swx` and the other vim swap names (`*.sw?`), `*~`,
 //!   `#*#`, `.#*`, vim's write test file `4913`, `*.kate-swp`, `.DS_Store`;
 //! - creating an empty directory (the files later created in it are changes);
@@ -98,6 +100,9 @@ pub(crate) struct WatchPlan {
     pub(crate) asset_dirs: Vec<PathBuf>,
     /// Every `.gitignore` that applies, each rooted at its own directory.
     ignores: Vec<Gitignore>,
+    /// `.git/info/exclude` and the global excludes file of each repository holding a
+    /// package, rooted at the repository: consulted, in order, after every `.gitignore`.
+    excludes: Vec<(PathBuf, Gitignore)>,
 }
 
 impl WatchPlan {
@@ -190,6 +195,48 @@ impl WatchPlan {
         true
     }
 
+    /// Adds a repository's exclude rules (`.git/info/exclude`, then the global excludes
+    /// file), rooted at `repo`, unless they ignore `package_root` itself (as for an
+    /// ancestor's `.gitignore`). Returns the files left out for that reason.
+    pub(crate) fn add_repo_excludes(
+        &mut self,
+        repo: &Path,
+        files: &[(PathBuf, String)],
+        package_root: &Path,
+    ) -> Vec<PathBuf> {
+        let mut left_out = Vec::new();
+        for (file, text) in files {
+            // The same file for the same repository is read once.
+            if self
+                .excludes
+                .iter()
+                .any(|(read, g)| read == file && g.path() == repo)
+            {
+                continue;
+            }
+            let mut builder = GitignoreBuilder::new(repo);
+            for line in text.lines() {
+                // A malformed pattern is skipped, as git skips it.
+                let _ = builder.add_line(Some(file.clone()), line);
+            }
+            match builder.build() {
+                Ok(rules)
+                    if rules
+                        .matched_path_or_any_parents(package_root, true)
+                        .is_ignore() =>
+                {
+                    left_out.push(file.clone());
+                }
+                Ok(rules) if !rules.is_empty() => self.excludes.push((file.clone(), rules)),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(file = %file.display(), %error, "unusable excludes file")
+                }
+            }
+        }
+        left_out
+    }
+
     /// Every directory watched as a tree: package roots and outside source directories.
     pub(crate) fn roots(&self) -> Vec<PathBuf> {
         let mut roots: Vec<PathBuf> = self
@@ -280,6 +327,17 @@ impl WatchPlan {
         applicable.sort_by_key(|g| std::cmp::Reverse(g.path().components().count()));
         for gitignore in applicable {
             match gitignore.matched_path_or_any_parents(path, is_dir) {
+                Match::Ignore(_) => return true,
+                Match::Whitelist(_) => return false,
+                Match::None => {}
+            }
+        }
+        for (_, excludes) in self
+            .excludes
+            .iter()
+            .filter(|(_, g)| path.starts_with(g.path()))
+        {
+            match excludes.matched_path_or_any_parents(path, is_dir) {
                 Match::Ignore(_) => return true,
                 Match::Whitelist(_) => return false,
                 Match::None => {}
@@ -422,6 +480,50 @@ pub(crate) mod tests {
         plan.add_gitignore_lines(Path::new("/w/plugin"), "*.log\ngenerated/\n!keep.log\n");
         plan.add_gitignore_lines(Path::new("/w/plugin/src"), "scratch.rs\n");
         plan
+    }
+
+    #[test]
+    fn repository_excludes_apply_after_every_gitignore_and_never_to_the_package_itself() {
+        let mut plan = plan();
+        let left_out = plan.add_repo_excludes(
+            Path::new("/w"),
+            &[
+                (
+                    PathBuf::from("/w/.git/info/exclude"),
+                    "*.bak\nnotes/\n".into(),
+                ),
+                (
+                    PathBuf::from("/home/u/.config/git/ignore"),
+                    "*.orig\n*.log\n".into(),
+                ),
+                // A global rule that would hide the whole package is not applied.
+                (PathBuf::from("/etc/other-ignore"), "plugin/\n".into()),
+            ],
+            Path::new("/w/plugin"),
+        );
+        assert_eq!(left_out, [PathBuf::from("/etc/other-ignore")]);
+        let changed =
+            |plan: &WatchPlan, path: &str| !plan.classify(&ev(DATA, &[path]), |_| false).is_empty();
+        assert!(!changed(&plan, "/w/plugin/src/lib.rs.bak"), "info/exclude");
+        assert!(
+            !changed(&plan, "/w/plugin/notes/todo.rs"),
+            "info/exclude, a directory"
+        );
+        assert!(
+            !changed(&plan, "/w/plugin/src/lib.rs.orig"),
+            "the global excludes file"
+        );
+        assert!(changed(&plan, "/w/plugin/src/lib.rs"));
+        // A `.gitignore` decides before the excludes: `!keep.log` keeps what `*.log` drops.
+        assert!(changed(&plan, "/w/plugin/keep.log"));
+        // Reading the same files again adds nothing.
+        let again = plan.add_repo_excludes(
+            Path::new("/w"),
+            &[(PathBuf::from("/w/.git/info/exclude"), "*.rs\n".into())],
+            Path::new("/w/plugin"),
+        );
+        assert!(again.is_empty());
+        assert!(changed(&plan, "/w/plugin/src/lib.rs"));
     }
 
     fn ev(kind: EventKind, paths: &[&str]) -> notify::Event {

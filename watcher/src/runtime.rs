@@ -252,11 +252,21 @@ fn canonical_or_self(path: &Path) -> PathBuf {
 }
 
 /// Loads the `.gitignore` files that apply to `root` from above it: those of its
-/// ancestors up to the git repository's root. Outside a repository, none apply.
+/// ancestors up to the git repository's root, then the repository's `.git/info/exclude`
+/// and the user's global excludes file. Outside a repository, none apply.
 fn load_ancestor_gitignores(plan: &mut WatchPlan, root: &Path) {
-    let Some(repo) = root.ancestors().skip(1).find(|d| d.join(".git").exists()) else {
+    let Some(repo) = root.ancestors().find(|d| d.join(".git").exists()) else {
         return;
     };
+    load_repo_excludes(
+        plan,
+        repo,
+        root,
+        ignore::gitignore::gitconfig_excludes_path(),
+    );
+    if repo == root {
+        return;
+    }
     for dir in root.ancestors().skip(1) {
         if let Ok(text) = std::fs::read_to_string(dir.join(".gitignore")) {
             if !plan.add_gitignore_lines_unless_ignoring(dir, &text, Some(root)) {
@@ -270,6 +280,28 @@ fn load_ancestor_gitignores(plan: &mut WatchPlan, root: &Path) {
         if dir == repo {
             break;
         }
+    }
+}
+
+/// Adds `repo`'s `.git/info/exclude` and the global excludes file `global` (git's
+/// `core.excludesFile`) to the plan's rules for the package at `root`.
+fn load_repo_excludes(plan: &mut WatchPlan, repo: &Path, root: &Path, global: Option<PathBuf>) {
+    // In a worktree or submodule `.git` is a file naming the real git directory; its
+    // `info/exclude` is then not read (git reads the common directory's).
+    let files: Vec<(PathBuf, String)> = [Some(repo.join(".git/info/exclude")), global]
+        .into_iter()
+        .flatten()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(&file).ok()?;
+            Some((file, text))
+        })
+        .collect();
+    for file in plan.add_repo_excludes(repo, &files, root) {
+        tracing::warn!(
+            package = %root.display(),
+            excludes = %file.display(),
+            "the package lies in a folder these excludes ignore; they are not applied to the package's files"
+        );
     }
 }
 
@@ -835,6 +867,42 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_repository_exclude_file_and_a_global_excludes_file_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(repo.join(".git/info")).unwrap();
+        std::fs::write(repo.join(".git/info/exclude"), "*.bak\n").unwrap();
+        let global = repo.join("global-ignore");
+        std::fs::write(&global, "*.orig\n").unwrap();
+        let root = repo.join("plugin");
+        let mut plan = WatchPlan::default();
+        load_repo_excludes(&mut plan, &repo, &root, Some(global));
+        // A missing global file is no error.
+        load_repo_excludes(&mut plan, &repo, &root, Some(repo.join("missing")));
+        let plugin = plan.add_plugin(crate::filter::PluginSpec {
+            name: "plugin".into(),
+            crate_dir: root.clone(),
+            manifest_path: root.join("Cargo.toml"),
+            workspace: 0,
+            companions: Vec::new(),
+        });
+        plan.add_packages(
+            plugin,
+            [("plugin".into(), vec![root.clone()])],
+            repo.join("target"),
+        );
+        let event = |name: &str| {
+            notify::Event::new(EventKind::Modify(ModifyKind::Data(
+                notify::event::DataChange::Content,
+            )))
+            .add_path(root.join(name))
+        };
+        assert!(plan.classify(&event("lib.rs.bak"), |_| false).is_empty());
+        assert!(plan.classify(&event("lib.rs.orig"), |_| false).is_empty());
+        assert_eq!(plan.classify(&event("lib.rs"), |_| false).len(), 1);
+    }
 
     #[test]
     fn a_target_dir_in_the_extra_cargo_args_is_excluded_too() {
