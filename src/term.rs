@@ -3,49 +3,40 @@
 //! stderr is not a terminal), one line per reload, the compiler's diagnostics verbatim.
 
 use std::io::{self, IsTerminal, Write};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
-
-const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// The terminal reporter.
 #[derive(Debug)]
 pub struct Term {
     tty: bool,
-    /// Serialises writes to stderr; true while a spinner line is on screen.
-    screen: Arc<Mutex<bool>>,
-    spinner: Mutex<Option<Spinner>>,
-}
-
-#[derive(Debug)]
-struct Spinner {
-    stop: Sender<()>,
-    thread: JoinHandle<()>,
+    /// The build spinner while one is on screen. Lines are printed with the spinner
+    /// suspended, so they never mix with it.
+    spinner: Mutex<Option<ProgressBar>>,
 }
 
 impl Default for Term {
     fn default() -> Self {
         Term {
             tty: io::stderr().is_terminal(),
-            screen: Arc::new(Mutex::new(false)),
             spinner: Mutex::new(None),
         }
     }
 }
 
 impl Term {
-    /// Prints one line (clearing the spinner's line first, which redraws on its next tick).
+    /// Prints one line (above the spinner, when one is on screen).
     pub fn line(&self, text: &str) {
-        let mut spinning = self.screen.lock().unwrap_or_else(|p| p.into_inner());
-        let mut err = io::stderr().lock();
-        if *spinning {
-            let _ = write!(err, "\r\x1b[2K");
-            *spinning = false;
+        let spinner = self.spinner.lock().unwrap_or_else(|p| p.into_inner());
+        let print = || {
+            let _ = writeln!(io::stderr().lock(), "{text}");
+        };
+        match &*spinner {
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
-        let _ = writeln!(err, "{text}");
     }
 
     /// Prints text as it is (compiler diagnostics), ending with a newline.
@@ -61,49 +52,20 @@ impl Term {
             self.line(&format!("building {what}"));
             return;
         }
-        let (stop, stopped) = bounded::<()>(1);
-        let screen = Arc::clone(&self.screen);
-        let label = what.to_string();
-        let started = Instant::now();
-        let spawned = thread::Builder::new()
-            .name("hotdev-spinner".into())
-            .spawn(move || {
-                let mut frame = 0;
-                loop {
-                    {
-                        let mut spinning = screen.lock().unwrap_or_else(|p| p.into_inner());
-                        let mut err = io::stderr().lock();
-                        let elapsed = started.elapsed().as_secs_f64();
-                        let _ = write!(
-                            err,
-                            "\r\x1b[2K{} building {label} {elapsed:.1}s",
-                            FRAMES[frame % FRAMES.len()]
-                        );
-                        let _ = err.flush();
-                        *spinning = true;
-                    }
-                    frame += 1;
-                    // Dropping the sender (or sending) stops the spinner.
-                    if !matches!(
-                        stopped.recv_timeout(Duration::from_millis(100)),
-                        Err(RecvTimeoutError::Timeout)
-                    ) {
-                        break;
-                    }
-                }
-                let mut spinning = screen.lock().unwrap_or_else(|p| p.into_inner());
-                if *spinning {
-                    let _ = write!(io::stderr(), "\r\x1b[2K");
-                    *spinning = false;
-                }
-            });
-        match spawned {
-            Ok(thread) => {
-                *self.spinner.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Spinner { stop, thread });
-            }
-            Err(_) => self.line(&format!("building {what}")),
-        }
+        let style = ProgressStyle::with_template("{spinner} building {msg} {seconds}")
+            .expect("the template is valid")
+            .with_key(
+                "seconds",
+                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1}s", state.elapsed().as_secs_f64());
+                },
+            )
+            .tick_strings(&["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏", " "]);
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+            .with_style(style)
+            .with_message(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        *self.spinner.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar);
     }
 
     /// The build ended: the spinner goes.
@@ -113,9 +75,8 @@ impl Term {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(spinner) = spinner {
-            drop(spinner.stop);
-            let _ = spinner.thread.join();
+        if let Some(bar) = spinner {
+            bar.finish_and_clear();
         }
     }
 }
