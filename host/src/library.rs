@@ -8,7 +8,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use object::{Object, ObjectKind};
+use object::{FileKind, Object, ObjectKind};
 use reloadable::descriptor::{DESCRIPTOR_VERSION, ENTRY_SYMBOL, MAGIC};
 use reloadable::{Descriptor, FnDecl, InterfaceDecl, StateDecl, StaticStr, TypeLayout};
 
@@ -101,17 +101,27 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.is_empty() {
         return Err(truncated("the file is empty (0 bytes)".into()));
     }
-    let known_magic = bytes.starts_with(b"\x7fELF")
-        || bytes.starts_with(b"MZ")
-        || [
-            [0xfe, 0xed, 0xfa, 0xcf],
-            [0xcf, 0xfa, 0xed, 0xfe],
-            [0xca, 0xfe, 0xba, 0xbe],
-        ]
-        .iter()
-        .any(|m| bytes.starts_with(m));
-    if !known_magic {
-        return Err(not_lib(describe_foreign(bytes)));
+    match FileKind::parse(bytes) {
+        Ok(FileKind::Elf32 | FileKind::Elf64)
+        | Ok(FileKind::MachO32 | FileKind::MachO64)
+        | Ok(FileKind::Pe32 | FileKind::Pe64) => {}
+        Ok(FileKind::MachOFat32 | FileKind::MachOFat64) => return inspect_fat(path, bytes),
+        Ok(FileKind::Coff | FileKind::CoffBig) => {
+            return Err(not_lib("it is an object file, not a shared library".into()));
+        }
+        Ok(other) => {
+            return Err(not_lib(format!(
+                "it is a {other:?} file, not a shared library"
+            )));
+        }
+        // The start of an object file the loader knows, cut short.
+        Err(_) if has_object_magic(bytes) => {
+            return Err(truncated(format!(
+                "it ends after {} bytes, inside its headers",
+                bytes.len()
+            )));
+        }
+        Err(_) => return Err(not_lib(describe_foreign(bytes))),
     }
     let file = object::File::parse(bytes)
         .map_err(|e| truncated(format!("{e} ({} bytes)", bytes.len())))?;
@@ -143,6 +153,62 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
         _ => {}
     }
     Ok(())
+}
+
+/// Whether `bytes` start like an ELF, PE or Mach-O file.
+fn has_object_magic(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x7fELF")
+        || bytes.starts_with(b"MZ")
+        || [
+            [0xfe, 0xed, 0xfa, 0xce],
+            [0xce, 0xfa, 0xed, 0xfe],
+            [0xfe, 0xed, 0xfa, 0xcf],
+            [0xcf, 0xfa, 0xed, 0xfe],
+            [0xca, 0xfe, 0xba, 0xbe],
+            [0xca, 0xfe, 0xba, 0xbf],
+        ]
+        .iter()
+        .any(|m| bytes.starts_with(m))
+}
+
+/// A universal (fat) Mach-O: the loader picks the slice for this machine, so that slice
+/// is what is inspected.
+fn inspect_fat(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    use object::read::macho::{FatArch, MachOFatFile32, MachOFatFile64};
+    let truncated = |reason: String| LoadError::Truncated {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let slices: Vec<(object::Architecture, Result<&[u8], object::Error>)> =
+        match FileKind::parse(bytes) {
+            Ok(FileKind::MachOFat64) => MachOFatFile64::parse(bytes)
+                .map_err(|e| truncated(format!("a universal binary: {e}")))?
+                .arches()
+                .iter()
+                .map(|a| (a.architecture(), a.data(bytes)))
+                .collect(),
+            _ => MachOFatFile32::parse(bytes)
+                .map_err(|e| truncated(format!("a universal binary: {e}")))?
+                .arches()
+                .iter()
+                .map(|a| (a.architecture(), a.data(bytes)))
+                .collect(),
+        };
+    let found: Vec<String> = slices.iter().map(|(a, _)| format!("{a:?}")).collect();
+    let wanted = host_architecture();
+    match slices.into_iter().find(|(a, _)| Some(*a) == wanted) {
+        Some((_, Ok(slice))) => inspect(path, slice),
+        Some((arch, Err(e))) => Err(truncated(format!(
+            "a universal binary whose {arch:?} slice lies outside the file: {e}"
+        ))),
+        None => Err(LoadError::NotALibrary {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it is a universal binary for {}, without a slice for this machine ({wanted:?})",
+                found.join(", ")
+            ),
+        }),
+    }
 }
 
 /// The consistency of an ELF library's headers, which a file written in place over
@@ -294,6 +360,11 @@ fn host_architecture() -> Option<object::Architecture> {
 }
 
 fn describe_foreign(bytes: &[u8]) -> String {
+    if bytes.starts_with(b"!<arch>\n") {
+        return "it is an archive (a static library or an rlib), not a shared library: \
+                build the crate with crate-type = [\"cdylib\"]"
+            .into();
+    }
     let head = &bytes[..bytes.len().min(512)];
     if std::str::from_utf8(head).is_ok() || head.iter().all(|b| b.is_ascii()) {
         let first = String::from_utf8_lossy(head);
@@ -747,5 +818,74 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.code(), "HD031", "{err}");
+    }
+
+    /// A shared library of this machine: the C library this test runs with.
+    fn system_library() -> Vec<u8> {
+        let maps = fs::read_to_string("/proc/self/maps").unwrap();
+        let path = maps
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(5))
+            .find(|p| p.contains("libc.so") || p.contains("libc-"))
+            .expect("the C library is mapped");
+        fs::read(path).unwrap()
+    }
+
+    /// A universal Mach-O holding `slices` (CPU type, bytes), big-endian as on disk.
+    fn fat(slices: &[(u32, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xcafe_babe_u32.to_be_bytes());
+        out.extend_from_slice(&(slices.len() as u32).to_be_bytes());
+        let mut offset = 4096u32;
+        for (cpu, bytes) in slices {
+            for field in [*cpu, 3, offset, bytes.len() as u32, 12] {
+                out.extend_from_slice(&field.to_be_bytes());
+            }
+            offset += (bytes.len() as u32).next_multiple_of(4096);
+        }
+        for (_, bytes) in slices {
+            out.resize(out.len().next_multiple_of(4096), 0);
+            out.extend_from_slice(bytes);
+        }
+        out
+    }
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fn a_universal_binary_is_judged_by_the_slice_for_this_machine() {
+        const X86_64: u32 = 0x0100_0007;
+        const ARM64: u32 = 0x0100_000c;
+        let lib = system_library();
+        let path = Path::new("libuniversal.dylib");
+        inspect(path, &lib).unwrap();
+        inspect(path, &fat(&[(ARM64, b"not looked at"), (X86_64, &lib)])).unwrap();
+
+        let err = inspect(path, &fat(&[(ARM64, &lib)])).unwrap_err();
+        assert_eq!(err.code(), "HD004", "{err}");
+        assert!(err.to_string().contains("Aarch64"), "{err}");
+        assert!(err.to_string().contains("X86_64"), "{err}");
+
+        // The slice for this machine is cut short: truncated, not "not a library".
+        let mut cut = fat(&[(X86_64, &lib)]);
+        cut.truncate(4096 + lib.len() / 2);
+        let err = inspect(path, &cut).unwrap_err();
+        assert_eq!(err.code(), "HD005", "{err}");
+    }
+
+    #[test]
+    fn an_object_file_cut_inside_its_headers_is_truncated_and_other_files_are_named() {
+        let path = Path::new("libplugin.so");
+        let err = inspect(path, b"\x7fELF\x02\x01").unwrap_err();
+        assert_eq!(err.code(), "HD005", "{err}");
+        let err = inspect(
+            path,
+            b"!<arch>\nlib.rmeta/      0           0     0     644     1234      `\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "HD004", "{err}");
+        assert!(err.to_string().contains("an rlib"), "{err}");
+        let err = inspect(path, b"fn main() {}\n").unwrap_err();
+        assert_eq!(err.code(), "HD004", "{err}");
+        assert!(err.to_string().contains("text file"), "{err}");
     }
 }
