@@ -56,6 +56,18 @@ fn page_reloads_itself_and_shows_the_overlay_while_the_build_is_broken() {
     });
     assert!(overlay.contains("build failed"), "{overlay}");
     assert!(overlay.contains("src/lib.rs:"), "{overlay}");
+    // Counts at the top, and each place a link to the source around it.
+    assert!(overlay.contains(" error"), "{overlay}");
+    let link = browser.eval(
+        "var a = document.querySelector('#hotdev-overlay a[href^=\"/__hotdev/source\"]'); \
+         return a ? a.getAttribute('href') : null;",
+    );
+    let link = link
+        .as_str()
+        .unwrap_or_else(|| panic!("no source link in {overlay}"));
+    let source = server.get(link.split('#').next().unwrap());
+    assert_eq!(source.status, 200, "{}", source.text());
+    assert!(source.text().contains("broken_here"), "{}", source.text());
 
     // A page opened while the build is broken shows the overlay at once.
     browser.open(&format!("http://{}/", server.addr));

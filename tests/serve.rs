@@ -70,6 +70,31 @@ fn serve_reloads_edits_survives_broken_builds_and_panics() {
     let first_error = &status["failure"]["diagnostics"][0];
     assert_eq!(first_error["file"], "src/lib.rs", "{status}");
     assert!(first_error["line"].is_u64(), "{status}");
+    assert!(status["failure"]["errors"].as_u64() >= Some(1), "{status}");
+    // The overlay's link shows the source around the error, its line marked.
+    let path = first_error["path"].as_str().unwrap();
+    let line = first_error["line"].as_u64().unwrap();
+    let source = server.get(&format!("/__hotdev/source?file={path}&line={line}"));
+    assert_eq!(source.status, 200, "{}", source.text());
+    assert!(
+        source.text().contains(&format!(
+            "<div id=L{line} class=at><span class=n>{line}</span>"
+        )),
+        "{}",
+        source.text()
+    );
+    assert!(
+        source.text().contains("compile_error_here"),
+        "{}",
+        source.text()
+    );
+    // Only files the failure names are shown.
+    let manifest = plugin_dir_of(path).join("Cargo.toml");
+    let refused = server.get(&format!(
+        "/__hotdev/source?file={}&line=1",
+        manifest.display()
+    ));
+    assert_eq!(refused.status, 404, "{}", refused.text());
 
     // Fixed, with a handler that panics: a 500 page with the message and the location,
     // and the next request is fine.
@@ -941,4 +966,13 @@ fn a_looping_handler_neither_takes_the_server_down_nor_outlives_its_fix() {
     eventually("no process left behind", Duration::from_secs(30), || {
         processes_mentioning(&dir).is_empty().then_some(())
     });
+}
+
+/// The crate directory of a source file `.../src/lib.rs`.
+fn plugin_dir_of(source: &str) -> std::path::PathBuf {
+    std::path::Path::new(source)
+        .ancestors()
+        .nth(2)
+        .expect("a file under src/")
+        .to_path_buf()
 }

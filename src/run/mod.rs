@@ -377,7 +377,7 @@ mod imp {
                     ));
                     self.term.verbatim(&diagnostics);
                     self.emit(&Event::BuildFailed {
-                        message: strip_ansi(&diagnostics),
+                        message: hotdev_watcher::strip_ansi(&diagnostics),
                         ms,
                     });
                 }
@@ -570,27 +570,6 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Removes ANSI escape sequences (cargo's colours) from `text`.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,13 +641,5 @@ mod tests {
         let opts = RunOptions::new(dir.path());
         let e = format!("{:#}", find_host(&opts).unwrap_err());
         assert!(e.contains("[HD073]") && e.contains("Cargo.toml"), "{e}");
-    }
-
-    #[test]
-    fn colours_are_stripped() {
-        assert_eq!(
-            strip_ansi("\u{1b}[1m\u{1b}[31merror\u{1b}[0m: x"),
-            "error: x"
-        );
     }
 }

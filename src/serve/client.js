@@ -43,18 +43,38 @@
           : "nothing serves until a build succeeds") +
           "; save a fix and this page reloads by itself")
     );
-    var list = el("ul", "list-style:none;padding:0;margin:0 0 16px;");
     var diagnostics = (failure && failure.diagnostics) || [];
+    if (failure && (failure.errors || failure.warnings)) {
+      var counts = [];
+      if (failure.errors) counts.push(failure.errors + (failure.errors === 1 ? " error" : " errors"));
+      if (failure.warnings) counts.push(failure.warnings + (failure.warnings === 1 ? " warning" : " warnings"));
+      var summary = el("p", "margin:0 0 12px;font-weight:bold;", counts.join(", "));
+      summary.setAttribute("data-hotdev", "counts");
+      overlay.appendChild(summary);
+    }
+    var list = el("ul", "list-style:none;padding:0;margin:0 0 16px;");
     diagnostics.forEach(function (d) {
-      var item = el("li", "margin:0 0 10px;");
+      var warning = d.level === "warning";
+      var item = el("li", "margin:0 0 12px;");
+      item.setAttribute("data-level", d.level || "error");
       if (d.file) {
         var at = d.file + (d.line ? ":" + d.line : "") + (d.column ? ":" + d.column : "");
-        item.appendChild(el("span", "color:#93c5fd;", at));
+        var place;
+        if (d.path && d.line) {
+          place = el("a", "color:#93c5fd;", at);
+          place.href = "/__hotdev/source?file=" + encodeURIComponent(d.path) +
+            "&line=" + d.line + "#L" + d.line;
+          place.target = "_blank";
+        } else {
+          place = el("span", "color:#93c5fd;", at);
+        }
+        item.appendChild(place);
         item.appendChild(document.createTextNode(" "));
       }
       var head = (d.level || "error") + (d.code ? "[" + d.code + "]" : "") + ": ";
-      item.appendChild(el("span", "color:#f87171;font-weight:bold;", head));
+      item.appendChild(el("span", "font-weight:bold;color:" + (warning ? "#fbbf24" : "#f87171") + ";", head));
       item.appendChild(el("span", "", d.message));
+      if (d.label) item.appendChild(el("div", "color:#a1a1aa;padding-left:2em;", d.label));
       list.appendChild(item);
     });
     overlay.appendChild(list);

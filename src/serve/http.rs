@@ -22,8 +22,8 @@ use tiny_http::StatusCode;
 
 use super::Shared;
 use super::calls::{Ended, Expired, MAX_STUCK, Slot};
-use super::pages;
 use super::static_files::{self, StaticDir};
+use super::{diagnostics, pages};
 use crate::events::Event;
 
 /// How many requests are served at once (event streams do not count: they have their own
@@ -310,7 +310,7 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared, slot: &Slot) -> Next {
     let method = rq.method().as_str().to_string();
 
     if let Some(name) = path.strip_prefix("/__hotdev/") {
-        own(rq, name, shared);
+        own(rq, name, query, shared);
         return Next::Serve;
     }
     if let Some(files) = &shared.static_dir {
@@ -432,8 +432,9 @@ fn serve_static(rq: tiny_http::Request, files: &StaticDir, encoded: &str, shared
 }
 
 /// The server's own routes, under `/__hotdev/`.
-fn own(rq: tiny_http::Request, name: &str, shared: &Shared) {
+fn own(rq: tiny_http::Request, name: &str, query: &str, shared: &Shared) {
     match name {
+        "source" => respond(rq, source(query, shared)),
         "events" => {
             shared.hub.stream(rq);
         }
@@ -450,6 +451,42 @@ fn own(rq: tiny_http::Request, name: &str, shared: &Shared) {
             respond(rq, response);
         }
         _ => respond(rq, text(404, "no such hotdev resource\n")),
+    }
+}
+
+/// `/__hotdev/source?file=PATH&line=N`: the source around a place the failure on show
+/// points at. Any other file is refused: the overlay's links are the only way in.
+fn source(query: &str, shared: &Shared) -> tiny_http::Response<Cursor<Vec<u8>>> {
+    let mut file = None;
+    let mut line = 1;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_encoding::percent_decode_str(&value.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned();
+        match key {
+            "file" => file = Some(std::path::PathBuf::from(value)),
+            "line" => line = value.parse().unwrap_or(1),
+            _ => {}
+        }
+    }
+    let failure = shared.hub.status().failure;
+    let (Some(file), Some(failure)) = (file, failure) else {
+        return text(404, "no failure on show\n");
+    };
+    if !failure.names(&file) {
+        return text(404, "not a file the failure on show points at\n");
+    }
+    match std::fs::read_to_string(&file) {
+        Ok(source) => tiny_http::Response::from_string(diagnostics::source_page(
+            &file, &source, line, &failure,
+        ))
+        .with_header(header("Content-Type", "text/html; charset=utf-8"))
+        .with_header(header("Cache-Control", "no-store")),
+        Err(error) => text(
+            404,
+            &format!("could not read {}: {error}\n", file.display()),
+        ),
     }
 }
 

@@ -324,7 +324,10 @@ mod tests {
         hub.reloaded(1, Some(10));
         hub.building();
         assert_eq!(hub.status().state, BuildState::Building);
-        hub.build_failed(Failure::from_rendered("error: boom\n"), 5);
+        hub.build_failed(
+            Failure::from_build(&[], "error: boom\n", std::path::Path::new("/p")),
+            5,
+        );
         let status = hub.status();
         assert_eq!(status.state, BuildState::Failed);
         assert_eq!(status.generation, 1);
@@ -344,7 +347,10 @@ mod tests {
         hub.reloaded(2, Some(1));
         assert_eq!(hub.status().notice.unwrap().kind, "state_reset");
         hub.building();
-        hub.build_failed(Failure::from_rendered("error: boom\n"), 5);
+        hub.build_failed(
+            Failure::from_build(&[], "error: boom\n", std::path::Path::new("/p")),
+            5,
+        );
         assert_eq!(hub.status().notice.unwrap().generation, 2);
         hub.reloaded(3, Some(1));
         assert!(hub.status().notice.is_none());

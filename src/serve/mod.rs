@@ -53,7 +53,7 @@ use reloadable::web::app;
 
 use crate::events::{Event, EventWriter, EventsTarget};
 use crate::term::Term;
-use diagnostics::{Diagnostic, Failure};
+use diagnostics::Failure;
 use live::{Hub, Notice};
 use static_files::StaticDir;
 
@@ -371,6 +371,7 @@ impl Reloader {
             W::BuildFailed {
                 duration,
                 diagnostics,
+                messages,
                 ..
             } => {
                 shared.term.stop_spinner();
@@ -383,7 +384,7 @@ impl Reloader {
                     .term
                     .line(&format!("build failed after {ms} ms; {serving}"));
                 shared.term.verbatim(&diagnostics);
-                let failure = Failure::from_rendered(&diagnostics);
+                let failure = Failure::from_build(&messages, &diagnostics, &self.plugin_dir);
                 let message = failure.rendered.clone();
                 shared.hub.build_failed(failure, ms);
                 shared.emit(&Event::BuildFailed { message, ms });
@@ -515,17 +516,9 @@ impl Reloader {
                 shared
                     .term
                     .line(&format!("reload rejected: {message}; {serving}"));
-                shared.hub.rejected(Failure {
-                    diagnostics: vec![Diagnostic {
-                        level: "error".into(),
-                        message: message.clone(),
-                        code: Some(code.to_string()),
-                        file: Some(path.display().to_string()),
-                        line: None,
-                        column: None,
-                    }],
-                    rendered: message.clone(),
-                });
+                shared
+                    .hub
+                    .rejected(Failure::refused(message.clone(), code, path));
                 shared.emit(&Event::ReloadRejected {
                     code: code.to_string(),
                     message,

@@ -1,11 +1,13 @@
 //! Running `cargo build` and reading what it says.
 //!
-//! A build is `cargo build -p <plugin>... --lib --message-format=json-render-diagnostics`.
-//! Cargo prints one JSON message per line on stdout and the rendered diagnostics on
-//! stderr. The artifact of a plugin is the file, ending in the platform's dynamic library
-//! suffix, of the `compiler-artifact` message whose `manifest_path` is the plugin's and
-//! whose target kinds include `cdylib`. Reading stops at `build-finished`. The stderr text
-//! is kept byte for byte (lossily decoded) for the failure report.
+//! A build is `cargo build -p <plugin>... --lib --message-format=json-diagnostic-rendered-ansi`.
+//! Cargo prints one JSON message per line on stdout (read with `cargo_metadata`'s
+//! types), its own progress and errors on stderr. The artifact of a plugin is the file,
+//! ending in the platform's dynamic library suffix, of the `compiler-artifact` message
+//! whose `manifest_path` is the plugin's and whose target kinds include `cdylib`. Each
+//! `compiler-message` becomes a [`Diagnostic`] (data, with rustc's rendering kept).
+//! Reading stops at `build-finished`. The stderr text is kept byte for byte (lossily
+//! decoded) for the failure report.
 //!
 //! Cargo runs in a process group of its own (on unix) so that it can be stopped together
 //! with everything it started: rustc, linkers, build scripts and their children.
@@ -15,7 +17,9 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 
-use serde::Deserialize;
+use cargo_metadata::{Message, TargetKind};
+
+use crate::diagnostic::Diagnostic;
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -59,7 +63,7 @@ impl BuildSpec {
             }
             None => args.push("--lib".into()),
         }
-        args.push("--message-format=json-render-diagnostics".into());
+        args.push("--message-format=json-diagnostic-rendered-ansi".into());
         args.push(
             if self.color {
                 "--color=always"
@@ -103,36 +107,20 @@ pub(crate) struct BuildOutput {
     pub(crate) artifacts: Vec<(PathBuf, PathBuf, bool)>,
     /// `build-finished`'s `success`, if cargo got that far.
     pub(crate) finished: Option<bool>,
+    /// The compiler's errors and warnings, in the order cargo reported them.
+    pub(crate) messages: Vec<Diagnostic>,
     /// Everything cargo wrote to stderr.
     pub(crate) stderr: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "reason", rename_all = "kebab-case")]
-enum Message {
-    CompilerArtifact {
-        manifest_path: PathBuf,
-        target: MessageTarget,
-        #[serde(default)]
-        filenames: Vec<PathBuf>,
-        #[serde(default)]
-        executable: Option<PathBuf>,
-        #[serde(default)]
-        fresh: bool,
-    },
-    BuildFinished {
-        success: bool,
-    },
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Debug, Deserialize)]
-struct MessageTarget {
-    #[serde(default)]
-    kind: Vec<String>,
-    #[serde(default)]
-    name: String,
+impl BuildOutput {
+    /// What a terminal shows for this build: each message as rustc renders it, then
+    /// cargo's own lines (`error: could not compile ...`).
+    pub(crate) fn rendered(&self) -> String {
+        let mut text: String = self.messages.iter().map(|m| m.rendered.as_str()).collect();
+        text.push_str(&self.stderr);
+        text
+    }
 }
 
 /// What a build is for: the plugins' libraries, or one binary target.
@@ -140,6 +128,10 @@ struct MessageTarget {
 pub(crate) struct Wanted {
     pub(crate) manifests: Vec<PathBuf>,
     pub(crate) bin: Option<String>,
+    /// Where cargo runs: rustc names files relative to it.
+    pub(crate) workspace_root: PathBuf,
+    /// Keep the colour codes of rustc's renderings.
+    pub(crate) color: bool,
 }
 
 /// Reads one line of cargo's JSON output into `output`; returns `false` at `build-finished`.
@@ -153,39 +145,46 @@ pub(crate) fn read_message(line: &str, wanted: &Wanted, output: &mut BuildOutput
         }
     };
     match message {
-        Message::CompilerArtifact {
-            manifest_path,
-            target,
-            filenames,
-            executable,
-            fresh,
-        } => {
+        Message::CompilerArtifact(artifact) => {
+            let manifest_path = artifact.manifest_path.into_std_path_buf();
             if !wanted.manifests.contains(&manifest_path) {
                 return true;
             }
+            let kinds = &artifact.target.kind;
             let file = match &wanted.bin {
-                Some(bin) => executable
-                    .filter(|_| target.name == *bin && target.kind.iter().any(|k| k == "bin")),
-                None if target.kind.iter().any(|k| k == "cdylib") => {
-                    filenames.into_iter().find(|f| {
-                        f.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.ends_with(std::env::consts::DLL_SUFFIX))
-                    })
-                }
+                Some(bin) => artifact
+                    .executable
+                    .filter(|_| artifact.target.name == *bin && kinds.contains(&TargetKind::Bin))
+                    .map(|f| f.into_std_path_buf()),
+                None if kinds.contains(&TargetKind::CDyLib) => artifact
+                    .filenames
+                    .into_iter()
+                    .find(|f| f.as_str().ends_with(std::env::consts::DLL_SUFFIX))
+                    .map(|f| f.into_std_path_buf()),
                 None => None,
             };
             if let Some(file) = file {
                 output.artifacts.retain(|(m, _, _)| m != &manifest_path);
-                output.artifacts.push((manifest_path, file, fresh));
+                output.artifacts.push((manifest_path, file, artifact.fresh));
             }
             true
         }
-        Message::BuildFinished { success } => {
-            output.finished = Some(success);
+        Message::CompilerMessage(message) => {
+            if let Some(diagnostic) = Diagnostic::from_rustc(
+                &message.message,
+                &message.target.name,
+                &wanted.workspace_root,
+                wanted.color,
+            ) {
+                output.messages.push(diagnostic);
+            }
+            true
+        }
+        Message::BuildFinished(finished) => {
+            output.finished = Some(finished.success);
             false
         }
-        Message::Other => true,
+        _ => true,
     }
 }
 
@@ -266,6 +265,8 @@ pub(crate) fn wanted(spec: &BuildSpec) -> Wanted {
     Wanted {
         manifests: spec.plugins.iter().map(|(_, m)| m.clone()).collect(),
         bin: spec.bin.clone(),
+        workspace_root: spec.workspace_root.clone(),
+        color: spec.color,
     }
 }
 
@@ -290,22 +291,80 @@ mod tests {
         Wanted {
             manifests: manifests.to_vec(),
             bin: None,
+            workspace_root: PathBuf::from("/w"),
+            color: false,
         }
     }
+
+    /// A `compiler-artifact` line as cargo writes it.
+    fn artifact(
+        manifest: &str,
+        kinds: &[&str],
+        name: &str,
+        filenames: &[&str],
+        executable: Option<&str>,
+        fresh: bool,
+    ) -> String {
+        let dir = manifest.trim_end_matches("/Cargo.toml");
+        serde_json::json!({
+            "reason": "compiler-artifact",
+            "package_id": format!("path+file://{dir}#0.1.0"),
+            "manifest_path": manifest,
+            "target": {
+                "kind": kinds, "crate_types": kinds, "name": name,
+                "src_path": format!("{dir}/src/lib.rs"), "edition": "2021",
+                "doc": true, "doctest": true, "test": true
+            },
+            "profile": {
+                "opt_level": "0", "debuginfo": 2, "debug_assertions": true,
+                "overflow_checks": true, "test": false
+            },
+            "features": [],
+            "filenames": filenames,
+            "executable": executable,
+            "fresh": fresh
+        })
+        .to_string()
+    }
+
+    const FINISHED_OK: &str = r#"{"reason":"build-finished","success":true}"#;
+    const FINISHED_FAILED: &str = r#"{"reason":"build-finished","success":false}"#;
 
     #[test]
     fn picks_the_named_executable_and_whether_it_was_fresh() {
         let wanted = Wanted {
-            manifests: vec![PathBuf::from("/w/host/Cargo.toml")],
             bin: Some("host".into()),
+            ..libraries_of(&[PathBuf::from("/w/host/Cargo.toml")])
         };
         let mut output = BuildOutput::default();
+        let m = "/w/host/Cargo.toml";
         for line in [
-            r#"{"reason":"compiler-artifact","manifest_path":"/w/host/Cargo.toml","target":{"kind":["lib"],"name":"host"},"filenames":["/w/target/debug/libhost.rlib"],"executable":null,"fresh":false}"#,
-            r#"{"reason":"compiler-artifact","manifest_path":"/w/host/Cargo.toml","target":{"kind":["bin"],"name":"tool"},"filenames":["/w/target/debug/tool"],"executable":"/w/target/debug/tool","fresh":false}"#,
-            r#"{"reason":"compiler-artifact","manifest_path":"/w/host/Cargo.toml","target":{"kind":["bin"],"name":"host"},"filenames":["/w/target/debug/host"],"executable":"/w/target/debug/host","fresh":true}"#,
+            artifact(
+                m,
+                &["lib"],
+                "host",
+                &["/w/target/debug/libhost.rlib"],
+                None,
+                false,
+            ),
+            artifact(
+                m,
+                &["bin"],
+                "tool",
+                &["/w/target/debug/tool"],
+                Some("/w/target/debug/tool"),
+                false,
+            ),
+            artifact(
+                m,
+                &["bin"],
+                "host",
+                &["/w/target/debug/host"],
+                Some("/w/target/debug/host"),
+                true,
+            ),
         ] {
-            read_message(line, &wanted, &mut output);
+            read_message(&line, &wanted, &mut output);
         }
         assert_eq!(
             output.artifacts,
@@ -322,13 +381,25 @@ mod tests {
         let manifests = libraries_of(&[PathBuf::from("/w/plugin/Cargo.toml")]);
         let lib = dylib("plugin");
         let lines = [
-            r#"{"reason":"compiler-artifact","manifest_path":"/w/dep/Cargo.toml","target":{"kind":["lib"]},"filenames":["/w/target/debug/deps/libdep.rlib"]}"#.to_string(),
+            artifact(
+                "/w/dep/Cargo.toml",
+                &["lib"],
+                "dep",
+                &["/w/target/debug/deps/libdep.rlib"],
+                None,
+                false,
+            ),
             r#"{"reason":"build-script-executed","package_id":"x"}"#.to_string(),
             "a line printed by something else".to_string(),
-            format!(
-                r#"{{"reason":"compiler-artifact","manifest_path":"/w/plugin/Cargo.toml","target":{{"kind":["cdylib","rlib"]}},"filenames":["/w/target/debug/libplugin.rlib","{lib}"],"fresh":false}}"#
+            artifact(
+                "/w/plugin/Cargo.toml",
+                &["cdylib", "rlib"],
+                "plugin",
+                &["/w/target/debug/libplugin.rlib", &lib],
+                None,
+                false,
             ),
-            r#"{"reason":"build-finished","success":true}"#.to_string(),
+            FINISHED_OK.to_string(),
         ];
         let mut output = BuildOutput::default();
         let mut more = Vec::new();
@@ -348,25 +419,90 @@ mod tests {
         let manifests = libraries_of(&[PathBuf::from("/w/plugin/Cargo.toml")]);
         let other = dylib("other");
         let mut output = BuildOutput::default();
-        read_message(
-            &format!(
-                r#"{{"reason":"compiler-artifact","manifest_path":"/w/other/Cargo.toml","target":{{"kind":["cdylib"]}},"filenames":["{other}"]}}"#
+        for line in [
+            artifact(
+                "/w/other/Cargo.toml",
+                &["cdylib"],
+                "other",
+                &[&other],
+                None,
+                false,
             ),
-            &manifests,
-            &mut output,
-        );
-        read_message(
-            r#"{"reason":"compiler-artifact","manifest_path":"/w/plugin/Cargo.toml","target":{"kind":["lib"]},"filenames":["/w/target/debug/libplugin.rlib"]}"#,
-            &manifests,
-            &mut output,
-        );
-        read_message(
-            r#"{"reason":"build-finished","success":false}"#,
-            &manifests,
-            &mut output,
-        );
+            artifact(
+                "/w/plugin/Cargo.toml",
+                &["lib"],
+                "plugin",
+                &["/w/target/debug/libplugin.rlib"],
+                None,
+                false,
+            ),
+            FINISHED_FAILED.to_string(),
+        ] {
+            read_message(&line, &manifests, &mut output);
+        }
         assert!(output.artifacts.is_empty());
         assert_eq!(output.finished, Some(false));
+    }
+
+    #[test]
+    fn compiler_messages_become_diagnostics_in_order_and_render_before_cargos_lines() {
+        let wanted = libraries_of(&[PathBuf::from("/w/plugin/Cargo.toml")]);
+        let message = |level: &str, text: &str, line: u32| {
+            serde_json::json!({
+                "reason": "compiler-message",
+                "package_id": "path+file:///w/plugin#0.1.0",
+                "manifest_path": "/w/plugin/Cargo.toml",
+                "target": {
+                    "kind": ["cdylib"], "crate_types": ["cdylib"], "name": "plugin",
+                    "src_path": "/w/plugin/src/lib.rs", "edition": "2021",
+                    "doc": true, "doctest": true, "test": true
+                },
+                "message": {
+                    "$message_type": "diagnostic", "message": text, "code": null,
+                    "level": level, "children": [],
+                    "spans": [{
+                        "file_name": "plugin/src/lib.rs", "byte_start": 0, "byte_end": 1,
+                        "line_start": line, "line_end": line, "column_start": 1,
+                        "column_end": 2, "is_primary": true, "text": [], "label": null,
+                        "suggested_replacement": null, "suggestion_applicability": null,
+                        "expansion": null
+                    }],
+                    "rendered": format!("\u{1b}[1m{level}\u{1b}[0m: {text}\n")
+                }
+            })
+            .to_string()
+        };
+        let mut output = BuildOutput::default();
+        for line in [
+            message("warning", "unused variable: `x`", 2),
+            message("error", "cannot find value `y` in this scope", 7),
+            FINISHED_FAILED.to_string(),
+        ] {
+            read_message(&line, &wanted, &mut output);
+        }
+        output.stderr = "error: could not compile `plugin` (lib) due to 1 previous error\n".into();
+        let levels: Vec<_> = output
+            .messages
+            .iter()
+            .map(|m| (m.level, m.spans[0].line))
+            .collect();
+        assert_eq!(
+            levels,
+            [
+                (crate::diagnostic::Level::Warning, 2),
+                (crate::diagnostic::Level::Error, 7)
+            ]
+        );
+        assert_eq!(
+            output.messages[1].spans[0].file,
+            Path::new("/w/plugin/src/lib.rs")
+        );
+        assert_eq!(
+            output.rendered(),
+            "warning: unused variable: `x`\n\
+             error: cannot find value `y` in this scope\n\
+             error: could not compile `plugin` (lib) due to 1 previous error\n"
+        );
     }
 
     #[test]
@@ -403,7 +539,7 @@ mod tests {
                 "-p",
                 "host",
                 "--lib",
-                "--message-format=json-render-diagnostics",
+                "--message-format=json-diagnostic-rendered-ansi",
                 "--color=always",
                 "--release",
                 "--features",

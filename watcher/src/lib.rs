@@ -58,7 +58,10 @@
 //! # Builds and changes during a build
 //!
 //! One cargo invocation builds every changed plugin of a workspace (`cargo build -p a -p b
-//! --lib --message-format=json-render-diagnostics`), in its own process group. At most one
+//! --lib --message-format=json-diagnostic-rendered-ansi`), in its own process group. A
+//! failed build reports the compiler's errors and warnings as data
+//! ([`Event::BuildFailed`]'s `messages`: level, code, places, rustc's rendering) beside
+//! the text a terminal shows. At most one
 //! build runs and one is pending. If a change to anything a running build compiles is
 //! seen after the build started, the build is *superseded*: when it ends its result is
 //! dropped ([`Event::BuildSuperseded`], no artifact, no diagnostics) and the pending build
@@ -84,6 +87,7 @@
 #![deny(missing_docs)]
 
 mod cargo;
+mod diagnostic;
 mod error;
 mod filter;
 mod metadata;
@@ -94,6 +98,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use diagnostic::{Diagnostic, Level, Span, strip_ansi};
 pub use error::Error;
 pub use runtime::DevLoop;
 
@@ -211,9 +216,12 @@ pub enum Event {
         packages: Vec<String>,
         /// How long cargo ran.
         duration: Duration,
-        /// Cargo's rendered stderr, unchanged (colour codes included when
-        /// [`Config::color`] is set).
+        /// What a terminal shows: rustc's rendering of each message, then cargo's own
+        /// lines (colour codes included when [`Config::color`] is set).
         diagnostics: String,
+        /// The compiler's errors and warnings as data, in the order reported. Empty when
+        /// cargo failed before compiling (a broken manifest: `diagnostics` says why).
+        messages: Vec<Diagnostic>,
     },
     /// The build ended (or was killed), but sources it compiles changed while it ran:
     /// its result is dropped and a newer build follows.

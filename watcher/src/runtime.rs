@@ -736,6 +736,7 @@ impl Control {
             packages,
             duration: started.elapsed(),
             diagnostics: format!("{}\n", error_chain(error)),
+            messages: Vec::new(),
         });
     }
 
@@ -758,7 +759,7 @@ impl Control {
         let succeeded = status.is_some_and(|s| s.success()) && output.finished != Some(false);
         if !succeeded {
             tracing::info!(?duration, ?status, "build failed");
-            let mut diagnostics = output.stderr;
+            let mut diagnostics = output.rendered();
             if diagnostics.trim().is_empty() {
                 let status = status.map_or("an unknown status".into(), |s| s.to_string());
                 diagnostics = format!("cargo exited with {status} and printed nothing\n");
@@ -767,6 +768,7 @@ impl Control {
                 packages,
                 duration,
                 diagnostics,
+                messages: output.messages,
             });
             return;
         }
