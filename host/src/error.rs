@@ -148,8 +148,8 @@ pub enum LoadError {
     HookPanicked {
         /// The library.
         path: PathBuf,
-        /// `load`, `state init`, `state save`, `state restore`.
-        hook: &'static str,
+        /// Which hook.
+        hook: Hook,
         /// The panic message.
         message: String,
         /// The plugin's `file:line:column`.
@@ -304,5 +304,30 @@ mod tests {
             "{}",
             e.fix()
         );
+    }
+}
+
+/// A plugin's hook that the host runs around a load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Hook {
+    /// `on_load`, run once the library is validated.
+    Load,
+    /// The state's `Default`, making the first state.
+    StateInit,
+    /// `save`, carrying the state out of the old generation.
+    StateSave,
+    /// `restore`, carrying the state into the new generation.
+    StateRestore,
+}
+
+impl std::fmt::Display for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Hook::Load => "load",
+            Hook::StateInit => "state init",
+            Hook::StateSave => "state save",
+            Hook::StateRestore => "state restore",
+        })
     }
 }

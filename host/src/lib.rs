@@ -58,7 +58,7 @@ pub mod shadow;
 mod threads;
 
 #[cfg(not(loom))]
-pub use error::LoadError;
+pub use error::{Hook, LoadError};
 #[cfg(not(loom))]
 pub use events::Event;
 #[cfg(not(loom))]

@@ -7,7 +7,11 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+// The state's lock: a writer (a reload migrating the state) can wait with a deadline,
+// which std's `RwLock` cannot.
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -20,7 +24,7 @@ use crate::fingerprint::{self, Part};
 use crate::library;
 use crate::shadow::{self, ShadowDir};
 use crate::threads::{self, ThreadCount};
-use crate::{Event, LoadError, os};
+use crate::{Event, Hook, LoadError, os};
 
 /// How a [`Plugin`] behaves. `Options::default()` suits development.
 #[derive(Debug, Clone)]
@@ -351,7 +355,7 @@ impl<I: Interface> Generation<I> {
                     );
                     std::mem::forget(opened);
                 }
-                return Err(hook_error(artifact, "load", report));
+                return Err(hook_error(artifact, Hook::Load, report));
             }
         }
         Ok(Generation {
@@ -407,24 +411,24 @@ impl<I: Interface> Generation<I> {
     }
 }
 
-fn hook_error(path: &Path, hook: &'static str, report: Report) -> LoadError {
+fn hook_error(path: &Path, hook: Hook, report: Report) -> LoadError {
     if report.is_panic() {
-        LoadError::HookPanicked {
+        return LoadError::HookPanicked {
             path: path.to_path_buf(),
             hook,
             location: report.location(),
             message: report.message.to_string(),
-        }
-    } else if hook == "load" {
-        LoadError::OnLoadFailed {
+        };
+    }
+    match hook {
+        Hook::Load => LoadError::OnLoadFailed {
             path: path.to_path_buf(),
             message: report.message.to_string(),
-        }
-    } else {
-        LoadError::StateMigrationFailed {
+        },
+        Hook::StateInit | Hook::StateSave | Hook::StateRestore => LoadError::StateMigrationFailed {
             path: path.to_path_buf(),
             message: report.message.to_string(),
-        }
+        },
     }
 }
 
@@ -481,7 +485,7 @@ fn init_state(hooks: &StateHooks, path: &Path) -> Result<StateMem, LoadError> {
         }),
         Some(report) => {
             free_state(ptr, hooks.layout);
-            Err(hook_error(path, "state init", report))
+            Err(hook_error(path, Hook::StateInit, report))
         }
     }
 }
@@ -903,11 +907,7 @@ impl<I: Interface> Plugin<I> {
 
     /// Shared access to the plugin's state, to pass to calls that take `&State`.
     pub fn state(&self) -> StateRef<'_> {
-        let guard = self
-            .inner
-            .state
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let guard = self.inner.state.read();
         let state = guard.as_state();
         StateRef {
             _guard: guard,
@@ -917,11 +917,7 @@ impl<I: Interface> Plugin<I> {
 
     /// Exclusive access to the plugin's state, to pass to calls that take `&mut State`.
     pub fn state_mut(&self) -> StateMut<'_> {
-        let guard = self
-            .inner
-            .state
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let guard = self.inner.state.write();
         let state = guard.as_state();
         StateMut {
             _guard: guard,
@@ -1098,10 +1094,12 @@ fn state_transition<'a, I: Interface>(
             unmigratable = Some(missing.to_string());
         }
     }
-    let mut slot = write_within(state, timeout).ok_or_else(|| LoadError::StateMigrationFailed {
-        path: path.to_path_buf(),
-        message: format!("the state stayed in use for {timeout:?}; try again"),
-    })?;
+    let mut slot = state
+        .try_write_for(timeout)
+        .ok_or_else(|| LoadError::StateMigrationFailed {
+            path: path.to_path_buf(),
+            message: format!("the state stayed in use for {timeout:?}; try again"),
+        })?;
     let mut change = StateChange::Kept;
     match (&old.state, &new.state, slot.mem.take()) {
         (_, Some(hooks), None) => {
@@ -1177,7 +1175,7 @@ fn migrate(
     // bytes into the slot when it returns no report.
     let saved = unsafe { Report::take(save(mem.ptr.as_ptr(), bytes.as_mut_ptr())) };
     if let Some(report) = saved {
-        return Err(hook_error(path, "state save", report));
+        return Err(hook_error(path, Hook::StateSave, report));
     }
     // SAFETY: `save` succeeded, so it wrote the bytes.
     let bytes = unsafe { bytes.assume_init() };
@@ -1187,7 +1185,7 @@ fn migrate(
     let restored = unsafe { Report::take(restore(RawSlice::new(&bytes), ptr.as_ptr())) };
     if let Some(report) = restored {
         free_state(ptr, new.layout);
-        return Err(hook_error(path, "state restore", report));
+        return Err(hook_error(path, Hook::StateRestore, report));
     }
     Ok((
         StateMem {
@@ -1196,23 +1194,6 @@ fn migrate(
         },
         bytes.len(),
     ))
-}
-
-fn write_within(
-    state: &RwLock<StateSlot>,
-    timeout: Duration,
-) -> Option<RwLockWriteGuard<'_, StateSlot>> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match state.try_write() {
-            Ok(g) => return Some(g),
-            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        }
-    }
 }
 
 impl<I: Interface> Inner<I> {
@@ -1300,7 +1281,7 @@ impl<I: Interface> Drop for Inner<I> {
         let current = slots.current.take().expect("current");
         let previous = slots.previous.take();
         let events = self.events.clone();
-        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let state = self.state.get_mut();
         if let (Some(mem), Some(hooks)) = (state.mem.take(), current.state.as_ref()) {
             drop_state(mem, hooks, &events, current.id);
         }
