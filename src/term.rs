@@ -11,10 +11,14 @@ use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
 
 const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
+/// Where lines go instead of stderr (a worker process sends them to its supervisor).
+pub type Forward = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The terminal reporter.
-#[derive(Debug)]
 pub struct Term {
     tty: bool,
+    /// When set, lines go here instead of stderr.
+    forward: Option<Forward>,
     /// Serialises writes to stderr; true while a spinner line is on screen.
     screen: Arc<Mutex<bool>>,
     spinner: Mutex<Option<Spinner>>,
@@ -26,10 +30,20 @@ struct Spinner {
     thread: JoinHandle<()>,
 }
 
+impl std::fmt::Debug for Term {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Term")
+            .field("tty", &self.tty)
+            .field("forward", &self.forward.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for Term {
     fn default() -> Self {
         Term {
             tty: io::stderr().is_terminal(),
+            forward: None,
             screen: Arc::new(Mutex::new(false)),
             spinner: Mutex::new(None),
         }
@@ -37,8 +51,21 @@ impl Default for Term {
 }
 
 impl Term {
+    /// A reporter that hands every line to `forward` instead of printing it.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub fn forwarding(forward: Forward) -> Self {
+        Term {
+            forward: Some(forward),
+            ..Term::default()
+        }
+    }
+
     /// Prints one line (clearing the spinner's line first, which redraws on its next tick).
     pub fn line(&self, text: &str) {
+        if let Some(forward) = &self.forward {
+            forward(text);
+            return;
+        }
         let mut spinning = self.screen.lock().unwrap_or_else(|p| p.into_inner());
         let mut err = io::stderr().lock();
         if *spinning {
