@@ -292,7 +292,9 @@ pub enum Event {
         /// The generation the new worker serves; `None` when no generation is left that
         /// did not crash (it waits for the next build).
         serving: Option<u64>,
-        /// Whether the plugin's state starts again from its `Default` (always, for now).
+        /// Whether the plugin's state starts again from its `Default`: it has no
+        /// save/restore hooks (with them, the state saved when the last generation went
+        /// live is restored).
         state_reset: bool,
     },
     /// The server is shutting down.

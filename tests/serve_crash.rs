@@ -281,6 +281,99 @@ fn a_load_hook_that_crashes_leaves_the_previous_generation_serving() {
     assert!(server.interrupt().success());
 }
 
+/// A plugin whose state has save/restore hooks: a visit counter.
+const STATEFUL: &str = r#"use std::sync::atomic::{AtomicU64, Ordering};
+
+use reloadable::State;
+use reloadable::web::{Request, Response, app};
+
+reloadable::abi_struct! {
+    #[derive(Debug, Default)]
+    pub struct Visits {
+        pub count: AtomicU64,
+    }
+}
+
+fn save(visits: &Visits) -> Vec<u8> {
+    visits.count.load(Ordering::SeqCst).to_le_bytes().to_vec()
+}
+
+fn restore(bytes: &[u8]) -> Result<Visits, String> {
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| format!("{} bytes", bytes.len()))?;
+    Ok(Visits { count: AtomicU64::new(u64::from_le_bytes(bytes)) })
+}
+
+struct App;
+
+impl app::Implementation for App {
+    fn handle(request: &Request, state: &State) -> Response {
+        let visits = state.get::<Visits>();
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/visit") => Response::text(format!("{}", visits.count.fetch_add(1, Ordering::SeqCst) + 1)),
+            ("GET", "/count") => Response::text(format!("VERSION {}", visits.count.load(Ordering::SeqCst))),
+            ROUTES
+            _ => Response::text("not found
+").with_status(404),
+        }
+    }
+}
+
+reloadable::export_plugin!(interface: reloadable::web::app, implementation: App, state: Visits, migrate: (save, restore));
+"#;
+
+/// With save/restore hooks, the state saved when the last generation went live is restored
+/// in the worker that follows a crash (and the notice says so instead of "state reset").
+#[test]
+fn a_plugin_with_state_hooks_gets_its_state_back_after_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("stateful");
+    new_plugin(&dir);
+    let lib = dir.join("src/lib.rs");
+    std::fs::write(
+        &lib,
+        STATEFUL.replace("ROUTES", "").replace("VERSION", "one"),
+    )
+    .unwrap();
+    let mut server = Server::start(&dir, tmp.path());
+    server.wait_reloaded(1);
+    for n in 1..=3 {
+        assert_eq!(server.get("/visit").text(), n.to_string());
+    }
+    // Generation 2 goes live with the count (3) and saves it; one more visit is not saved.
+    let null = r#"("GET", "/null") => Response::text(unsafe { std::ptr::read_volatile(std::ptr::null::<u8>()) }.to_string()),"#;
+    std::fs::write(
+        &lib,
+        STATEFUL.replace("ROUTES", null).replace("VERSION", "two"),
+    )
+    .unwrap();
+    server.wait_reloaded(2);
+    assert_eq!(server.get("/count").text(), "two 3");
+    assert_eq!(server.get("/visit").text(), "4");
+    crash_with(&server, "/null");
+    let crashed = server.wait_for("crashed", RECOVERY, |_| true);
+    assert_eq!(crashed["state_reset"], false, "{crashed}");
+    assert_eq!(crashed["serving"], 1, "{crashed}");
+    let count = eventually("generation 1 serves again", RECOVERY, || {
+        Http::try_connect(server.addr)
+            .and_then(|mut http| http.request("GET", "/count", &[], b""))
+            .ok()
+            .filter(|reply| reply.status == 200)
+            .map(|reply| reply.text())
+    });
+    assert_eq!(count, "one 3");
+    let notice = status(&server)["notice"]["message"].to_string();
+    assert!(
+        notice.contains("state restored as saved when generation 2 went live"),
+        "{notice}"
+    );
+    assert!(
+        server
+            .stderr()
+            .contains("the plugin's state was restored in generation 1")
+    );
+    assert!(server.interrupt().success());
+}
+
 /// Whether process `pid` is gone (or a zombie nobody reaped yet: it runs nothing).
 fn gone(pid: u64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

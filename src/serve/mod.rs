@@ -556,8 +556,9 @@ impl Watch {
     }
 }
 
-/// A generation went live (for the worker: its report to the supervisor).
-type OnServing = Box<dyn Fn(u64, &Path) + Send>;
+/// A generation went live (for the worker: its report to the supervisor), with the
+/// plugin's state saved by its hooks, if it has them.
+type OnServing = Box<dyn Fn(u64, &Path, Option<Vec<u8>>) + Send>;
 
 /// Loads and swaps generations in the process that serves.
 struct Reloader {
@@ -570,6 +571,9 @@ struct Reloader {
     /// The host's number for the next generation it loads.
     next_host: u64,
     on_serving: Option<OnServing>,
+    /// State bytes to restore into the first generation loaded, and the generation that
+    /// saved them (a worker after a crash).
+    restore: Option<(u64, Vec<u8>)>,
 }
 
 impl Target for Reloader {
@@ -622,6 +626,7 @@ impl Reloader {
             },
             next_host: 1,
             on_serving: None,
+            restore: None,
         };
         Ok((reloader, host_thread))
     }
@@ -664,6 +669,9 @@ impl Reloader {
                 self.next_host = host_generation + 1;
                 let generation = shared.gens.display(host_generation);
                 report_state(shared, generation, state);
+                if let Some((from, bytes)) = self.restore.take() {
+                    restore_state(shared, generation, from, &bytes);
+                }
                 let flight = shared.calls.since(&before, generation);
                 shared.breaker.forget_before(generation);
                 let build = build_ms
@@ -685,7 +693,7 @@ impl Reloader {
                 shared.term.line(&line);
                 shared.hub.reloaded(generation, build_ms);
                 if let Some(on_serving) = &self.on_serving {
-                    on_serving(generation, path);
+                    on_serving(generation, path, save_state(shared));
                 }
                 shared.emit(&Event::Reloaded {
                     generation,
@@ -764,6 +772,55 @@ fn report_state(shared: &Shared, generation: u64, state: StateChange) {
             shared.emit(&Event::StateMigrated { generation, bytes });
         }
         _ => {}
+    }
+}
+
+/// Restores the state that generation `from` saved into `generation` (the first a new
+/// worker loads after a crash), and says how it went.
+fn restore_state(shared: &Shared, generation: u64, from: u64, bytes: &[u8]) {
+    let Some(plugin) = shared.plugin() else {
+        return;
+    };
+    #[cfg(unix)]
+    crash::enter_load(generation);
+    let restored = plugin.restore_state(bytes);
+    #[cfg(unix)]
+    crash::leave();
+    match restored {
+        Ok(true) => shared.term.line(&format!(
+            "the plugin's state was restored in generation {generation} ({} bytes, saved when \
+             generation {from} went live)",
+            bytes.len()
+        )),
+        Ok(false) => shared.term.line(&format!(
+            "the plugin's state could not be restored in generation {generation} (it has no \
+             restore hook, or calls held the state): it starts from Default"
+        )),
+        Err(error) => {
+            let message = format!(
+                "the plugin's state could not be restored in generation {generation}: {error}; \
+                 it starts from Default"
+            );
+            shared.term.line(&format!("warning: {message}"));
+            shared.emit(&Event::Warning { message });
+        }
+    }
+}
+
+/// The plugin's state as its save hook writes it, when it has one.
+fn save_state(shared: &Shared) -> Option<Vec<u8>> {
+    let plugin = shared.plugin()?;
+    match plugin.save_state() {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let message = format!(
+                "the plugin's state could not be saved: {error}; after a crash it would \
+                 start from Default"
+            );
+            shared.term.line(&format!("warning: {message}"));
+            shared.emit(&Event::Warning { message });
+            None
+        }
     }
 }
 

@@ -18,8 +18,11 @@
 //! generation that did not crash (its artifact was copied when it was built). The
 //! crashing generation is marked bad and never loaded again. The new worker's browsers get
 //! a notice naming the signal, the route and the generation, and the terminal and
-//! `--events` (`crashed`) say the same. The plugin's state starts again from its
-//! `Default` (carrying it across processes is not done yet).
+//! `--events` (`crashed`) say the same. When the plugin has save/restore hooks
+//! (`export_plugin!(.., migrate: ..)`), the worker saves the state with them each time a
+//! generation goes live and sends the bytes here; the next worker restores them (so the
+//! state is the one of the last reload, not of the moment of the crash). Without hooks,
+//! the state starts again from its `Default`, and the notice says "state reset".
 //!
 //! A worker that dies before its first generation serves (a crash in a load hook) counts
 //! towards a backoff: the restarts after the first wait 100 ms, 200 ms, ... up to 5 s. Each
@@ -163,6 +166,9 @@ struct Supervisor {
     open: Option<String>,
     /// The worker's `shutdown` event was forwarded.
     saw_shutdown: bool,
+    /// The plugin's state as its save hook wrote it when the last generation went live,
+    /// and that generation.
+    state: Option<(u64, Vec<u8>)>,
 }
 
 /// Runs the supervisor until `shutdown` receives. See the module docs.
@@ -201,6 +207,7 @@ pub(super) fn run(
         notice: None,
         open: opts.open.then_some(url),
         saw_shutdown: false,
+        state: None,
     };
     if let Err(error) = sup.spawn(None, None) {
         dev.shutdown();
@@ -282,6 +289,7 @@ impl Supervisor {
             build_ms,
             notice: self.notice.clone(),
             failed: self.failed.clone(),
+            has_state: self.state.is_some(),
         };
         let init = serde_json::to_string(&init)
             .context("[HD062] could not encode the worker's arguments")?;
@@ -376,6 +384,13 @@ impl Supervisor {
             started: Instant::now(),
             served: false,
         });
+        if let Some((from, bytes)) = &self.state {
+            let command = Command::State {
+                from: *from,
+                bytes: bytes.clone(),
+            };
+            self.send(&command);
+        }
         self.pending = artifact
             .iter()
             .filter(|(g, _)| *g > self.max_seen)
@@ -427,6 +442,9 @@ impl Supervisor {
                     return;
                 };
                 let artifact = PathBuf::from(artifact);
+                if let Ok(bytes) = serde_json::from_value::<Vec<u8>>(value["state"].clone()) {
+                    self.state = Some((generation, bytes));
+                }
                 self.pending.retain(|p| *p != artifact);
                 self.good.insert(generation, artifact);
                 self.serving = Some(generation);
@@ -530,7 +548,13 @@ impl Supervisor {
             Some((g, _)) => format!("serving generation {g}"),
             None => "no generation that did not crash is left: waiting for the next build".into(),
         };
-        let message = format!("{what}; {next}; state reset");
+        let state = match &self.state {
+            Some((from, _)) => {
+                format!("state restored as saved when generation {from} went live")
+            }
+            None => "state reset".into(),
+        };
+        let message = format!("{what}; {next}; {state}");
         self.shared.term.line(&format!(
             "[HD063] the worker (pid {}) died from {} after {:.1} s: {message}",
             worker.pid,
@@ -549,7 +573,7 @@ impl Supervisor {
             generation: crash.generation,
             route: crash.route.clone(),
             serving: fallback.as_ref().map(|(g, _)| *g),
-            state_reset: true,
+            state_reset: self.state.is_none(),
         });
         self.serving = fallback.as_ref().map(|(g, _)| *g);
         self.notice = Some((

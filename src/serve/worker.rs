@@ -63,6 +63,8 @@ pub(crate) struct Init {
     pub notice: Option<(u64, String)>,
     /// The last build failed: its rendered diagnostics and duration.
     pub failed: Option<(String, u64)>,
+    /// The first command is [`Command::State`]: the plugin's state to restore.
+    pub has_state: bool,
 }
 
 /// A command from the supervisor, one JSON line each.
@@ -82,6 +84,9 @@ pub(crate) enum Command {
     Assets { urls: Vec<String> },
     /// Stop serving and exit.
     Shutdown,
+    /// The plugin's state saved when generation `from` went live, to restore into the
+    /// first generation loaded (only as the first command).
+    State { from: u64, bytes: Vec<u8> },
 }
 
 /// The report pipe, shared by the event writer and the terminal lines; each line goes out
@@ -212,19 +217,29 @@ pub fn run(init: &str) -> anyhow::Result<()> {
         Reloader::start(Arc::clone(&shared), timeout, init.keep_state, None)?;
     {
         let reports = Arc::clone(&reports);
-        reloader.on_serving = Some(Box::new(move |generation, artifact| {
+        reloader.on_serving = Some(Box::new(move |generation, artifact, state| {
             reports.report(serde_json::json!({
                 "report": "serving",
                 "generation": generation,
                 "artifact": artifact,
+                "state": state,
             }));
         }));
+    }
+    let mut lines = io::stdin().lock().lines();
+    if init.has_state {
+        if let Some(Ok(line)) = lines.next() {
+            match serde_json::from_str(&line) {
+                Ok(Command::State { from, bytes }) => reloader.restore = Some((from, bytes)),
+                _ => tracing::warn!(%line, "the worker expected the plugin's state first"),
+            }
+        }
     }
     if let Some(artifact) = &init.artifact {
         reloader.load(artifact, init.build_ms);
     }
 
-    for line in io::stdin().lock().lines() {
+    for line in lines {
         let Ok(line) = line else { break };
         let command: Command = match serde_json::from_str(&line) {
             Ok(command) => command,
@@ -241,6 +256,9 @@ pub fn run(init: &str) -> anyhow::Result<()> {
             }
             Command::Assets { urls } => reloader.assets_changed(&urls),
             Command::Shutdown => break,
+            Command::State { .. } => {
+                tracing::warn!("the worker got the plugin's state after its first load");
+            }
         }
     }
     stop_serving(&shared, server, reloader, host_thread, || {});
