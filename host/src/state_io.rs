@@ -93,14 +93,11 @@ impl<I: Interface> Plugin<I> {
             ptr,
             layout: hooks.layout,
         });
-        if let Some(old) = old {
-            if old.layout == hooks.layout {
-                drop_state(old, hooks, &inner.events, generation.id);
-            } else {
-                // Not of this generation's layout (cannot happen while the lock is held
-                // across swaps); leaked rather than dropped through the wrong hooks.
-                std::mem::forget(old);
-            }
+        // A state of another layout cannot be here (swaps change the layout under this
+        // lock); if it were, it is leaked (StateMem frees nothing by itself) rather than
+        // dropped through the wrong hooks.
+        if let Some(old) = old.filter(|old| old.layout == hooks.layout) {
+            drop_state(old, hooks, &inner.events, generation.id);
         }
         Ok(true)
     }

@@ -121,6 +121,7 @@ pub fn install(fd: RawFd) -> std::io::Result<()> {
         // SAFETY: a zeroed sigaction is a valid value (no handler, empty mask, no flags)
         // that the calls below fill in.
         let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
         let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
         action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
         // SA_ONSTACK: a stack overflow leaves no stack to run on but the alternate one
@@ -208,8 +209,11 @@ unsafe fn near_stack_pointer(info: *mut libc::siginfo_t, ctx: *mut libc::c_void)
     if info.is_null() || ctx.is_null() {
         return false;
     }
+    #[cfg(target_os = "linux")]
     // SAFETY: `info` is the kernel's siginfo for a fault, which carries the address.
     let addr = unsafe { (*info).si_addr() } as usize;
+    #[cfg(not(target_os = "linux"))]
+    let addr = 0usize;
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     // SAFETY: on x86_64 Linux `ctx` is a ucontext_t whose general registers hold RSP.
     let sp = unsafe { (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RSP as usize] }

@@ -9,7 +9,15 @@
 //!     └──────────────► overlay in the browser ◄───┘  (the current generation keeps serving)
 //! ```
 //!
-//! Three kinds of threads share one `Shared` value: the HTTP workers (which call the
+//! By default (Unix) the server is two processes: the one the user started, the
+//! *supervisor* (`supervisor.rs`), binds the socket, follows the watcher and builds, and
+//! prints and writes `--events`; a *worker* process (`worker.rs`) loads the plugin and
+//! runs the HTTP server on the inherited socket. When a crash ends the worker, the
+//! supervisor starts another on the last generation that did not crash (`crash.rs` names
+//! the signal, route and generation). `--single-process` runs everything in one process,
+//! as below.
+//!
+//! In the process that serves, three kinds of threads share one `Shared` value: the HTTP workers (which call the
 //! plugin), one thread per browser event stream, and the thread that called [`run`], which
 //! follows the watcher and swaps generations. What happens is reported three ways: lines
 //! on stderr for the developer, [`Event`]s for scripts (`--events`), and server-sent

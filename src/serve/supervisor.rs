@@ -30,9 +30,10 @@
 //! try and waits for the next build, which it loads at once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -258,9 +259,9 @@ impl Supervisor {
         build_ms: Option<u64>,
     ) -> anyhow::Result<()> {
         let (crash_read, crash_write) =
-            io::pipe().context("[HD062] could not create the worker's crash pipe")?;
+            pipe().context("[HD062] could not create the worker's crash pipe")?;
         let (report_read, report_write) =
-            io::pipe().context("[HD062] could not create the worker's report pipe")?;
+            pipe().context("[HD062] could not create the worker's report pipe")?;
         let (first, second) = match &artifact {
             Some((generation, _)) => (*generation, self.max_seen + 1),
             None => (self.max_seen + 1, self.max_seen + 2),
@@ -469,11 +470,9 @@ impl Supervisor {
                         }
                         self.serving = value["to"].as_u64();
                     }
-                    Some("reload_rejected") => {
-                        if !self.pending.is_empty() {
-                            let path = self.pending.remove(0);
-                            let _ = std::fs::remove_file(path);
-                        }
+                    Some("reload_rejected") if !self.pending.is_empty() => {
+                        let path = self.pending.remove(0);
+                        let _ = std::fs::remove_file(path);
                     }
                     Some("shutdown") => self.saw_shutdown = true,
                     _ => {}
@@ -708,6 +707,32 @@ impl Target for Supervisor {
     fn serving(&self) -> Option<u64> {
         self.serving
     }
+}
+
+/// A pipe (read end, write end), both ends close-on-exec.
+fn pipe() -> io::Result<(File, File)> {
+    let mut fds = [0 as libc::c_int; 2];
+    #[cfg(target_os = "linux")]
+    // SAFETY: pipe2 writes two descriptors into the array, which lives across the call.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: pipe writes two descriptors into the array, which lives across the call;
+        // fcntl sets a flag on each. (Without pipe2, a fork on another thread between the
+        // two calls could inherit them: macOS has no atomic form.)
+        unsafe {
+            if libc::pipe(fds.as_mut_ptr()) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            for fd in fds {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+    }
+    // SAFETY: both descriptors were just opened by pipe2 and are owned by nothing else.
+    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
 
 /// The wait before restarting a worker after `crashes` crashes in a row before serving:
