@@ -146,7 +146,8 @@ unsafe fn adopt<T: FromRawFd>(fd: RawFd) -> io::Result<T> {
     Ok(unsafe { T::from_raw_fd(fd) })
 }
 
-/// Runs a worker: `init` is the JSON [`Init`] its supervisor passed.
+/// Runs the worker process of `hotdev serve`: `init` is the JSON its supervisor passed
+/// (the hidden command `hotdev __serve-worker INIT`). See the module docs of `serve`.
 pub fn run(init: &str) -> anyhow::Result<()> {
     let init: Init = serde_json::from_str(init)
         .context("[HD062] the worker's start arguments are not valid (run `hotdev serve`)")?;
