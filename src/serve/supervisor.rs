@@ -95,6 +95,7 @@ struct Copies {
 
 impl Copies {
     fn create() -> anyhow::Result<Copies> {
+        Self::remove_stale();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -111,6 +112,34 @@ impl Copies {
                 )
             })?;
         Ok(Copies { dir, next: 1 })
+    }
+
+    /// Removes the directories of supervisors that were killed before they could (their
+    /// pid is gone). Linux only: it reads `/proc`.
+    fn remove_stale() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix("hotdev-serve-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            let mine = std::os::unix::fs::MetadataExt::uid(&meta) == current_uid();
+            if mine && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     /// Copies a build's artifact (which the next build overwrites) under a new name.
@@ -707,6 +736,12 @@ impl Target for Supervisor {
     fn serving(&self) -> Option<u64> {
         self.serving
     }
+}
+
+/// This process's user id.
+fn current_uid() -> u32 {
+    // SAFETY: getuid cannot fail and touches no memory.
+    unsafe { libc::getuid() }
 }
 
 /// A pipe (read end, write end), both ends close-on-exec.
