@@ -184,6 +184,8 @@ struct Supervisor {
     serving: Option<u64>,
     /// Artifact copies sent to the worker that have not served yet.
     pending: Vec<PathBuf>,
+    /// A build the dead worker never got to load: the next worker loads it.
+    retry: Option<PathBuf>,
     /// The last build's failure, while it is the last build.
     failed: Option<(String, u64)>,
     /// Crashes in a row of workers that never served.
@@ -231,6 +233,7 @@ pub(super) fn run(
         max_seen: 0,
         serving: None,
         pending: Vec::new(),
+        retry: None,
         failed: None,
         start_crashes: 0,
         restart_at: None,
@@ -546,7 +549,13 @@ impl Supervisor {
             self.max_seen = self.max_seen.max(generation);
             self.drop_copy(generation);
         }
-        for path in std::mem::take(&mut self.pending) {
+        // Builds sent to the dead worker that never served: the first was loading when a
+        // crash came outside any request (it is the culprit); the newest of the others is
+        // loaded again by the next worker.
+        let mut pending = std::mem::take(&mut self.pending);
+        let culprits = usize::from(crash.route.is_none() && crash.generation.is_some());
+        self.retry = (pending.len() > culprits).then(|| pending.pop()).flatten();
+        for path in pending {
             if !self.good.values().any(|p| *p == path) {
                 let _ = std::fs::remove_file(path);
             }
@@ -632,11 +641,23 @@ impl Supervisor {
             .rev()
             .find(|(g, _)| !self.bad.contains(g))
             .map(|(g, p)| (*g, p.clone()));
-        if let Err(error) = self.spawn(fallback, None) {
-            self.shared.term.line(&format!("{error:#}"));
-            self.start_crashes += 1;
-            self.restart_at =
-                Some(Instant::now() + backoff(self.start_crashes).max(Duration::from_millis(100)));
+        match self.spawn(fallback, None) {
+            Ok(()) => {
+                if let Some(artifact) = self.retry.take() {
+                    self.pending.push(artifact.clone());
+                    self.send(&Command::Load {
+                        artifact,
+                        build_ms: None,
+                    });
+                }
+            }
+            Err(error) => {
+                self.shared.term.line(&format!("{error:#}"));
+                self.start_crashes += 1;
+                self.restart_at = Some(
+                    Instant::now() + backoff(self.start_crashes).max(Duration::from_millis(100)),
+                );
+            }
         }
     }
 
@@ -723,7 +744,11 @@ impl Target for Supervisor {
             return;
         }
         // No worker (it crashed and waits for its backoff, or nothing was left to load):
-        // a new build is new code, so it starts one at once.
+        // a new build is new code, so it starts one at once (and supersedes any build the
+        // dead worker did not get to).
+        if let Some(older) = self.retry.take() {
+            let _ = std::fs::remove_file(older);
+        }
         self.restart_at = None;
         self.start_crashes = 0;
         let generation = self.max_seen + 1;
