@@ -281,6 +281,53 @@ fn a_load_hook_that_crashes_leaves_the_previous_generation_serving() {
     assert!(server.interrupt().success());
 }
 
+/// A first build whose load hook crashes leaves nothing to serve: the supervisor starts
+/// one idle worker (no loop of restarts), says it waits for the next build, and the next
+/// build goes live in that worker.
+#[test]
+fn with_no_generation_left_the_server_waits_for_the_next_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("crash-first");
+    new_plugin(&dir);
+    let on_load = ", on_load: || -> Result<(), String> { std::process::abort() }";
+    write(&dir, "version one", "", on_load);
+    let mut server = Server::start(&dir, tmp.path());
+    let crashed = server.wait_for("crashed", BUILD_TIMEOUT, |_| true);
+    assert_eq!(crashed["signal"], "SIGABRT", "{crashed}");
+    assert_eq!(crashed["generation"], 1, "{crashed}");
+    assert!(crashed["serving"].is_null(), "{crashed}");
+    let started = server.wait_for("worker_started", RECOVERY, |_| true);
+    assert!(started["generation"].is_null(), "{started}");
+    let status = eventually("the idle worker answers", RECOVERY, || {
+        Http::try_connect(server.addr)
+            .and_then(|mut http| http.request("GET", "/__hotdev/status", &[], b""))
+            .ok()
+    });
+    let status: Value = serde_json::from_slice(&status.body).unwrap();
+    assert_eq!(status["generation"], 0, "{status}");
+    assert!(
+        status["notice"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no generation that did not crash is left"),
+        "{status}"
+    );
+    assert!(server.stderr().contains("[HD064]"), "{}", server.stderr());
+
+    write(&dir, "version two", "", "");
+    server.wait_reloaded(2);
+    assert!(serves(&server, "version two"));
+    let workers = server
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "worker_started")
+        .count();
+    assert_eq!(workers, 2, "the first worker and the one after the crash");
+    assert!(server.interrupt().success());
+}
+
 /// A plugin whose state has save/restore hooks: a visit counter.
 const STATEFUL: &str = r#"use std::sync::atomic::{AtomicU64, Ordering};
 
