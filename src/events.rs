@@ -266,6 +266,37 @@ pub enum Event {
         /// The changed paths.
         paths: Vec<String>,
     },
+    /// The worker process that serves HTTP and runs the plugin started (`hotdev serve`
+    /// without `--single-process`: at start, and again after a crash).
+    WorkerStarted {
+        /// Its process id.
+        pid: u32,
+        /// The generation it loads first: the last one that did not crash; `None` when it
+        /// waits for a build.
+        generation: Option<u64>,
+    },
+    /// The worker process died from a signal (or exited on its own) and a new one took its
+    /// place on the same listening socket (code `HD063`).
+    Crashed {
+        /// The signal that ended it, `"SIGSEGV"`, `"SIGABRT"` (a stack overflow ends with
+        /// SIGABRT), or `"exit status 1"` when it exited without a signal.
+        signal: String,
+        /// What happened, for people: `"stack overflow"`, `"invalid memory access"`,
+        /// `"abort"`.
+        cause: String,
+        /// The generation that crashed, when the worker's crash record says so.
+        generation: Option<u64>,
+        /// The request being served, `"GET /deep"`; `None` when the crash happened outside
+        /// a request (while loading a generation: its load hook).
+        route: Option<String>,
+        /// The generation the new worker serves; `None` when no generation is left that
+        /// did not crash (it waits for the next build).
+        serving: Option<u64>,
+        /// Whether the plugin's state starts again from its `Default`: it has no
+        /// save/restore hooks (with them, the state saved when the last generation went
+        /// live is restored).
+        state_reset: bool,
+    },
     /// The server is shutting down.
     Shutdown {
         /// Calls still running that the server gave up on (stuck past the handler
@@ -286,6 +317,22 @@ impl fmt::Debug for EventWriter {
 }
 
 impl EventWriter {
+    /// Writes one line that is already an event's JSON (as a worker process reported it)
+    /// and flushes it.
+    pub(crate) fn emit_line(&self, json: &str) {
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let written = out
+            .write_all(json.trim_end().as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush());
+        if let Err(error) = written {
+            tracing::warn!(%error, "could not write event");
+        }
+    }
+
     /// Writes to any writer.
     pub fn new(out: impl Write + Send + 'static) -> Self {
         EventWriter {

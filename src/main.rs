@@ -50,6 +50,16 @@ enum Cmd {
         /// build (HD022) instead of resetting the state to its Default.
         #[arg(long)]
         keep_state: bool,
+        /// Serve from this one process instead of a supervised worker process (a crash in
+        /// the plugin then ends the server; for debuggers and comparisons).
+        #[arg(long)]
+        single_process: bool,
+    },
+    /// The worker process of `hotdev serve` (started by it, not by people).
+    #[command(name = "__serve-worker", hide = true)]
+    ServeWorker {
+        /// The worker's start arguments, as JSON.
+        init: String,
     },
     /// Build and run a host program; restart it when what it compiles changes (plugins it
     /// loads hot-reload inside it), handing it the same listening sockets every time.
@@ -117,6 +127,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             static_dir,
             handler_timeout,
             keep_state,
+            single_process,
         } => {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let mut pressed = false;
@@ -139,10 +150,23 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     static_dir,
                     handler_timeout,
                     keep_state,
+                    single_process,
                 },
                 rx,
             )?;
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::ServeWorker { init } => {
+            #[cfg(unix)]
+            {
+                serve::run_worker(&init)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = init;
+                anyhow::bail!("[HD062] the serve worker runs on Unix only")
+            }
         }
         Cmd::Run {
             package,

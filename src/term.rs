@@ -8,27 +8,54 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
+/// Where lines go instead of stderr (a worker process sends them to its supervisor).
+pub type Forward = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The terminal reporter.
-#[derive(Debug)]
 pub struct Term {
     tty: bool,
+    /// When set, lines go here instead of stderr.
+    forward: Option<Forward>,
     /// The build spinner while one is on screen. Lines are printed with the spinner
     /// suspended, so they never mix with it.
     spinner: Mutex<Option<ProgressBar>>,
+}
+
+impl std::fmt::Debug for Term {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Term")
+            .field("tty", &self.tty)
+            .field("forward", &self.forward.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Term {
     fn default() -> Self {
         Term {
             tty: io::stderr().is_terminal(),
+            forward: None,
             spinner: Mutex::new(None),
         }
     }
 }
 
 impl Term {
+    /// A reporter that hands every line to `forward` instead of printing it.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub fn forwarding(forward: Forward) -> Self {
+        Term {
+            forward: Some(forward),
+            ..Term::default()
+        }
+    }
+
     /// Prints one line (above the spinner, when one is on screen).
     pub fn line(&self, text: &str) {
+        if let Some(forward) = &self.forward {
+            forward(text);
+            return;
+        }
         let spinner = self.spinner.lock().unwrap_or_else(|p| p.into_inner());
         let print = || {
             let _ = writeln!(io::stderr().lock(), "{text}");

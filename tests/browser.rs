@@ -203,3 +203,55 @@ fn a_stylesheet_edit_restyles_the_open_page_without_a_reload() {
     let status = server.interrupt();
     assert!(status.success(), "hotdev serve exited with {status}");
 }
+
+/// A request that overflows the stack ends only the worker process: the open page, whose
+/// event stream reconnects to the next worker, shows an overlay naming the crash, the
+/// route and the generations; the fix's reload takes it away.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_crash_shows_an_overlay_in_the_open_page() {
+    if !browser_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("crash-in-browser");
+    new_plugin(&dir);
+    let lib = dir.join("src/lib.rs");
+    let mut server = Server::start(&dir, tmp.path());
+    server.wait_reloaded(1);
+    let source = std::fs::read_to_string(&lib).unwrap().replacen(
+        "(\"GET\", \"/\") =>",
+        "(\"GET\", \"/deep\") => Response::text(deep(1).to_string()),\n            (\"GET\", \"/\") =>",
+        1,
+    ) + "\n#[allow(unconditional_recursion)]\n#[inline(never)]\nfn deep(n: u64) -> u64 {\n    \
+         let buf = [n as u8; 256];\n    std::hint::black_box(&buf);\n    \
+         deep(n + 1) + u64::from(buf[7])\n}\n";
+    // One write: one build.
+    std::fs::write(&lib, source).unwrap();
+    server.wait_reloaded(2);
+
+    let browser = Browser::start(&tmp.path().join("chromium-profile"));
+    browser.open(&format!("http://{}/", server.addr));
+    assert!(browser.body_text().contains("Hello from hotdev"));
+    let cut = server.connect().request("GET", "/deep", &[], b"");
+    assert!(cut.is_err(), "{cut:?}");
+    server.wait_for("crashed", Duration::from_secs(60), |_| true);
+    let overlay = eventually("the crash overlay appears", Duration::from_secs(60), || {
+        browser.overlay_text()
+    });
+    assert!(overlay.contains("the plugin crashed"), "{overlay}");
+    assert!(
+        overlay.contains("stack overflow in generation 2 while serving GET /deep"),
+        "{overlay}"
+    );
+    assert!(overlay.contains("serving generation 1"), "{overlay}");
+
+    edit(&lib, "Hello from hotdev", "Hello after the crash");
+    server.wait_reloaded(3);
+    eventually("the overlay goes", Duration::from_secs(30), || {
+        (browser.overlay_text().is_none() && browser.body_text().contains("Hello after the crash"))
+            .then_some(())
+    });
+    drop(browser);
+    assert!(server.interrupt().success());
+}

@@ -1389,3 +1389,7 @@ unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
         invoke_in(&self.plugin.inner, self.generation, call, None)
     }
 }
+
+// Saving and restoring the state as bytes (a child module: it uses the private items above).
+#[path = "state_io.rs"]
+mod state_io;

@@ -91,8 +91,12 @@
   // person closes it.
   function showNotice(notice) {
     if (!notice || notice.generation !== servingGeneration) return;
-    var key = "hotdev-notice-" + notice.generation;
+    var key = "hotdev-notice-" + notice.kind + "-" + notice.generation + "-" + notice.message;
     try { if (sessionStorage.getItem(key)) return; } catch (e) {}
+    if (notice.kind === "crashed") {
+      showCrash(notice, key);
+      return;
+    }
     if (document.getElementById(BANNER_ID)) return;
     var banner = el(
       "div",
@@ -116,6 +120,31 @@
     });
     banner.appendChild(close);
     (document.body || document.documentElement).appendChild(banner);
+  }
+
+  // The worker process serving the previous page died from a signal (a stack overflow, a
+  // bad pointer, an abort): a full-page overlay says which, where and what serves now,
+  // until the person closes it or a new generation goes live.
+  function showCrash(notice, key) {
+    if (document.getElementById(OVERLAY_ID)) return;
+    showOverlay("the plugin crashed", {
+      diagnostics: [{ level: "error", code: "HD063", message: notice.message }],
+    });
+    var overlay = document.getElementById(OVERLAY_ID);
+    if (!overlay) return;
+    overlay.setAttribute("data-kind", "crashed");
+    var close = el(
+      "button",
+      "position:absolute;right:16px;top:12px;border:0;background:none;font-size:22px;" +
+        "cursor:pointer;color:#f4f4f5;",
+      "\u00d7"
+    );
+    close.setAttribute("aria-label", "close");
+    close.addEventListener("click", function () {
+      hideOverlay();
+      try { sessionStorage.setItem(key, "1"); } catch (e) {}
+    });
+    overlay.appendChild(close);
   }
 
   function showStatus(status) {
@@ -200,7 +229,10 @@
     if (hello) servingGeneration = hello.generation || 0;
     if (hello && pageGeneration !== null && hello.generation !== pageGeneration) {
       location.reload();
+      return;
     }
+    // A new worker after a crash: the page stays, the overlay says what happened.
+    if (hello && hello.notice && hello.notice.kind === "crashed") showNotice(hello.notice);
   });
   source.addEventListener("reload", function () {
     hideOverlay();

@@ -8,12 +8,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use hotdev_watcher::{Level, strip_ansi};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::pages::escape;
 
 /// One error or warning, for the overlay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
     /// `error` or `warning`.
     pub level: String,
@@ -37,7 +37,7 @@ pub struct Diagnostic {
 }
 
 /// A failure as the overlay shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The errors, then the warnings, each in the order reported.
     pub diagnostics: Vec<Diagnostic>,

@@ -66,11 +66,12 @@ impl std::fmt::Debug for HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `addr` and starts the workers and the watchdog.
-    pub fn start(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<Self> {
-        let server = tiny_http::Server::http(addr)
+    /// Serves on `listener` (bound by the caller, possibly in another process) and starts
+    /// the workers and the watchdog. The workers accept connections themselves.
+    pub fn start(listener: std::net::TcpListener, shared: Arc<Shared>) -> anyhow::Result<Self> {
+        let server = tiny_http::Server::from_listener(listener, None)
             .map_err(|e| anyhow!("{e}"))
-            .with_context(|| format!("[HD082] could not listen on {addr}"))?;
+            .context("[HD082] could not serve on the listening socket")?;
         let addr = server
             .server_addr()
             .to_ip()
@@ -348,7 +349,7 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared, slot: &Slot) -> Next {
     // The generation is pinned for the call, so that what is reported about it (a timeout,
     // the breaker, the calls a reload waits for) names the generation that ran it.
     let pinned = plugin.pin();
-    let generation = pinned.generation();
+    let generation = shared.gens.display(pinned.generation());
     let route = format!("{method} {path}");
     if let Some(open) = shared.breaker.check(generation, &route) {
         drop(pinned);
@@ -363,9 +364,13 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared, slot: &Slot) -> Next {
         headers,
         body: RVec::from(body),
     };
+    #[cfg(unix)]
+    super::crash::enter(generation, &route);
     shared.calls.begin(slot, rq, route, generation);
     let result = pinned.handle(&request, &plugin.state());
     drop(pinned);
+    #[cfg(unix)]
+    super::crash::leave();
     let rq = match shared.calls.end(slot) {
         Some(Ended::Returned(rq)) => rq,
         Some(Ended::Late {
@@ -426,7 +431,7 @@ fn serve_static(rq: tiny_http::Request, files: &StaticDir, encoded: &str, shared
         &file,
         request_header("If-None-Match").as_deref(),
         request_header("If-Modified-Since").as_deref(),
-        shared.plugin().map_or(0, |p| p.generation()),
+        shared.generation().unwrap_or(0),
     );
     respond(rq, response);
 }
@@ -538,13 +543,13 @@ fn panicked(
         } => (
             message.as_str(),
             location.as_deref(),
-            *generation,
-            *rolled_back_to,
+            shared.gens.display(*generation),
+            rolled_back_to.map(|g| shared.gens.display(g)),
         ),
         _ => (
             "the plugin call failed",
             None,
-            shared.plugin().map_or(0, |p| p.generation()),
+            shared.generation().unwrap_or(0),
             None,
         ),
     };

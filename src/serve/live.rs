@@ -61,7 +61,8 @@ pub struct Status {
 pub struct Notice {
     /// The generation it is about.
     pub generation: u64,
-    /// What happened: `state_reset`.
+    /// What happened: `state_reset`, or `crashed` (the previous worker process died from a
+    /// signal; the browser shows it in an overlay).
     pub kind: &'static str,
     /// One line for people.
     pub message: String,
@@ -234,6 +235,7 @@ impl Hub {
             serde_json::json!({
                 "generation": inner.status.generation,
                 "state": inner.status.state,
+                "notice": inner.status.notice,
             })
             .to_string()
         };

@@ -9,7 +9,15 @@
 //!     └──────────────► overlay in the browser ◄───┘  (the current generation keeps serving)
 //! ```
 //!
-//! Three kinds of threads share one `Shared` value: the HTTP workers (which call the
+//! By default (Unix) the server is two processes: the one the user started, the
+//! *supervisor* (`supervisor.rs`), binds the socket, follows the watcher and builds, and
+//! prints and writes `--events`; a *worker* process (`worker.rs`) loads the plugin and
+//! runs the HTTP server on the inherited socket. When a crash ends the worker, the
+//! supervisor starts another on the last generation that did not crash (`crash.rs` names
+//! the signal, route and generation). `--single-process` runs everything in one process,
+//! as below.
+//!
+//! In the process that serves, three kinds of threads share one `Shared` value: the HTTP workers (which call the
 //! plugin), one thread per browser event stream, and the thread that called [`run`], which
 //! follows the watcher and swaps generations. What happens is reported three ways: lines
 //! on stderr for the developer, [`Event`]s for scripts (`--events`), and server-sent
@@ -30,11 +38,20 @@
 
 mod breaker;
 mod calls;
+#[cfg(unix)]
+mod crash;
 mod diagnostics;
 mod http;
 mod live;
 mod pages;
 mod static_files;
+#[cfg(unix)]
+mod supervisor;
+#[cfg(unix)]
+mod worker;
+
+#[cfg(unix)]
+pub use worker::run as run_worker;
 
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
@@ -93,6 +110,10 @@ pub struct ServeOptions {
     /// When the plugin's state changes layout and cannot be migrated, refuse the new
     /// generation (`HD022`) instead of resetting the state to its `Default`.
     pub keep_state: bool,
+    /// Serve from this process, as one process (for debuggers and comparisons). By default
+    /// (on Unix) this process supervises a worker process that serves, and starts a new
+    /// one when a crash ends it; elsewhere the server always runs as one process.
+    pub single_process: bool,
 }
 
 impl ServeOptions {
@@ -107,6 +128,34 @@ impl ServeOptions {
             static_dir: None,
             handler_timeout: DEFAULT_HANDLER_TIMEOUT,
             keep_state: false,
+            single_process: false,
+        }
+    }
+}
+
+/// Maps the host's generation numbers (1, 2, ... in each process that loads the plugin)
+/// to the server's, which go on counting across worker processes: the first generation a
+/// worker loads is `first` (a generation that served before a crash, or the next build),
+/// the ones after it count up from `second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gens {
+    first: u64,
+    second: u64,
+}
+
+impl Gens {
+    /// One process: the host's numbers as they are.
+    pub(crate) const ONE_PROCESS: Gens = Gens {
+        first: 1,
+        second: 2,
+    };
+
+    /// The server's number for the host's generation `host`.
+    pub(crate) fn display(&self, host: u64) -> u64 {
+        match host {
+            0 => 0,
+            1 => self.first,
+            h => self.second + (h - 2),
         }
     }
 }
@@ -115,6 +164,8 @@ impl ServeOptions {
 #[derive(Debug)]
 pub(crate) struct Shared {
     plugin: RwLock<Option<WebPlugin>>,
+    /// How host generation numbers are shown.
+    gens: Gens,
     hub: Hub,
     term: Term,
     events: Option<EventWriter>,
@@ -134,6 +185,11 @@ impl Shared {
             .clone()
     }
 
+    /// The generation serving, once one is.
+    fn generation(&self) -> Option<u64> {
+        self.plugin().map(|p| self.gens.display(p.generation()))
+    }
+
     fn emit(&self, event: &Event) {
         if let Some(events) = &self.events {
             events.emit(event);
@@ -142,6 +198,12 @@ impl Shared {
 }
 
 /// Runs the development server until `shutdown` receives (or its sender goes away).
+///
+/// By default (on Unix) this process is the *supervisor*: it owns the listening socket,
+/// the watcher and the builds, the terminal and `--events`, and runs the HTTP server and
+/// the plugin in a worker process (`supervisor.rs`), which it replaces when a crash ends
+/// it. With [`ServeOptions::single_process`] (and on other platforms) everything runs in
+/// this process.
 ///
 /// On shutdown the server stops accepting connections and gives running requests a
 /// moment to finish, emits `shutdown`, ends the browsers' event streams, stops the watcher
@@ -162,22 +224,44 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
             opts.plugin_dir.display()
         );
     }
-    let static_dir = match &opts.static_dir {
-        Some(dir) => Some(StaticDir::open(dir).with_context(|| {
+    let static_dir = open_static_dir(opts.static_dir.as_deref(), &plugin_dir)?;
+    let events = match &opts.events {
+        Some(target) => Some(
+            EventWriter::open(target)
+                .with_context(|| format!("[HD084] could not open the events file {target}"))?,
+        ),
+        None => None,
+    };
+    let shared = Arc::new(Shared::new(
+        Term::default(),
+        events,
+        static_dir,
+        opts.handler_timeout,
+        Gens::ONE_PROCESS,
+    ));
+    #[cfg(unix)]
+    if !opts.single_process {
+        return supervisor::run(&opts, plugin_dir, shared, shutdown);
+    }
+    single_process(&opts, plugin_dir, shared, shutdown)
+}
+
+/// The static directory: `--static DIR`, else the plugin crate's `static/` if it exists.
+fn open_static_dir(asked: Option<&Path>, plugin_dir: &Path) -> anyhow::Result<Option<StaticDir>> {
+    let open = |dir: &Path| {
+        StaticDir::open(dir).with_context(|| {
             format!(
                 "[HD090] could not open the static directory {}",
                 dir.display()
             )
-        })?),
+        })
+    };
+    let static_dir = match asked {
+        Some(dir) => Some(open(dir)?),
         None => {
             let default = plugin_dir.join("static");
             if default.is_dir() {
-                Some(StaticDir::open(&default).with_context(|| {
-                    format!(
-                        "[HD090] could not open the static directory {}",
-                        default.display()
-                    )
-                })?)
+                Some(open(&default)?)
             } else {
                 None
             }
@@ -196,26 +280,33 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
             );
         }
     }
-    let events = match &opts.events {
-        Some(target) => Some(
-            EventWriter::open(target)
-                .with_context(|| format!("[HD084] could not open the events file {target}"))?,
-        ),
-        None => None,
-    };
-    let shared = Arc::new(Shared {
-        plugin: RwLock::new(None),
-        hub: Hub::default(),
-        term: Term::default(),
-        events,
-        static_dir,
-        calls: calls::Calls::new(opts.handler_timeout),
-        breaker: breaker::Breaker::default(),
-        cap_reported: AtomicBool::new(false),
-    });
+    Ok(static_dir)
+}
 
-    let server = http::HttpServer::start(opts.addr, Arc::clone(&shared))?;
-    let addr = server.addr();
+impl Shared {
+    fn new(
+        term: Term,
+        events: Option<EventWriter>,
+        static_dir: Option<StaticDir>,
+        handler_timeout: Duration,
+        gens: Gens,
+    ) -> Self {
+        Shared {
+            plugin: RwLock::new(None),
+            gens,
+            hub: Hub::default(),
+            term,
+            events,
+            static_dir,
+            calls: calls::Calls::new(handler_timeout),
+            breaker: breaker::Breaker::default(),
+            cap_reported: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Says where the server listens (once, from the process the user started).
+fn announce(shared: &Shared, opts: &ServeOptions, addr: SocketAddr) -> String {
     let url = format!("http://{addr}/");
     shared.term.line(&format!(
         "hotdev serving {} at {url}",
@@ -238,51 +329,56 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         addr: addr.to_string(),
         url: url.clone(),
     });
+    url
+}
 
-    let mut config = Config::new([plugin_dir.clone()]);
+/// Starts the watcher on the plugin crate (and the static folder).
+fn start_watcher(
+    shared: &Shared,
+    opts: &ServeOptions,
+    plugin_dir: &Path,
+) -> anyhow::Result<(DevLoop, Receiver<hotdev_watcher::Event>)> {
+    let mut config = Config::new([plugin_dir.to_path_buf()]);
     config.release = opts.release;
     config.color = io::stderr().is_terminal();
     if let Some(files) = &shared.static_dir {
         config.asset_dirs.push(files.root().to_path_buf());
     }
-    let (mut dev, changes) = match DevLoop::start(config) {
+    DevLoop::start(config)
+        .map_err(|error| anyhow::Error::new(error).context("could not start watching the plugin"))
+}
+
+/// The server in this process: HTTP workers, plugin and watcher together.
+fn single_process(
+    opts: &ServeOptions,
+    plugin_dir: PathBuf,
+    shared: Arc<Shared>,
+    shutdown: Receiver<()>,
+) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(opts.addr)
+        .with_context(|| format!("[HD082] could not listen on {}", opts.addr))?;
+    let server = http::HttpServer::start(listener, Arc::clone(&shared))?;
+    let url = announce(&shared, opts, server.addr());
+    let (mut dev, changes) = match start_watcher(&shared, opts, &plugin_dir) {
         Ok(started) => started,
         Err(error) => {
             server.stop(Duration::ZERO);
-            return Err(anyhow::Error::new(error).context("could not start watching the plugin"));
+            return Err(error);
         }
     };
-
-    let (host_tx, host_rx) = crossbeam_channel::unbounded();
-    let host_thread = {
-        let shared = Arc::clone(&shared);
-        thread::Builder::new()
-            .name("hotdev-host-events".into())
-            .spawn(move || follow_host(&host_rx, &shared))
-            .context("[HD078] could not start the host event thread")?
-    };
-
-    let mut reloader = Reloader {
-        shared: Arc::clone(&shared),
-        host_events: Some(host_tx),
-        build_ms: None,
-        url,
-        open: opts.open,
-        name: display_dir(&opts.plugin_dir),
-        plugin_dir,
-        drain_timeout: opts.handler_timeout,
-        state_policy: if opts.keep_state {
-            StatePolicy::Refuse
-        } else {
-            StatePolicy::Reset
-        },
-    };
+    let (mut reloader, host_thread) = Reloader::start(
+        Arc::clone(&shared),
+        opts.handler_timeout,
+        opts.keep_state,
+        opts.open.then_some(url),
+    )?;
+    let mut watch = Watch::new(opts, plugin_dir);
     let outcome = loop {
         select! {
             recv(shutdown) -> _ => break Ok(()),
             recv(changes) -> event => match event {
                 Ok(event) => {
-                    if let Err(error) = reloader.on_watch(event) {
+                    if let Err(error) = watch.on_watch(&shared, &mut reloader, event) {
                         break Err(error);
                     }
                 }
@@ -290,9 +386,20 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
             },
         }
     };
-
-    // Shut down in order: no new requests, tell listeners, stop cargo, unload the plugin.
     shared.term.stop_spinner();
+    stop_serving(&shared, server, reloader, host_thread, || dev.shutdown());
+    outcome
+}
+
+/// Shuts the HTTP side down in order: no new requests, tell listeners, stop cargo (`then`),
+/// unload the plugin.
+fn stop_serving(
+    shared: &Shared,
+    server: http::HttpServer,
+    mut reloader: Reloader,
+    host_thread: JoinHandle<()>,
+    then: impl FnOnce(),
+) {
     let by_generation = shared.calls.by_generation();
     let abandoned = server.stop(SHUTDOWN_GRACE);
     if abandoned > 0 {
@@ -310,7 +417,7 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         abandoned: abandoned as u64,
     });
     shared.hub.close(Duration::from_secs(1));
-    dev.shutdown();
+    then();
     drop(reloader.host_events.take());
     let plugin = shared
         .plugin
@@ -327,27 +434,46 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         // The host's event channel stays open with the plugin: do not wait for its end.
         drop(host_thread);
     }
-    outcome
 }
 
-/// Follows the watcher and swaps generations.
-struct Reloader {
-    shared: Arc<Shared>,
-    host_events: Option<crossbeam_channel::Sender<hotdev_host::Event>>,
+/// Where the watcher's news goes: the server in this process, or the worker process.
+trait Target {
+    /// A build started.
+    fn building(&mut self);
+    /// The build failed.
+    fn build_failed(&mut self, failure: Failure, ms: u64);
+    /// Static files changed (their URLs).
+    fn assets_changed(&mut self, urls: &[String]);
+    /// A build's artifact is ready: load it as the next generation.
+    fn load(&mut self, path: &Path, build_ms: Option<u64>);
+    /// The generation serving, for the terminal.
+    fn serving(&self) -> Option<u64>;
+}
+
+/// Follows the watcher: reports changes and builds, and hands artifacts to the target.
+struct Watch {
     build_ms: Option<u64>,
-    url: String,
-    open: bool,
     name: String,
     /// The canonical plugin directory (asset paths are shown relative to it).
     plugin_dir: PathBuf,
-    drain_timeout: Duration,
-    state_policy: StatePolicy,
 }
 
-impl Reloader {
-    fn on_watch(&mut self, event: hotdev_watcher::Event) -> anyhow::Result<()> {
+impl Watch {
+    fn new(opts: &ServeOptions, plugin_dir: PathBuf) -> Self {
+        Watch {
+            build_ms: None,
+            name: display_dir(&opts.plugin_dir),
+            plugin_dir,
+        }
+    }
+
+    fn on_watch(
+        &mut self,
+        shared: &Shared,
+        target: &mut dyn Target,
+        event: hotdev_watcher::Event,
+    ) -> anyhow::Result<()> {
         use hotdev_watcher::Event as W;
-        let shared = &*self.shared;
         match event {
             W::Changed { paths } => {
                 tracing::debug!(?paths, "changed");
@@ -358,7 +484,7 @@ impl Reloader {
             W::BuildStarted { .. } => {
                 // The hub (what browsers and /__hotdev/status see) changes before the JSON
                 // event goes out, so that a script reacting to the event sees the same state.
-                shared.hub.building();
+                target.building();
                 shared.emit(&Event::BuildStarted);
                 shared.term.build_started(&self.name);
             }
@@ -376,8 +502,8 @@ impl Reloader {
             } => {
                 shared.term.stop_spinner();
                 let ms = millis(duration);
-                let serving = match shared.plugin() {
-                    Some(p) => format!("generation {} keeps serving", p.generation()),
+                let serving = match target.serving() {
+                    Some(g) => format!("generation {g} keeps serving"),
                     None => "nothing is serving yet".to_string(),
                 };
                 shared
@@ -386,14 +512,14 @@ impl Reloader {
                 shared.term.verbatim(&diagnostics);
                 let failure = Failure::from_build(&messages, &diagnostics, &self.plugin_dir);
                 let message = failure.rendered.clone();
-                shared.hub.build_failed(failure, ms);
+                target.build_failed(failure, ms);
                 shared.emit(&Event::BuildFailed { message, ms });
             }
             W::BuildSuperseded { duration, .. } => {
                 tracing::debug!(ms = millis(duration), "build superseded by a newer change");
             }
-            W::ArtifactReady(artifact) => self.load(&artifact.path),
-            W::AssetsChanged { paths } => self.assets_changed(&paths),
+            W::ArtifactReady(artifact) => target.load(&artifact.path, self.build_ms),
+            W::AssetsChanged { paths } => self.assets_changed(shared, target, &paths),
             W::Warning(message) => {
                 shared.term.line(&format!("warning: {message}"));
                 shared.emit(&Event::Warning { message });
@@ -409,8 +535,7 @@ impl Reloader {
     }
 
     /// Static files changed (no build): the terminal, the events and the browsers hear it.
-    fn assets_changed(&self, paths: &[PathBuf]) {
-        let shared = &*self.shared;
+    fn assets_changed(&self, shared: &Shared, target: &mut dyn Target, paths: &[PathBuf]) {
         let Some(files) = &shared.static_dir else {
             return;
         };
@@ -435,16 +560,94 @@ impl Reloader {
             urls.push(url);
         }
         if !urls.is_empty() {
-            shared.hub.assets_changed(&urls);
+            target.assets_changed(&urls);
         }
+    }
+}
+
+/// A generation went live (for the worker: its report to the supervisor), with the
+/// plugin's state saved by its hooks, if it has them.
+type OnServing = Box<dyn Fn(u64, &Path, Option<Vec<u8>>) + Send>;
+
+/// Loads and swaps generations in the process that serves.
+struct Reloader {
+    shared: Arc<Shared>,
+    host_events: Option<crossbeam_channel::Sender<hotdev_host::Event>>,
+    /// Open this URL in a browser once the first generation serves.
+    open: Option<String>,
+    drain_timeout: Duration,
+    state_policy: StatePolicy,
+    /// The host's number for the next generation it loads.
+    next_host: u64,
+    on_serving: Option<OnServing>,
+    /// State bytes to restore into the first generation loaded, and the generation that
+    /// saved them (a worker after a crash).
+    restore: Option<(u64, Vec<u8>)>,
+}
+
+impl Target for Reloader {
+    fn building(&mut self) {
+        self.shared.hub.building();
+    }
+
+    fn build_failed(&mut self, failure: Failure, ms: u64) {
+        self.shared.hub.build_failed(failure, ms);
+    }
+
+    fn assets_changed(&mut self, urls: &[String]) {
+        self.shared.hub.assets_changed(urls);
+    }
+
+    fn load(&mut self, path: &Path, build_ms: Option<u64>) {
+        Reloader::load(self, path, build_ms);
+    }
+
+    fn serving(&self) -> Option<u64> {
+        self.shared.generation()
+    }
+}
+
+impl Reloader {
+    /// A reloader for `shared`, and the thread that reports the host's events.
+    fn start(
+        shared: Arc<Shared>,
+        drain_timeout: Duration,
+        keep_state: bool,
+        open: Option<String>,
+    ) -> anyhow::Result<(Reloader, JoinHandle<()>)> {
+        let (host_tx, host_rx) = crossbeam_channel::unbounded();
+        let host_thread = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name("hotdev-host-events".into())
+                .spawn(move || follow_host(&host_rx, &shared))
+                .context("[HD078] could not start the host event thread")?
+        };
+        let reloader = Reloader {
+            shared,
+            host_events: Some(host_tx),
+            open,
+            drain_timeout,
+            state_policy: if keep_state {
+                StatePolicy::Refuse
+            } else {
+                StatePolicy::Reset
+            },
+            next_host: 1,
+            on_serving: None,
+            restore: None,
+        };
+        Ok((reloader, host_thread))
     }
 
     /// Loads the first generation, or swaps in the next one.
-    fn load(&mut self, path: &Path) {
+    fn load(&mut self, path: &Path, build_ms: Option<u64>) {
         let shared = &*self.shared;
         let current = shared.plugin();
         let before = shared.calls.snapshot();
         let started = Instant::now();
+        #[cfg(unix)]
+        crash::enter_load(shared.gens.display(self.next_host));
         let result = match &current {
             Some(plugin) => plugin
                 .reload(path)
@@ -468,13 +671,19 @@ impl Reloader {
                 })
             }
         };
+        #[cfg(unix)]
+        crash::leave();
         match result {
-            Ok((generation, load, swap, state)) => {
+            Ok((host_generation, load, swap, state)) => {
+                self.next_host = host_generation + 1;
+                let generation = shared.gens.display(host_generation);
                 report_state(shared, generation, state);
+                if let Some((from, bytes)) = self.restore.take() {
+                    restore_state(shared, generation, from, &bytes);
+                }
                 let flight = shared.calls.since(&before, generation);
                 shared.breaker.forget_before(generation);
-                let build = self
-                    .build_ms
+                let build = build_ms
                     .map(|ms| format!("build {ms} ms, "))
                     .unwrap_or_default();
                 let line = if current.is_some() {
@@ -491,10 +700,13 @@ impl Reloader {
                     )
                 };
                 shared.term.line(&line);
-                shared.hub.reloaded(generation, self.build_ms);
+                shared.hub.reloaded(generation, build_ms);
+                if let Some(on_serving) = &self.on_serving {
+                    on_serving(generation, path, save_state(shared));
+                }
                 shared.emit(&Event::Reloaded {
                     generation,
-                    build_ms: self.build_ms.unwrap_or(0),
+                    build_ms: build_ms.unwrap_or(0),
                     load_ms: millis(load),
                     swap_us: u64::try_from(swap.as_micros()).unwrap_or(u64::MAX),
                     in_flight: flight.total(),
@@ -502,15 +714,17 @@ impl Reloader {
                     running: flight.running,
                     stuck: flight.stuck,
                 });
-                if current.is_none() && self.open {
-                    open_browser(&self.url);
+                if current.is_none() {
+                    if let Some(url) = self.open.take() {
+                        open_browser(&url);
+                    }
                 }
             }
             Err(error) => {
                 let code = error.code();
                 let message = error.to_string();
-                let serving = match &current {
-                    Some(p) => format!("generation {} keeps serving", p.generation()),
+                let serving = match shared.generation() {
+                    Some(g) => format!("generation {g} keeps serving"),
                     None => "nothing is serving yet".to_string(),
                 };
                 shared
@@ -562,12 +776,63 @@ fn report_state(shared: &Shared, generation: u64, state: StateChange) {
     }
 }
 
+/// Restores the state that generation `from` saved into `generation` (the first a new
+/// worker loads after a crash), and says how it went.
+fn restore_state(shared: &Shared, generation: u64, from: u64, bytes: &[u8]) {
+    let Some(plugin) = shared.plugin() else {
+        return;
+    };
+    #[cfg(unix)]
+    crash::enter_load(generation);
+    let restored = plugin.restore_state(bytes);
+    #[cfg(unix)]
+    crash::leave();
+    match restored {
+        Ok(true) => shared.term.line(&format!(
+            "the plugin's state was restored in generation {generation} ({} bytes, saved when \
+             generation {from} went live)",
+            bytes.len()
+        )),
+        Ok(false) => shared.term.line(&format!(
+            "the plugin's state could not be restored in generation {generation} (it has no \
+             restore hook, or calls held the state): it starts from Default"
+        )),
+        Err(error) => {
+            let message = format!(
+                "the plugin's state could not be restored in generation {generation}: {error}; \
+                 it starts from Default"
+            );
+            shared.term.line(&format!("warning: {message}"));
+            shared.emit(&Event::Warning { message });
+        }
+    }
+}
+
+/// The plugin's state as its save hook writes it, when it has one.
+fn save_state(shared: &Shared) -> Option<Vec<u8>> {
+    let plugin = shared.plugin()?;
+    match plugin.save_state() {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let message = format!(
+                "the plugin's state could not be saved: {error}; after a crash it would \
+                 start from Default"
+            );
+            shared.term.line(&format!("warning: {message}"));
+            shared.emit(&Event::Warning { message });
+            None
+        }
+    }
+}
+
 /// Reports what the host tells about generations (rollbacks, unloads, drain timeouts).
 fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
     use hotdev_host::Event as H;
+    let display = |g| shared.gens.display(g);
     for event in events {
         match event {
             H::RolledBack { from, to, reason } => {
+                let (from, to) = (display(from), display(to));
                 shared.term.line(&format!(
                     "rolled back from generation {from} to {to}: {reason}"
                 ));
@@ -575,6 +840,7 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                 shared.emit(&Event::RolledBack { from, to, reason });
             }
             H::Unloaded { generation, pinned } => {
+                let generation = display(generation);
                 match &pinned {
                     Some(why) => shared.term.line(&format!(
                         "warning: generation {generation} could not leave memory: {why}"
@@ -588,6 +854,7 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                 waited,
                 calls,
             } => {
+                let generation = display(generation);
                 // The host counts every call that entered before the generation was retired,
                 // whichever generation it runs in; the server knows which.
                 let running = shared.calls.by_generation();
@@ -614,6 +881,7 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                 generation,
                 threads,
             } => {
+                let generation = display(generation);
                 shared.term.line(&format!(
                     "warning: [HD042] generation {generation} started {threads} thread(s) that \
                      still run; its library stays loaded until they end"
@@ -627,6 +895,7 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                 generation,
                 message,
             } => {
+                let generation = display(generation);
                 let message = format!("generation {generation}'s unload hook panicked: {message}");
                 shared.term.line(&format!("warning: {message}"));
                 shared.emit(&Event::Warning { message });

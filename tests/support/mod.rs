@@ -174,6 +174,12 @@ impl Server {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
+    /// Kills the server with SIGKILL (no code of it runs) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the server as Ctrl-C does and returns its exit status (after `shutdown`).
     pub fn interrupt(self) -> ExitStatus {
         self.interrupt_timed().0

@@ -1,0 +1,466 @@
+//! Crash records: what the worker process was doing when a signal ended it.
+//!
+//! The supervisor sees *that* its worker died and from which signal; only the worker
+//! knows the request it was serving. So each HTTP worker thread keeps its current call
+//! (generation and route) in a thread-local buffer, set before it calls the plugin and
+//! cleared after ([`enter`], [`leave`]); loading a generation sets it too (no route). The
+//! worker installs handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT
+//! ([`install`]) that write one pre-formatted line from that buffer to a dedicated pipe
+//! with a single `write(2)`, then hand the signal on: to the handler installed before (the
+//! standard library's, which tells a stack overflow from other faults), or to the default
+//! action, so that the process still dies from the signal.
+//!
+//! A handler may only make async-signal-safe calls: it reads the thread-local buffer
+//! (constant-initialised, without destructor: a plain TLS access), formats digits into a
+//! stack buffer, and calls `write`, `sigaction` and `raise`. It allocates nothing and
+//! takes no lock.
+//!
+//! A stack overflow is a SIGSEGV (or SIGBUS) whose fault address lies just below the
+//! stack pointer of the interrupted code (read from the signal's context on x86_64 and
+//! aarch64 Linux): the record says so. The standard library's handler, called next, prints
+//! "has overflowed its stack" and aborts; its SIGABRT may or may not get a record of its
+//! own (the nested handler can run out of alternate stack, and the kernel then ends the
+//! process with SIGSEGV). Where the stack pointer cannot be read, a SIGSEGV record
+//! followed by death from SIGABRT is read as a stack overflow too
+//! ([`Crash::from_records`]).
+//!
+//! Record format, one line each:
+//! `hotdev-crash <signo> <generation> <in_call 0|1> <overflow 0|1> <route>`.
+
+use std::cell::Cell;
+use std::os::fd::RawFd;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering, compiler_fence};
+
+/// The longest route kept (longer ones are cut).
+const ROUTE_MAX: usize = 200;
+
+/// The signals that get a crash record.
+const SIGNALS: [libc::c_int; 5] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGABRT,
+];
+
+/// The current call of one thread.
+struct Context {
+    /// 0: nothing; 1: loading a generation; 2: serving a request.
+    phase: Cell<u8>,
+    generation: Cell<u64>,
+    len: Cell<usize>,
+    route: Cell<[u8; ROUTE_MAX]>,
+}
+
+thread_local! {
+    // Constant-initialised and without destructor: reading it is a plain TLS access, safe
+    // in a signal handler.
+    static CONTEXT: Context = const {
+        Context {
+            phase: Cell::new(0),
+            generation: Cell::new(0),
+            len: Cell::new(0),
+            route: Cell::new([0; ROUTE_MAX]),
+        }
+    };
+}
+
+/// The write end of the crash pipe; -1 until [`install`].
+static CRASH_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// The handlers installed before ours, one per entry of [`SIGNALS`].
+static PREVIOUS: [OnceLock<libc::sigaction>; 5] = [
+    OnceLock::new(),
+    OnceLock::new(),
+    OnceLock::new(),
+    OnceLock::new(),
+    OnceLock::new(),
+];
+
+/// This thread is about to call the plugin for `route` in `generation`.
+pub fn enter(generation: u64, route: &str) {
+    let bytes = route.as_bytes();
+    let n = bytes.len().min(ROUTE_MAX);
+    let mut buf = [0u8; ROUTE_MAX];
+    buf[..n].copy_from_slice(&bytes[..n]);
+    CONTEXT.with(|c| {
+        c.phase.set(0);
+        // A handler on this thread sees either the old call or the whole new one.
+        compiler_fence(Ordering::SeqCst);
+        c.route.set(buf);
+        c.len.set(n);
+        c.generation.set(generation);
+        compiler_fence(Ordering::SeqCst);
+        c.phase.set(2);
+    });
+}
+
+/// This thread is about to load `generation` (its load hook runs).
+pub fn enter_load(generation: u64) {
+    CONTEXT.with(|c| {
+        c.phase.set(0);
+        compiler_fence(Ordering::SeqCst);
+        c.len.set(0);
+        c.generation.set(generation);
+        compiler_fence(Ordering::SeqCst);
+        c.phase.set(1);
+    });
+}
+
+/// This thread's call returned.
+pub fn leave() {
+    CONTEXT.with(|c| c.phase.set(0));
+}
+
+/// Installs the handlers; records go to `fd` (the write end of the crash pipe, which
+/// stays open for the life of the process).
+pub fn install(fd: RawFd) -> std::io::Result<()> {
+    CRASH_FD.store(fd, Ordering::SeqCst);
+    for (i, &signal) in SIGNALS.iter().enumerate() {
+        // SAFETY: a zeroed sigaction is a valid value (no handler, empty mask, no flags)
+        // that the calls below fill in.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+        // SA_ONSTACK: a stack overflow leaves no stack to run on but the alternate one
+        // that std sets up for each thread it starts.
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        // SAFETY:
+        // - `action.sa_mask` is a valid sigset_t to initialise;
+        // - `on_signal` has the three-argument signature that SA_SIGINFO asks for and is
+        //   async-signal-safe (see the module docs);
+        // - `previous` receives the handler it replaces, kept for chaining.
+        let r = unsafe {
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, &mut previous)
+        };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let _ = PREVIOUS[i].set(previous);
+    }
+    Ok(())
+}
+
+/// The signal handler: writes the record, then hands the signal on.
+extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let overflow = (signal == libc::SIGSEGV || signal == libc::SIGBUS)
+        // SAFETY: the kernel passes a valid siginfo and ucontext to an SA_SIGINFO handler.
+        && unsafe { near_stack_pointer(info, ctx) };
+    write_record(signal, overflow);
+    let previous = SIGNALS
+        .iter()
+        .position(|&s| s == signal)
+        .and_then(|i| PREVIOUS[i].get().copied());
+    match previous {
+        Some(previous)
+            if previous.sa_sigaction != libc::SIG_DFL && previous.sa_sigaction != libc::SIG_IGN =>
+        {
+            if previous.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: the previous handler was installed with SA_SIGINFO, so its
+                // address is a function of this signature; it is called as the kernel
+                // would have called it, on this thread, inside the same signal.
+                let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(previous.sa_sigaction) };
+                handler(signal, info, ctx);
+            } else {
+                // SAFETY: without SA_SIGINFO the address is a one-argument handler.
+                let handler: extern "C" fn(libc::c_int) =
+                    unsafe { std::mem::transmute(previous.sa_sigaction) };
+                handler(signal);
+            }
+            // The standard library's handler returns after resetting the action to the
+            // default (a fault that is not a stack overflow): returning re-runs the
+            // faulting instruction, which now ends the process.
+        }
+        _ => {
+            // SAFETY: sigaction and raise are async-signal-safe; a zeroed sigaction with
+            // SIG_DFL (0) is the default action. The signal is blocked while this handler
+            // runs, so the raised one is delivered, with the default action, as it
+            // returns; a fault re-runs its instruction and ends the process the same way.
+            unsafe {
+                let mut default: libc::sigaction = std::mem::zeroed();
+                default.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(signal, &default, std::ptr::null_mut());
+                if info.is_null() || (*info).si_code <= 0 {
+                    // Sent by kill, raise or abort, not by a fault.
+                    libc::raise(signal);
+                }
+            }
+        }
+    }
+}
+
+/// How far below the interrupted stack pointer a fault still counts as hitting the
+/// stack's guard page (stack probes touch the pages of a large frame one by one).
+const OVERFLOW_REACH: usize = 1 << 20;
+
+/// Whether the fault address lies just below the interrupted code's stack pointer: a
+/// stack overflow.
+///
+/// # Safety
+///
+/// `info` and `ctx` must be the arguments the kernel passed to an SA_SIGINFO handler (or
+/// null).
+#[allow(unused_variables)] // `ctx` is only read where the stack pointer's place is known.
+unsafe fn near_stack_pointer(info: *mut libc::siginfo_t, ctx: *mut libc::c_void) -> bool {
+    if info.is_null() || ctx.is_null() {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: `info` is the kernel's siginfo for a fault, which carries the address.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    #[cfg(not(target_os = "linux"))]
+    let addr = 0usize;
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    // SAFETY: on x86_64 Linux `ctx` is a ucontext_t whose general registers hold RSP.
+    let sp = unsafe { (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RSP as usize] }
+        as usize;
+    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+    // SAFETY: on aarch64 Linux `ctx` is a ucontext_t whose machine context holds SP.
+    let sp = unsafe { (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.sp } as usize;
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
+    let sp = 0usize;
+    sp != 0 && addr <= sp.saturating_add(4096) && sp.saturating_sub(addr) < OVERFLOW_REACH
+}
+
+/// Formats this thread's record and writes it in one `write(2)`. Async-signal-safe.
+fn write_record(signal: libc::c_int, overflow: bool) {
+    let fd = CRASH_FD.load(Ordering::Relaxed);
+    if fd < 0 {
+        return;
+    }
+    let mut buf = [0u8; ROUTE_MAX + 64];
+    let mut at = 0;
+    let mut put = |bytes: &[u8], at: &mut usize| {
+        let n = bytes.len().min(buf.len() - *at);
+        buf[*at..*at + n].copy_from_slice(&bytes[..n]);
+        *at += n;
+    };
+    put(b"hotdev-crash ", &mut at);
+    put(digits(signal.unsigned_abs() as u64).as_slice(), &mut at);
+    // `try_with` fails only while the thread is being torn down.
+    let (phase, generation, len, route) = CONTEXT
+        .try_with(|c| {
+            (
+                c.phase.get(),
+                c.generation.get(),
+                c.len.get(),
+                c.route.get(),
+            )
+        })
+        .unwrap_or((0, 0, 0, [0; ROUTE_MAX]));
+    let generation = if phase == 0 { 0 } else { generation };
+    put(b" ", &mut at);
+    put(digits(generation).as_slice(), &mut at);
+    put(if phase == 2 { b" 1" } else { b" 0" }, &mut at);
+    put(if overflow { b" 1 " } else { b" 0 " }, &mut at);
+    if phase == 2 {
+        put(&route[..len.min(ROUTE_MAX)], &mut at);
+    }
+    put(b"\n", &mut at);
+    // SAFETY: `buf[..at]` is initialised memory on this stack; write is async-signal-safe.
+    // A short or failed write loses the record, nothing else.
+    unsafe { libc::write(fd, buf.as_ptr().cast(), at) };
+}
+
+/// The decimal digits of `n`, without allocating.
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+fn digits(mut n: u64) -> Digits {
+    let mut buf = [0u8; 20];
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    Digits { buf, start }
+}
+
+/// One line of the crash pipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The signal number.
+    pub signal: i32,
+    /// The generation that was running (0: none).
+    pub generation: u64,
+    /// The route, when the thread was serving a request.
+    pub route: Option<String>,
+    /// The fault hit the stack's end.
+    pub overflow: bool,
+}
+
+impl Record {
+    /// Reads one line written by the handler.
+    pub fn parse(line: &str) -> Option<Record> {
+        let rest = line.strip_prefix("hotdev-crash ")?;
+        let mut parts = rest.splitn(5, ' ');
+        let signal = parts.next()?.parse().ok()?;
+        let generation = parts.next()?.parse().ok()?;
+        let in_call = parts.next()? == "1";
+        let overflow = parts.next()? == "1";
+        let route = parts.next().unwrap_or("").trim_end().to_string();
+        Some(Record {
+            signal,
+            generation,
+            route: in_call.then_some(route),
+            overflow,
+        })
+    }
+}
+
+/// What ended a worker, as the supervisor tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crash {
+    /// `SIGSEGV`, or `exit status 1` for a worker that exited without a signal.
+    pub signal: String,
+    /// `stack overflow`, `invalid memory access`, ...
+    pub cause: String,
+    /// The generation that was running, when a record says so.
+    pub generation: Option<u64>,
+    /// The request being served.
+    pub route: Option<String>,
+}
+
+impl Crash {
+    /// Reads the records a worker wrote before it died from `signal` (`None`: it exited
+    /// with `code`).
+    pub fn from_records(signal: Option<i32>, code: Option<i32>, records: &[Record]) -> Crash {
+        let Some(signal) = signal else {
+            return Crash {
+                signal: match code {
+                    Some(code) => format!("exit status {code}"),
+                    None => "exit".into(),
+                },
+                cause: "the worker exited".into(),
+                generation: records.first().map(|r| r.generation).filter(|&g| g > 0),
+                route: records.first().and_then(|r| r.route.clone()),
+            };
+        };
+        let first = records.first();
+        let overflow = first.is_some_and(|r| r.overflow)
+            || (signal == libc::SIGABRT
+                && first.is_some_and(|r| r.signal == libc::SIGSEGV || r.signal == libc::SIGBUS));
+        let cause = if overflow {
+            "stack overflow".to_string()
+        } else {
+            match signal {
+                libc::SIGSEGV => "invalid memory access",
+                libc::SIGBUS => "bus error",
+                libc::SIGILL => "illegal instruction",
+                libc::SIGFPE => "arithmetic fault",
+                libc::SIGABRT => "abort",
+                libc::SIGKILL => "killed",
+                _ => "signal",
+            }
+            .to_string()
+        };
+        Crash {
+            signal: signal_name(signal),
+            cause,
+            generation: first.map(|r| r.generation).filter(|&g| g > 0),
+            route: first.and_then(|r| r.route.clone()),
+        }
+    }
+}
+
+/// `SIGSEGV`, or `signal 42`.
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        _ => return format!("signal {signal}"),
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_their_line() {
+        assert_eq!(
+            Record::parse("hotdev-crash 11 3 1 1 GET /deep path\n"),
+            Some(Record {
+                signal: 11,
+                generation: 3,
+                route: Some("GET /deep path".into()),
+                overflow: true,
+            })
+        );
+        assert_eq!(
+            Record::parse("hotdev-crash 6 4 0 0 \n"),
+            Some(Record {
+                signal: 6,
+                generation: 4,
+                route: None,
+                overflow: false,
+            })
+        );
+        assert_eq!(Record::parse("noise"), None);
+    }
+
+    #[test]
+    fn a_guard_page_fault_is_a_stack_overflow_and_a_plain_fault_is_not() {
+        let segv = Record {
+            signal: libc::SIGSEGV,
+            generation: 3,
+            route: Some("GET /deep".into()),
+            overflow: false,
+        };
+        let abrt = Record {
+            signal: libc::SIGABRT,
+            ..segv.clone()
+        };
+        let guard = Record {
+            overflow: true,
+            ..segv.clone()
+        };
+        // The guard-page fault, where the nested abort found no stack left.
+        let crash = Crash::from_records(Some(libc::SIGSEGV), None, &[guard]);
+        assert_eq!(crash.cause, "stack overflow");
+        let crash = Crash::from_records(Some(libc::SIGABRT), None, &[segv.clone(), abrt.clone()]);
+        assert_eq!(crash.cause, "stack overflow");
+        assert_eq!(crash.signal, "SIGABRT");
+        assert_eq!(crash.generation, Some(3));
+        assert_eq!(crash.route.as_deref(), Some("GET /deep"));
+        let crash = Crash::from_records(Some(libc::SIGSEGV), None, &[segv]);
+        assert_eq!(crash.cause, "invalid memory access");
+        let crash = Crash::from_records(Some(libc::SIGABRT), None, &[abrt]);
+        assert_eq!(crash.cause, "abort");
+        let crash = Crash::from_records(Some(libc::SIGKILL), None, &[]);
+        assert_eq!((crash.generation, crash.route), (None, None));
+    }
+
+    #[test]
+    fn digits_are_written_without_allocating() {
+        assert_eq!(digits(0).as_slice(), b"0");
+        assert_eq!(digits(1234).as_slice(), b"1234");
+        assert_eq!(digits(u64::MAX).as_slice(), b"18446744073709551615");
+    }
+}
