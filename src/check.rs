@@ -70,34 +70,20 @@ fn library_path(opts: &CheckOptions, report: &mut Report<'_>) -> io::Result<Opti
     writeln!(report.out, "building the plugin crate {}", path.display())?;
     let mut config = hotdev_watcher::Config::new([path.clone()]);
     config.release = opts.release;
-    let (mut devloop, events) = match hotdev_watcher::DevLoop::start(config) {
-        Ok(d) => d,
+    match crate::devloop::Core::build_once(config, |_| {}) {
+        Ok(ready) => {
+            report.ok("build")?;
+            Ok(Some(ready.artifact))
+        }
+        Err(crate::devloop::BuildError::Failed { diagnostics, .. }) => {
+            writeln!(report.out, "  FAIL  [HD060] build failed\n{diagnostics}")?;
+            Ok(None)
+        }
         Err(e) => {
             writeln!(report.out, "  FAIL  build\n        {e}")?;
-            return Ok(None);
+            Ok(None)
         }
-    };
-    let result = loop {
-        match events.recv() {
-            Ok(hotdev_watcher::Event::ArtifactReady(a)) => break Some(a.path),
-            Ok(hotdev_watcher::Event::BuildFailed { diagnostics, .. }) => {
-                writeln!(report.out, "  FAIL  [HD060] build failed\n{diagnostics}")?;
-                break None;
-            }
-            Ok(hotdev_watcher::Event::Fatal(e)) => {
-                writeln!(report.out, "  FAIL  build\n        {e}")?;
-                break None;
-            }
-            Ok(_) => {}
-            Err(_) => break None,
-        }
-    };
-    devloop.shutdown();
-    if let Some(p) = &result {
-        report.ok("build")?;
-        let _ = p;
     }
-    Ok(result)
 }
 
 fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool> {

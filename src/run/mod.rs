@@ -226,7 +226,7 @@ mod imp {
     use std::collections::BTreeSet;
 
     use crossbeam_channel::select;
-    use hotdev_watcher::{Config, DevLoop};
+    use hotdev_watcher::{Config, Watcher};
 
     use super::process::{Host, Listeners, Stopped};
     use super::*;
@@ -282,7 +282,7 @@ mod imp {
         config.bin = Some(this.host.bin.clone());
         config.release = this.opts.release;
         config.color = io::stderr().is_terminal();
-        let (mut dev, changes) = DevLoop::start(config)
+        let (mut dev, changes) = Watcher::start(config)
             .map_err(|e| anyhow::Error::new(e).context("could not start watching the host"))?;
 
         let outcome = loop {

@@ -65,7 +65,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossbeam_channel::{Receiver, select};
 use hotdev_host::{Plugin, StateChange, StatePolicy};
-use hotdev_watcher::{Config, DevLoop};
+use hotdev_watcher::Config;
+
+use crate::devloop::Core;
 use reloadable::web::app;
 
 use crate::events::{Event, EventWriter, EventsTarget};
@@ -332,22 +334,6 @@ fn announce(shared: &Shared, opts: &ServeOptions, addr: SocketAddr) -> String {
     url
 }
 
-/// Starts the watcher on the plugin crate (and the static folder).
-fn start_watcher(
-    shared: &Shared,
-    opts: &ServeOptions,
-    plugin_dir: &Path,
-) -> anyhow::Result<(DevLoop, Receiver<hotdev_watcher::Event>)> {
-    let mut config = Config::new([plugin_dir.to_path_buf()]);
-    config.release = opts.release;
-    config.color = io::stderr().is_terminal();
-    if let Some(files) = &shared.static_dir {
-        config.asset_dirs.push(files.root().to_path_buf());
-    }
-    DevLoop::start(config)
-        .map_err(|error| anyhow::Error::new(error).context("could not start watching the plugin"))
-}
-
 /// The server in this process: HTTP workers, plugin and watcher together.
 fn single_process(
     opts: &ServeOptions,
@@ -359,20 +345,20 @@ fn single_process(
         .with_context(|| format!("[HD082] could not listen on {}", opts.addr))?;
     let server = http::HttpServer::start(listener, Arc::clone(&shared))?;
     let url = announce(&shared, opts, server.addr());
-    let (mut dev, changes) = match start_watcher(&shared, opts, &plugin_dir) {
-        Ok(started) => started,
+    let mut watch = match Watch::start(&shared, opts, plugin_dir) {
+        Ok(watch) => watch,
         Err(error) => {
             server.stop(Duration::ZERO);
             return Err(error);
         }
     };
+    let changes = watch.events();
     let (mut reloader, host_thread) = Reloader::start(
         Arc::clone(&shared),
         opts.handler_timeout,
         opts.keep_state,
         opts.open.then_some(url),
     )?;
-    let mut watch = Watch::new(opts, plugin_dir);
     let outcome = loop {
         select! {
             recv(shutdown) -> _ => break Ok(()),
@@ -387,7 +373,7 @@ fn single_process(
         }
     };
     shared.term.stop_spinner();
-    stop_serving(&shared, server, reloader, host_thread, || dev.shutdown());
+    stop_serving(&shared, server, reloader, host_thread, || watch.shutdown());
     outcome
 }
 
@@ -450,21 +436,42 @@ trait Target {
     fn serving(&self) -> Option<u64>;
 }
 
-/// Follows the watcher: reports changes and builds, and hands artifacts to the target.
+/// Follows the watcher through the dev loop's [`Core`]: reports changes and builds, and
+/// hands artifacts to the target.
 struct Watch {
-    build_ms: Option<u64>,
+    core: Core,
     name: String,
     /// The canonical plugin directory (asset paths are shown relative to it).
     plugin_dir: PathBuf,
 }
 
 impl Watch {
-    fn new(opts: &ServeOptions, plugin_dir: PathBuf) -> Self {
-        Watch {
-            build_ms: None,
+    /// Starts the watcher on the plugin crate (and the static folder).
+    fn start(shared: &Shared, opts: &ServeOptions, plugin_dir: PathBuf) -> anyhow::Result<Watch> {
+        let mut config = Config::new([plugin_dir.clone()]);
+        config.release = opts.release;
+        config.color = io::stderr().is_terminal();
+        if let Some(files) = &shared.static_dir {
+            config.asset_dirs.push(files.root().to_path_buf());
+        }
+        let core = Core::start(config).map_err(|error| {
+            anyhow::Error::new(error).context("could not start watching the plugin")
+        })?;
+        Ok(Watch {
+            core,
             name: display_dir(&opts.plugin_dir),
             plugin_dir,
-        }
+        })
+    }
+
+    /// The watcher's events, to pass to [`on_watch`](Self::on_watch).
+    fn events(&self) -> Receiver<hotdev_watcher::Event> {
+        self.core.events().clone()
+    }
+
+    /// Stops the watcher and its cargo.
+    fn shutdown(&mut self) {
+        self.core.shutdown();
     }
 
     fn on_watch(
@@ -474,6 +481,10 @@ impl Watch {
         event: hotdev_watcher::Event,
     ) -> anyhow::Result<()> {
         use hotdev_watcher::Event as W;
+        if let Some(ready) = self.core.follow(&event) {
+            target.load(&ready.artifact, Some(millis(ready.build)));
+            return Ok(());
+        }
         match event {
             W::Changed { paths } => {
                 tracing::debug!(?paths, "changed");
@@ -490,9 +501,9 @@ impl Watch {
             }
             W::BuildFinished { duration, .. } => {
                 shared.term.stop_spinner();
-                let ms = millis(duration);
-                self.build_ms = Some(ms);
-                shared.emit(&Event::BuildFinished { ms });
+                shared.emit(&Event::BuildFinished {
+                    ms: millis(duration),
+                });
             }
             W::BuildFailed {
                 duration,
@@ -518,7 +529,6 @@ impl Watch {
             W::BuildSuperseded { duration, .. } => {
                 tracing::debug!(ms = millis(duration), "build superseded by a newer change");
             }
-            W::ArtifactReady(artifact) => target.load(&artifact.path, self.build_ms),
             W::AssetsChanged { paths } => self.assets_changed(shared, target, &paths),
             W::Warning(message) => {
                 shared.term.line(&format!("warning: {message}"));

@@ -49,7 +49,7 @@ use serde_json::Value;
 use super::crash::{Crash, Record};
 use super::diagnostics::Failure;
 use super::worker::{Command, Init};
-use super::{SHUTDOWN_GRACE, ServeOptions, Shared, Target, Watch, start_watcher};
+use super::{SHUTDOWN_GRACE, ServeOptions, Shared, Target, Watch};
 use crate::events::Event;
 
 /// How long the supervisor waits for a worker to exit after `shutdown`, beyond the
@@ -217,7 +217,8 @@ pub(super) fn run(
         .context("[HD082] the socket has no address")?;
     let copies = Copies::create()?;
     let url = super::announce(&shared, opts, addr);
-    let (mut dev, changes) = start_watcher(&shared, opts, &plugin_dir)?;
+    let mut watch = Watch::start(&shared, opts, plugin_dir.clone())?;
+    let changes = watch.events();
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut sup = Supervisor {
         shared: Arc::clone(&shared),
@@ -243,10 +244,9 @@ pub(super) fn run(
         state: None,
     };
     if let Err(error) = sup.spawn(None, None) {
-        dev.shutdown();
+        watch.shutdown();
         return Err(error);
     }
-    let mut watch = Watch::new(opts, plugin_dir);
     let outcome = loop {
         let timer = match sup.restart_at {
             Some(at) => crossbeam_channel::at(at),
@@ -278,7 +278,7 @@ pub(super) fn run(
     if !sup.saw_shutdown {
         shared.emit(&Event::Shutdown { abandoned: 0 });
     }
-    dev.shutdown();
+    watch.shutdown();
     outcome
 }
 

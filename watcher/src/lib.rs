@@ -1,7 +1,7 @@
 //! Watches plugin crates, rebuilds them with cargo and reports complete artifacts.
 //!
 //! A hot-reload loop needs a fresh library each time a source file is saved, and it must
-//! never be handed a stale or half-written one. [`DevLoop`] owns that part: it asks cargo
+//! never be handed a stale or half-written one. [`Watcher`] owns that part: it asks cargo
 //! which local packages a plugin crate compiles, watches their sources, filters out what
 //! is not a source change (build output, `.git`, gitignored paths, editor droppings,
 //! reads and metadata changes), batches bursts of saves, runs one cargo build at a time,
@@ -11,11 +11,11 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use hotdev_watcher::{Config, DevLoop, Event};
+//! use hotdev_watcher::{Config, Watcher, Event};
 //!
 //! let mut config = Config::new(["examples/counter/plugin"]);
 //! config.debounce = Duration::from_millis(50);
-//! let (mut dev, events) = DevLoop::start(config)?;
+//! let (mut dev, events) = Watcher::start(config)?;
 //! println!("watching {:?}", dev.watched());
 //! for event in events {
 //!     match event {
@@ -100,7 +100,7 @@ use std::time::Duration;
 
 pub use diagnostic::{Diagnostic, Level, Span, strip_ansi};
 pub use error::Error;
-pub use runtime::DevLoop;
+pub use runtime::Watcher;
 
 /// How to watch and build.
 #[derive(Debug, Clone)]
@@ -186,7 +186,7 @@ pub struct Artifact {
     pub fresh: bool,
 }
 
-/// What the loop reports, in order, on the channel returned by [`DevLoop::start`].
+/// What the loop reports, in order, on the channel returned by [`Watcher::start`].
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {
@@ -200,7 +200,7 @@ pub enum Event {
         /// The plugin packages being built.
         packages: Vec<String>,
         /// The changed paths that caused it; empty for the first build and
-        /// [`DevLoop::rebuild`].
+        /// [`Watcher::rebuild`].
         cause: Vec<PathBuf>,
     },
     /// The build succeeded; one [`Event::ArtifactReady`] per plugin follows.

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  notify debouncer thread ──fs events──┐
-//!  DevLoop::rebuild / shutdown ──cmds───┼──► control thread ──Event──► caller
+//!  Watcher::rebuild / shutdown ──cmds───┼──► control thread ──Event──► caller
 //!  build reader thread ──cargo output───┘     (filter, scheduler, cargo child)
 //! ```
 //!
@@ -37,22 +37,22 @@ enum Command {
 
 /// A running watch-and-build loop.
 ///
-/// Created by [`DevLoop::start`]; events arrive on the channel returned with it. Dropping
-/// the `DevLoop` shuts it down.
+/// Created by [`Watcher::start`]; events arrive on the channel returned with it. Dropping
+/// the `Watcher` shuts it down.
 #[derive(Debug)]
-pub struct DevLoop {
+pub struct Watcher {
     watched: Vec<PathBuf>,
     commands: Sender<Command>,
     thread: Option<JoinHandle<()>>,
     build_pid: Arc<Mutex<Option<u32>>>,
 }
 
-impl DevLoop {
+impl Watcher {
     /// Resolves what to watch, starts watching, and starts the first build at once.
     ///
     /// Fails if a crate directory is not a package, `cargo metadata` fails, or a
     /// directory cannot be watched (including running out of inotify watches).
-    pub fn start(config: Config) -> Result<(DevLoop, Receiver<Event>), Error> {
+    pub fn start(config: Config) -> Result<(Watcher, Receiver<Event>), Error> {
         let _span = tracing::info_span!("devloop_start", crates = ?config.crate_dirs).entered();
         if config.crate_dirs.is_empty() {
             return Err(Error::NoCrates);
@@ -105,7 +105,7 @@ impl DevLoop {
                 name: "hotdev-watcher",
                 source,
             })?;
-        let dev = DevLoop {
+        let dev = Watcher {
             watched: roots,
             commands: commands_tx,
             thread: Some(thread),
@@ -149,7 +149,7 @@ impl DevLoop {
     }
 }
 
-impl Drop for DevLoop {
+impl Drop for Watcher {
     fn drop(&mut self) {
         self.shutdown();
     }

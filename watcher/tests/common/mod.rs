@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use hotdev_watcher::{Artifact, Config, DevLoop, Event};
+use hotdev_watcher::{Artifact, Config, Event, Watcher};
 
 /// How long to wait for any one event; a cold cargo build of a tiny crate takes seconds.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -139,14 +139,14 @@ impl Fixture {
 
 /// A running loop and everything it reported so far.
 pub struct Session {
-    pub dev: DevLoop,
+    pub dev: Watcher,
     pub events: Receiver<Event>,
     pub log: Vec<String>,
 }
 
 impl Session {
     pub fn start(config: Config) -> Session {
-        let (dev, events) = DevLoop::start(config).expect("the loop starts");
+        let (dev, events) = Watcher::start(config).expect("the loop starts");
         Session {
             dev,
             events,

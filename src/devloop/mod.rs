@@ -27,6 +27,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod core;
+mod report;
+
 use std::io::{self, IsTerminal};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -35,11 +38,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
-use hotdev_watcher::{Config, DevLoop};
+use hotdev_watcher::Config;
 
 use crate::reload_hooks::ReloadHooks;
-use crate::term::Term;
 use reloadable::Interface;
+use report::{Reporter, describe_changes, ms};
+
+pub use self::core::{BuildError, Core, Outside, Ready};
 
 // What a host needs next to `HotPlugin`, so that it depends on hotdev alone.
 pub use crate::reload_hooks::ReloadHold;
@@ -90,26 +95,13 @@ pub enum DevEvent {
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
-    /// The watcher could not start (see its code in the message).
+    /// The watcher could not start, the first build failed (with the compiler's
+    /// diagnostics), or the watcher stopped before it finished.
     #[error(transparent)]
-    Watch(#[from] hotdev_watcher::Error),
-    /// The first build failed; the compiler's diagnostics follow.
-    #[error("[HD060] the first build of {} failed:\n{diagnostics}", dir.display())]
-    FirstBuildFailed {
-        /// The plugin crate.
-        dir: PathBuf,
-        /// cargo's rendered diagnostics.
-        diagnostics: String,
-    },
+    Build(#[from] BuildError),
     /// The first library was refused.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// The watcher stopped before the first build finished.
-    #[error("[HD061] the watcher stopped before the first build of {} finished", dir.display())]
-    Stopped {
-        /// The plugin crate.
-        dir: PathBuf,
-    },
 }
 
 /// Settings for [`HotPlugin::watch_with`].
@@ -159,7 +151,6 @@ impl Default for HotOptions {
 pub struct HotPlugin<I: Interface> {
     plugin: Plugin<I>,
     hooks: Arc<ReloadHooks>,
-    devloop: Mutex<Option<DevLoop>>,
     stop: Sender<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -206,31 +197,25 @@ impl<I: Interface> HotPlugin<I> {
         if let Some(d) = options.debounce {
             config.debounce = d;
         }
-        let (mut devloop, watch_rx) = DevLoop::start(config)?;
+        let mut core = Core::start(config).map_err(BuildError::from)?;
         let reporter = Reporter::new(options.report);
         let (tx, rx) = crossbeam_channel::unbounded();
 
-        // The first generation: wait for the first build.
-        let mut build_time = Duration::ZERO;
-        let artifact = loop {
-            let Ok(event) = watch_rx.recv() else {
-                devloop.shutdown();
-                return Err(DevError::Stopped { dir });
-            };
+        // The first generation: wait for the first build. Its `BuildStarted` and
+        // `BuildFinished` go to the channel; its `Reloaded` follows them, as for every
+        // later build.
+        let first = core.first_build(|event| {
             reporter.watch(&event);
-            match &event {
-                hotdev_watcher::Event::BuildFinished { duration, .. } => build_time = *duration,
-                hotdev_watcher::Event::BuildFailed { diagnostics, .. } => {
-                    devloop.shutdown();
-                    return Err(DevError::FirstBuildFailed {
-                        dir,
-                        diagnostics: diagnostics.clone(),
-                    });
-                }
-                hotdev_watcher::Event::ArtifactReady(a) => break a.path.clone(),
-                _ => {}
+            if !matches!(event, hotdev_watcher::Event::ArtifactReady(_)) {
+                let _ = tx.send(DevEvent::Watch(event));
             }
-            let _ = tx.send(DevEvent::Watch(event));
+        });
+        let first = match first {
+            Ok(first) => first,
+            Err(e) => {
+                core.shutdown();
+                return Err(e.into());
+            }
         };
         let (host_tx, host_rx) = crossbeam_channel::unbounded();
         let host_options = Options {
@@ -238,25 +223,23 @@ impl<I: Interface> HotPlugin<I> {
             ..options.host
         };
         let started = Instant::now();
-        let plugin = match Plugin::<I>::load_with(&artifact, host_options) {
+        let plugin = match Plugin::<I>::load_with(&first.artifact, host_options) {
             Ok(p) => p,
             Err(e) => {
-                devloop.shutdown();
+                core.shutdown();
                 return Err(e.into());
             }
         };
         let load = started.elapsed();
         reporter.line(&format!(
             "hotdev: generation 1 live (build {}, load {})",
-            ms(build_time),
+            ms(first.build),
             ms(load)
         ));
-        // The first build's `BuildStarted`/`BuildFinished` are in the channel: its
-        // `Reloaded` follows them, as for every later build.
         let _ = tx.send(DevEvent::Reloaded {
             generation: plugin.generation(),
             changed: Vec::new(),
-            build: build_time,
+            build: first.build,
             load,
             swap: Duration::ZERO,
         });
@@ -265,14 +248,12 @@ impl<I: Interface> HotPlugin<I> {
         let follower = plugin.clone();
         let hooks = Arc::new(ReloadHooks::default());
         let loop_hooks = hooks.clone();
-        let plugin_dir = dir.canonicalize().unwrap_or(dir);
         let thread = std::thread::Builder::new()
             .name("hotdev-devloop".into())
             .spawn(move || {
                 follow(Follow {
                     plugin: follower,
-                    plugin_dir,
-                    watch_rx,
+                    core,
                     host_rx,
                     stop: stop_rx,
                     tx,
@@ -284,7 +265,6 @@ impl<I: Interface> HotPlugin<I> {
         let hot = HotPlugin {
             plugin,
             hooks,
-            devloop: Mutex::new(Some(devloop)),
             stop,
             thread: Mutex::new(Some(thread)),
         };
@@ -347,14 +327,7 @@ impl<I: Interface> HotPlugin<I> {
     /// Stops watching and terminates a running cargo and its children. The plugin keeps
     /// serving its current generation; dropping the last handle drains and unloads it.
     pub fn stop_watching(&self) {
-        if let Some(mut d) = self
-            .devloop
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            d.shutdown();
-        }
+        // The loop's thread owns the watcher and shuts it down as it ends.
         let _ = self.stop.try_send(());
         if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
@@ -370,9 +343,8 @@ impl<I: Interface> Drop for HotPlugin<I> {
 
 struct Follow<I: Interface> {
     plugin: Plugin<I>,
-    /// The plugin crate's directory, canonical.
-    plugin_dir: PathBuf,
-    watch_rx: Receiver<hotdev_watcher::Event>,
+    /// The watcher; dropped (cargo stopped) when the loop ends.
+    core: Core,
     host_rx: Receiver<hotdev_host::Event>,
     stop: Receiver<()>,
     tx: Sender<DevEvent>,
@@ -383,16 +355,14 @@ struct Follow<I: Interface> {
 fn follow<I: Interface>(f: Follow<I>) {
     let Follow {
         plugin,
-        plugin_dir,
-        watch_rx,
+        mut core,
         host_rx,
         stop,
         tx,
         reporter,
         hooks,
     } = f;
-    let mut changed: Vec<PathBuf> = Vec::new();
-    let mut build = Duration::ZERO;
+    let watch_rx = core.events().clone();
     loop {
         select! {
             recv(stop) -> _ => return,
@@ -406,34 +376,20 @@ fn follow<I: Interface>(f: Follow<I>) {
             recv(watch_rx) -> event => {
                 let Ok(event) = event else { return };
                 reporter.watch(&event);
-                let ready = match &event {
-                    hotdev_watcher::Event::Changed { paths } => {
-                        changed.extend(paths.iter().cloned());
-                        None
-                    }
-                    hotdev_watcher::Event::BuildFinished { duration, .. } => {
-                        build = *duration;
-                        None
-                    }
-                    hotdev_watcher::Event::ArtifactReady(a) => Some(a.path.clone()),
-                    _ => None,
-                };
+                let ready = core.follow(&event);
                 let _ = tx.send(DevEvent::Watch(event));
-                if let Some(path) = ready {
-                    let cause = std::mem::take(&mut changed);
-                    let outside = outside_plugin(&plugin_dir, &cause);
-                    if !outside.is_empty() {
-                        let packages = package_names(&outside);
+                if let Some(Ready { artifact: path, changed: cause, build, outside, .. }) = ready {
+                    if let Some(Outside { packages, paths, .. }) = outside {
                         reporter.line(&format!(
                             "hotdev: {} changed outside the plugin crate ({}); if the host \
                              compiles it too, the host runs its old build of it: restart the \
                              host to use the change",
-                            describe_changes(&outside),
+                            describe_changes(&paths),
                             packages.join(", ")
                         ));
                         let _ = tx.send(DevEvent::OutsidePluginChanged {
                             packages: packages.clone(),
-                            paths: outside,
+                            paths,
                         });
                         if I::DECL.rust_types {
                             // The check at load compares each crossing type's identity, not
@@ -480,172 +436,6 @@ fn follow<I: Interface>(f: Follow<I>) {
                     }
                 }
             }
-        }
-    }
-}
-
-/// The paths not inside the plugin crate's directory.
-fn outside_plugin(plugin_dir: &Path, paths: &[PathBuf]) -> Vec<PathBuf> {
-    paths
-        .iter()
-        .filter(|p| {
-            let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-            !p.starts_with(plugin_dir)
-        })
-        .cloned()
-        .collect()
-}
-
-/// The name of the package holding each path (its nearest `Cargo.toml`'s
-/// `[package] name`), or that package's directory when the name cannot be read; once each.
-fn package_names(paths: &[PathBuf]) -> Vec<String> {
-    let mut names = std::collections::BTreeSet::new();
-    for path in paths {
-        let Some(dir) = path
-            .ancestors()
-            .skip(1)
-            .find(|d| d.join("Cargo.toml").is_file())
-        else {
-            continue;
-        };
-        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
-        let name = manifest
-            .split("[package]")
-            .nth(1)
-            .and_then(|pkg| {
-                pkg.lines()
-                    .take_while(|l| !l.trim_start().starts_with('['))
-                    .find_map(|l| {
-                        let (key, value) = l.split_once('=')?;
-                        (key.trim() == "name").then(|| value.trim().trim_matches('"').to_string())
-                    })
-            })
-            .unwrap_or_else(|| dir.display().to_string());
-        names.insert(name);
-    }
-    names.into_iter().collect()
-}
-
-fn ms(d: Duration) -> String {
-    format!("{} ms", d.as_millis())
-}
-
-fn describe_changes(paths: &[PathBuf]) -> String {
-    let names: Vec<String> = paths
-        .iter()
-        .filter_map(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    match names.len() {
-        0 => "rebuilt".to_string(),
-        1..=3 => names.join(", "),
-        n => format!("{} and {} more", names[..2].join(", "), n - 2),
-    }
-}
-
-/// Prints the loop's progress on stderr (through the same [`Term`] as `hotdev serve`):
-/// a spinner with the elapsed time while cargo builds, one line per reload, diagnostics
-/// verbatim. Silent when reporting is off.
-struct Reporter(Option<Term>);
-
-impl Reporter {
-    fn new(enabled: bool) -> Self {
-        Reporter(enabled.then(Term::default))
-    }
-
-    fn line(&self, text: &str) {
-        if let Some(t) = &self.0 {
-            t.line(text);
-        }
-    }
-
-    fn watch(&self, event: &hotdev_watcher::Event) {
-        use hotdev_watcher::Event as W;
-        match event {
-            W::BuildStarted { packages, .. } => {
-                if let Some(t) = &self.0 {
-                    t.build_started(&packages.join(", "));
-                }
-            }
-            W::BuildFailed {
-                diagnostics,
-                duration,
-                ..
-            } => {
-                self.line(&format!(
-                    "hotdev: build failed after {}; the current generation keeps serving",
-                    ms(*duration)
-                ));
-                if let Some(t) = &self.0 {
-                    t.verbatim(diagnostics);
-                }
-            }
-            W::BuildFinished { .. } | W::BuildSuperseded { .. } => {
-                if let Some(t) = &self.0 {
-                    t.stop_spinner();
-                }
-            }
-            W::Warning(w) => self.line(&format!("hotdev: warning: {w}")),
-            W::Fatal(e) => self.line(&format!("hotdev: the watcher stopped: {e}")),
-            _ => {}
-        }
-    }
-
-    fn host(&self, event: &hotdev_host::Event) {
-        use hotdev_host::Event as H;
-        match event {
-            H::Drained {
-                generation,
-                calls,
-                waited,
-            } if *calls > 0 => self.line(&format!(
-                "hotdev: generation {generation} drained after {}: the {calls} call(s) that \
-                 entered before it was retired returned",
-                ms(*waited)
-            )),
-            H::DrainTimeout {
-                generation,
-                calls,
-                waited,
-            } => self.line(&format!(
-                "hotdev: [HD040] generation {generation} is not drained after {}: {calls} call(s) \
-                 that entered before it was retired (in it or an older generation) are still \
-                 running; it stays loaded until they return",
-                ms(*waited)
-            )),
-            H::ThreadsRunning {
-                generation,
-                threads,
-            } => self.line(&format!(
-                "hotdev: [HD042] generation {generation} started {threads} thread(s) that still run; it stays loaded until they end"
-            )),
-            H::Unloaded {
-                generation,
-                pinned: Some(why),
-            } => self.line(&format!(
-                "hotdev: [HD041] generation {generation} stays mapped after unloading: {why}"
-            )),
-            H::Panicked {
-                generation,
-                message,
-                location,
-            } => self.line(&format!(
-                "hotdev: [HD050] generation {generation} panicked{}: {message}",
-                location
-                    .as_ref()
-                    .map(|l| format!(" at {l}"))
-                    .unwrap_or_default()
-            )),
-            H::RolledBack { from, to, reason } => self.line(&format!(
-                "hotdev: [HD051] rolled back from generation {from} to {to}: {reason}"
-            )),
-            H::StateReset { to, diff, reason, .. } => self.line(&format!(
-                "hotdev: the plugin's state was reset: {} ({reason}); generation {to} starts from Default",
-                diff.join("; ")
-            )),
-            _ => {}
         }
     }
 }
