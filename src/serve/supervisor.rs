@@ -565,12 +565,7 @@ impl Supervisor {
         } else {
             self.start_crashes += 1;
         }
-        let fallback = self
-            .good
-            .iter()
-            .rev()
-            .find(|(g, _)| !self.bad.contains(g))
-            .map(|(g, p)| (*g, p.clone()));
+        let fallback = self.last_good();
         let what = match (&crash.generation, &crash.route) {
             (Some(g), Some(route)) => {
                 format!("{} in generation {g} while serving {route}", crash.cause)
@@ -630,17 +625,21 @@ impl Supervisor {
         }
     }
 
+    /// The newest generation that served and did not crash, with its library.
+    fn last_good(&self) -> Option<(u64, PathBuf)> {
+        self.good
+            .iter()
+            .rev()
+            .find(|(g, _)| !self.bad.contains(g))
+            .map(|(g, p)| (*g, p.clone()))
+    }
+
     /// Starts the next worker with the last generation that did not crash.
     fn restart(&mut self) {
         if self.worker.is_some() {
             return;
         }
-        let fallback = self
-            .good
-            .iter()
-            .rev()
-            .find(|(g, _)| !self.bad.contains(g))
-            .map(|(g, p)| (*g, p.clone()));
+        let fallback = self.last_good();
         match self.spawn(fallback, None) {
             Ok(()) => {
                 if let Some(artifact) = self.retry.take() {
