@@ -1,26 +1,27 @@
 //! [`Plugin`]: a typed handle to the live generation of a plugin library.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt;
 use std::mem::MaybeUninit;
-use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 // The state's lock: a writer (a reload migrating the state) can wait with a deadline,
 // which std's `RwLock` cannot.
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::RwLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use reloadable::{CallError, Caller, Interface, RVec, RawSlice, Report, State, StateDecl};
+use reloadable::{CallError, Caller, Interface, Report};
+
+mod state;
+
+use state::{StateHooks, StateSlot, drop_state, init_state, state_transition};
+pub use state::{StateMut, StateRef};
 
 use crate::epoch::{self, Grace};
 use crate::events::Events;
-use crate::fingerprint::{self, Part};
 use crate::library;
 use crate::shadow::{self, ShadowDir};
 use crate::threads::{self, ThreadCount};
@@ -255,33 +256,6 @@ struct Generation<I: Interface> {
     lib: Option<libloading::Library>,
 }
 
-/// A generation's state hooks and layout, copied out of its descriptor.
-struct StateHooks {
-    layout: Layout,
-    parts: Vec<Part>,
-    init: unsafe extern "C" fn(*mut u8) -> *mut Report,
-    drop: unsafe extern "C" fn(*mut u8) -> *mut Report,
-    save: Option<unsafe extern "C" fn(*const u8, *mut RVec<u8>) -> *mut Report>,
-    restore: Option<unsafe extern "C" fn(RawSlice<u8>, *mut u8) -> *mut Report>,
-}
-
-impl StateHooks {
-    fn from_decl(decl: &StateDecl) -> Self {
-        let mut parts = Vec::new();
-        fingerprint::type_parts(decl.layout, &mut Default::default(), &mut parts);
-        let layout = Layout::from_size_align(decl.layout.size.max(1), decl.layout.align.max(1))
-            .unwrap_or(Layout::new::<u8>());
-        StateHooks {
-            layout,
-            parts,
-            init: decl.init,
-            drop: decl.drop,
-            save: decl.save,
-            restore: decl.restore,
-        }
-    }
-}
-
 impl<I: Interface> Generation<I> {
     /// Copies, opens and validates a library and runs its load hook.
     fn load(artifact: &Path, bytes: &[u8], id: u64, shadow: &ShadowDir) -> Result<Self, LoadError> {
@@ -429,121 +403,6 @@ fn hook_error(path: &Path, hook: Hook, report: Report) -> LoadError {
             path: path.to_path_buf(),
             message: report.message.to_string(),
         },
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// State
-
-struct StateSlot {
-    mem: Option<StateMem>,
-}
-
-struct StateMem {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-// SAFETY: the state is reached only through `Plugin::state`/`state_mut`, which hold the
-// `RwLock` around the slot, and `State::get`/`get_mut` require `Sync`/`Send` state types.
-unsafe impl Send for StateMem {}
-// SAFETY: as above.
-unsafe impl Sync for StateMem {}
-
-impl StateSlot {
-    fn as_state(&self) -> State {
-        match &self.mem {
-            // SAFETY: `ptr` holds an initialised value of the layout recorded with it, alive
-            // while the slot holds it; the returned `State` is borrowed under the slot's lock.
-            Some(m) => unsafe {
-                State::from_raw(m.ptr.as_ptr(), m.layout.size(), m.layout.align())
-            },
-            None => State::none(),
-        }
-    }
-}
-
-fn alloc_state(layout: Layout) -> NonNull<u8> {
-    // SAFETY: `layout` has a non-zero size (`StateHooks::from_decl` makes it at least 1).
-    let p = unsafe { System.alloc(layout) };
-    NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
-}
-
-fn free_state(ptr: NonNull<u8>, layout: Layout) {
-    // SAFETY: allocated by `alloc_state` with the same layout.
-    unsafe { System.dealloc(ptr.as_ptr(), layout) };
-}
-
-/// Makes a fresh state with `hooks` (of the generation loaded from `path`).
-fn init_state(hooks: &StateHooks, path: &Path) -> Result<StateMem, LoadError> {
-    let ptr = alloc_state(hooks.layout);
-    // SAFETY: `init` writes a new state into uninitialised memory of its declared layout.
-    match unsafe { Report::take((hooks.init)(ptr.as_ptr())) } {
-        None => Ok(StateMem {
-            ptr,
-            layout: hooks.layout,
-        }),
-        Some(report) => {
-            free_state(ptr, hooks.layout);
-            Err(hook_error(path, Hook::StateInit, report))
-        }
-    }
-}
-
-/// Drops a state with the hooks of a generation of the same layout.
-fn drop_state(mem: StateMem, hooks: &StateHooks, events: &Events, generation: u64) {
-    // SAFETY: `mem` holds a live state of `hooks`' layout, dropped once here.
-    if let Some(report) = unsafe { Report::take((hooks.drop)(mem.ptr.as_ptr())) } {
-        events.emit(Event::UnloadHookPanicked {
-            generation,
-            message: format!("state drop: {report}"),
-        });
-    }
-    free_state(mem.ptr, mem.layout);
-}
-
-/// Shared access to a plugin's state, for the calls that take `&State`. Holding it keeps
-/// a reload that changes the state's layout waiting.
-pub struct StateRef<'a> {
-    _guard: RwLockReadGuard<'a, StateSlot>,
-    state: State,
-}
-
-impl Deref for StateRef<'_> {
-    type Target = State;
-    fn deref(&self) -> &State {
-        &self.state
-    }
-}
-
-impl fmt::Debug for StateRef<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.state.fmt(f)
-    }
-}
-
-/// Exclusive access to a plugin's state, for the calls that take `&mut State`.
-pub struct StateMut<'a> {
-    _guard: RwLockWriteGuard<'a, StateSlot>,
-    state: State,
-}
-
-impl Deref for StateMut<'_> {
-    type Target = State;
-    fn deref(&self) -> &State {
-        &self.state
-    }
-}
-
-impl DerefMut for StateMut<'_> {
-    fn deref_mut(&mut self) -> &mut State {
-        &mut self.state
-    }
-}
-
-impl fmt::Debug for StateMut<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.state.fmt(f)
     }
 }
 
@@ -905,26 +764,6 @@ impl<I: Interface> Plugin<I> {
         self.inner.shadow.copies()
     }
 
-    /// Shared access to the plugin's state, to pass to calls that take `&State`.
-    pub fn state(&self) -> StateRef<'_> {
-        let guard = self.inner.state.read();
-        let state = guard.as_state();
-        StateRef {
-            _guard: guard,
-            state,
-        }
-    }
-
-    /// Exclusive access to the plugin's state, to pass to calls that take `&mut State`.
-    pub fn state_mut(&self) -> StateMut<'_> {
-        let guard = self.inner.state.write();
-        let state = guard.as_state();
-        StateMut {
-            _guard: guard,
-            state,
-        }
-    }
-
     /// Pins the serving generation for a batch of calls: calls through the returned handle
     /// skip the per-call announcement and all run in that generation, even if a reload
     /// happens meanwhile (the generation then stays loaded until the pin is dropped).
@@ -1043,157 +882,6 @@ impl<I: Interface> Plugin<I> {
             state: transition.change,
         })
     }
-}
-
-/// The state's side of a reload: the write lock (held until the caller has swapped the
-/// table) when the state was created, dropped, migrated or reset, and what happened.
-struct Transition<'a> {
-    guard: Option<RwLockWriteGuard<'a, StateSlot>>,
-    change: StateChange,
-}
-
-/// Brings the state to the new generation's layout: nothing to do (same layout, or
-/// neither has state), created, dropped, migrated through the hooks, or, under
-/// [`StatePolicy::Reset`], reset when it cannot be migrated.
-fn state_transition<'a, I: Interface>(
-    state: &'a RwLock<StateSlot>,
-    old: &Generation<I>,
-    new: &Generation<I>,
-    path: &Path,
-    (timeout, policy): (Duration, StatePolicy),
-    events: &Events,
-) -> Result<Transition<'a>, LoadError> {
-    let same = match (&old.state, &new.state) {
-        (None, None) => true,
-        (Some(a), Some(b)) => a.parts == b.parts,
-        _ => false,
-    };
-    if same {
-        return Ok(Transition {
-            guard: None,
-            change: StateChange::Kept,
-        });
-    }
-    let mut unmigratable = None;
-    if let (Some(a), Some(b)) = (&old.state, &new.state) {
-        let missing = match (a.save.is_some(), b.restore.is_some()) {
-            (true, true) => None,
-            (false, true) => Some("the running generation has no save hook"),
-            (true, false) => Some("the new generation has no restore hook"),
-            (false, false) => Some("the plugin has no save/restore hooks"),
-        };
-        if let Some(missing) = missing {
-            let diff = fingerprint::diff(&a.parts, &b.parts);
-            if policy == StatePolicy::Refuse {
-                return Err(LoadError::StateLayoutChanged {
-                    path: path.to_path_buf(),
-                    diff,
-                    missing,
-                });
-            }
-            unmigratable = Some(missing.to_string());
-        }
-    }
-    let mut slot = state
-        .try_write_for(timeout)
-        .ok_or_else(|| LoadError::StateMigrationFailed {
-            path: path.to_path_buf(),
-            message: format!("the state stayed in use for {timeout:?}; try again"),
-        })?;
-    let mut change = StateChange::Kept;
-    match (&old.state, &new.state, slot.mem.take()) {
-        (_, Some(hooks), None) => {
-            slot.mem = Some(init_state(hooks, path)?);
-        }
-        (Some(old_hooks), None, Some(mem)) => drop_state(mem, old_hooks, events, old.id),
-        (Some(old_hooks), Some(new_hooks), Some(mem)) => {
-            let migrated = match &unmigratable {
-                None => Some(migrate(&mem, old_hooks, new_hooks, path)),
-                Some(_) => None,
-            };
-            match migrated {
-                Some(Ok((fresh, bytes))) => {
-                    drop_state(mem, old_hooks, events, old.id);
-                    slot.mem = Some(fresh);
-                    events.emit(Event::StateMigrated {
-                        from: old.id,
-                        to: new.id,
-                        bytes,
-                    });
-                    change = StateChange::Migrated { bytes };
-                }
-                Some(Err(e)) if policy == StatePolicy::Refuse => {
-                    slot.mem = Some(mem);
-                    return Err(e);
-                }
-                failed => {
-                    let reason = match failed {
-                        Some(Err(e)) => format!("migrating it failed: {e}"),
-                        _ => unmigratable.unwrap_or_default(),
-                    };
-                    // The new state is made before the old one goes, so that a failing
-                    // `Default` leaves the running generation as it was.
-                    let fresh = match init_state(new_hooks, path) {
-                        Ok(fresh) => fresh,
-                        Err(e) => {
-                            slot.mem = Some(mem);
-                            return Err(e);
-                        }
-                    };
-                    drop_state(mem, old_hooks, events, old.id);
-                    slot.mem = Some(fresh);
-                    let diff = fingerprint::diff(&old_hooks.parts, &new_hooks.parts);
-                    events.emit(Event::StateReset {
-                        from: old.id,
-                        to: new.id,
-                        diff: diff.clone(),
-                        reason: reason.clone(),
-                    });
-                    change = StateChange::Reset { diff, reason };
-                }
-            }
-        }
-        (_, _, mem) => slot.mem = mem,
-    }
-    Ok(Transition {
-        guard: Some(slot),
-        change,
-    })
-}
-
-/// Saves `mem` (a live state of `old`'s layout) with the old generation's hook and
-/// restores it into new memory of the new layout. `mem` is left as it was.
-fn migrate(
-    mem: &StateMem,
-    old: &StateHooks,
-    new: &StateHooks,
-    path: &Path,
-) -> Result<(StateMem, usize), LoadError> {
-    let (save, restore) = (old.save.expect("checked"), new.restore.expect("checked"));
-    let mut bytes = MaybeUninit::<RVec<u8>>::uninit();
-    // SAFETY: `mem` holds a live state of the old generation's layout; `save` writes the
-    // bytes into the slot when it returns no report.
-    let saved = unsafe { Report::take(save(mem.ptr.as_ptr(), bytes.as_mut_ptr())) };
-    if let Some(report) = saved {
-        return Err(hook_error(path, Hook::StateSave, report));
-    }
-    // SAFETY: `save` succeeded, so it wrote the bytes.
-    let bytes = unsafe { bytes.assume_init() };
-    let ptr = alloc_state(new.layout);
-    // SAFETY: `restore` reads the bytes (alive for the call) and writes a new state into
-    // uninitialised memory of the new layout.
-    let restored = unsafe { Report::take(restore(RawSlice::new(&bytes), ptr.as_ptr())) };
-    if let Some(report) = restored {
-        free_state(ptr, new.layout);
-        return Err(hook_error(path, Hook::StateRestore, report));
-    }
-    Ok((
-        StateMem {
-            ptr,
-            layout: new.layout,
-        },
-        bytes.len(),
-    ))
 }
 
 impl<I: Interface> Inner<I> {
@@ -1389,7 +1077,3 @@ unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
         invoke_in(&self.plugin.inner, self.generation, call, None)
     }
 }
-
-// Saving and restoring the state as bytes (a child module: it uses the private items above).
-#[path = "state_io.rs"]
-mod state_io;
