@@ -3,7 +3,7 @@
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 // The state's lock: a writer (a reload migrating the state) can wait with a deadline,
@@ -14,19 +14,20 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use reloadable::{CallError, Caller, Interface, Report};
 
+mod generation;
 mod reaper;
 mod state;
 
+use generation::{Generation, hook_error};
 use reaper::Reaper;
-use state::{StateHooks, StateSlot, drop_state, init_state, state_transition};
 pub use state::{StateMut, StateRef};
+use state::{StateSlot, drop_state, init_state, state_transition};
 
 use crate::epoch;
 use crate::events::Events;
 use crate::library;
 use crate::shadow::{self, ShadowDir};
-use crate::threads::{self, ThreadCount};
-use crate::{Event, Hook, LoadError, os};
+use crate::{Event, LoadError};
 
 /// How a [`Plugin`] behaves. `Options::default()` suits development.
 #[derive(Debug, Clone)]
@@ -237,173 +238,6 @@ impl<I: Interface> Slots<I> {
 
     fn is_current(&self, generation: &Generation<I>) -> bool {
         std::ptr::eq(Arc::as_ptr(self.current()), generation)
-    }
-}
-
-/// One loaded copy of the library.
-struct Generation<I: Interface> {
-    table: I::Table,
-    /// Calls left before probation ends; 0 once it has (then only ever read).
-    probation_left: AtomicU32,
-    id: u64,
-    plugin: String,
-    build_id: String,
-    shadow_path: PathBuf,
-    state: Option<StateHooks>,
-    fini: unsafe extern "C" fn(),
-    on_unload: Option<unsafe extern "C" fn() -> *mut Report>,
-    /// Threads started by this generation's code and still running.
-    threads: Option<ThreadCount>,
-    lib: Option<libloading::Library>,
-}
-
-impl<I: Interface> Generation<I> {
-    /// Copies, opens and validates a library and runs its load hook.
-    fn load(artifact: &Path, bytes: &[u8], id: u64, shadow: &ShadowDir) -> Result<Self, LoadError> {
-        let shadow_path =
-            shadow
-                .place(artifact, bytes, id)
-                .map_err(|source| LoadError::Shadow {
-                    path: artifact.to_path_buf(),
-                    dir: shadow.path().to_path_buf(),
-                    source,
-                })?;
-        let result = Self::open_copy(artifact, &shadow_path, bytes, id);
-        if result.is_err() {
-            let _ = shadow.remove(&shadow_path);
-        }
-        result
-    }
-
-    fn open_copy(
-        artifact: &Path,
-        shadow_path: &Path,
-        bytes: &[u8],
-        id: u64,
-    ) -> Result<Self, LoadError> {
-        // SAFETY: the file was inspected (complete, a shared library for this machine,
-        // relocations inside its own image); the user loads their own plugin, accepting
-        // its initialisers (documented on `Plugin::load`).
-        let opened = unsafe { library::open(shadow_path)? };
-        let desc = library::descriptor(&opened, artifact)?;
-        library::check_interface::<I>(desc, artifact)?;
-        // Before any of the plugin's code runs: count the threads it starts.
-        let threads =
-            match opened.image() {
-                Some(image) => Some(threads::watch(&image, bytes).map_err(|reason| {
-                    LoadError::ThreadWatch {
-                        path: artifact.to_path_buf(),
-                        reason,
-                    }
-                })?),
-                None => None,
-            };
-        // SAFETY: the fingerprint matched, which includes the table's size and every
-        // function's signature, so `desc.table` points at an `I::Table` in the library.
-        let table = unsafe { desc.table.cast::<I::Table>().read() };
-        let generation = Generation {
-            table,
-            probation_left: AtomicU32::new(0),
-            id,
-            plugin: desc.plugin_name.as_str().to_string(),
-            build_id: desc.build_id.as_str().to_string(),
-            shadow_path: shadow_path.to_path_buf(),
-            state: desc.state.map(StateHooks::from_decl),
-            fini: desc.fini,
-            on_unload: desc.on_unload,
-            threads,
-            lib: None,
-        };
-        let on_load = desc.on_load;
-        // SAFETY: validated descriptor; `init` is reloadable's own and runs once per load.
-        unsafe { (desc.init)(&crate::logs::hooks()) };
-        if let Some(hook) = on_load {
-            // SAFETY: a validated hook; its report, if any, is taken once.
-            if let Some(report) = unsafe { Report::take(hook()) } {
-                // SAFETY: undoes `init` before the library is closed below.
-                unsafe { (desc.fini)() };
-                if generation.threads_running() > 0 {
-                    tracing::warn!(
-                        code = "HD042",
-                        path = %artifact.display(),
-                        "the refused library started threads that still run; it stays loaded"
-                    );
-                    std::mem::forget(opened);
-                }
-                return Err(hook_error(artifact, Hook::Load, report));
-            }
-        }
-        Ok(Generation {
-            lib: Some(opened.into_library()),
-            ..generation
-        })
-    }
-
-    /// Threads started by this generation's code that are still running.
-    fn threads_running(&self) -> usize {
-        self.threads.as_ref().map_or(0, ThreadCount::running)
-    }
-
-    /// Runs the unload hook, closes the library and removes the shadow copy. Returns the
-    /// pin reason when the library is still mapped afterwards.
-    fn unload(self, shadow: &ShadowDir, events: &Events) -> Option<String> {
-        self.retire(shadow, events, false)
-    }
-
-    /// Runs the unload hook and undoes `init`; then closes the library, or, with
-    /// `keep_mapped`, leaves it mapped for the rest of the process. Removes the shadow
-    /// copy either way (a mapped file stays valid after its name is removed). Returns the
-    /// pin reason when a closed library is still mapped afterwards.
-    fn retire(mut self, shadow: &ShadowDir, events: &Events, keep_mapped: bool) -> Option<String> {
-        if let Some(hook) = self.on_unload {
-            // SAFETY: every call into this generation has returned (it drained); the hook
-            // is the plugin's own and its report is taken once.
-            if let Some(report) = unsafe { Report::take(hook()) } {
-                events.emit(Event::UnloadHookPanicked {
-                    generation: self.id,
-                    message: report.to_string(),
-                });
-            }
-        }
-        // SAFETY: as above; undoes `init`.
-        unsafe { (self.fini)() };
-        let lib = self.lib.take();
-        let pinned = if keep_mapped {
-            std::mem::forget(lib);
-            None
-        } else {
-            if let Some(lib) = lib {
-                if let Err(e) = lib.close() {
-                    tracing::warn!(generation = self.id, error = %e, "closing the library failed");
-                }
-            }
-            (os::is_mapped(&self.shadow_path) == Some(true)).then(|| os::PIN_REASON.to_string())
-        };
-        if let Err(e) = shadow.remove(&self.shadow_path) {
-            tracing::warn!(path = %self.shadow_path.display(), error = %e, "could not remove a shadow copy");
-        }
-        pinned
-    }
-}
-
-fn hook_error(path: &Path, hook: Hook, report: Report) -> LoadError {
-    if report.is_panic() {
-        return LoadError::HookPanicked {
-            path: path.to_path_buf(),
-            hook,
-            location: report.location(),
-            message: report.message.to_string(),
-        };
-    }
-    match hook {
-        Hook::Load => LoadError::OnLoadFailed {
-            path: path.to_path_buf(),
-            message: report.message.to_string(),
-        },
-        Hook::StateInit | Hook::StateSave | Hook::StateRestore => LoadError::StateMigrationFailed {
-            path: path.to_path_buf(),
-            message: report.message.to_string(),
-        },
     }
 }
 
