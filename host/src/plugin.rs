@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use reloadable::{CallError, Caller, Interface, RVec, RawSlice, Report, State, StateDecl};
 
+use crate::crash::{self, Fault};
 use crate::epoch::{self, Grace};
 use crate::events::Events;
 use crate::fingerprint::{self, Part};
@@ -46,6 +47,14 @@ pub struct Options {
     /// What a reload does when the plugin's state changed layout and cannot be migrated
     /// (no save/restore hooks, or they failed). Default: [`StatePolicy::Refuse`].
     pub state_policy: StatePolicy,
+    /// Catch faults raised inside plugin calls (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`,
+    /// stack overflow): the call returns [`CallError::Crashed`], the generation is rolled
+    /// back when it is on probation, is never unloaded, and the host goes on. Faults
+    /// outside plugin calls keep their usual effect. Unix only (Linux tested); turning it
+    /// on elsewhere fails the load with `HD056`. What it cannot guarantee (locks the
+    /// interrupted call held stay held, its memory leaks, data it was writing may be
+    /// half-written): `docs/crash-recovery.md`. Default: off.
+    pub catch_crashes: bool,
 }
 
 impl Default for Options {
@@ -57,6 +66,7 @@ impl Default for Options {
             retire: Retire::Auto,
             events: None,
             state_policy: StatePolicy::Refuse,
+            catch_crashes: false,
         }
     }
 }
@@ -211,6 +221,7 @@ struct Inner<I: Interface> {
     drain_timeout: Duration,
     probation_calls: u32,
     state_policy: StatePolicy,
+    catch_crashes: bool,
     events: Events,
     shadow: Arc<ShadowDir>,
     reaper: Reaper<I>,
@@ -239,6 +250,10 @@ struct Generation<I: Interface> {
     table: I::Table,
     /// Calls left before probation ends; 0 once it has (then only ever read).
     probation_left: AtomicU32,
+    /// Calls run under a crash guard (`Options::catch_crashes`; read on every call).
+    catch_crashes: bool,
+    /// A call crashed in it: it is never unloaded, and its unload hook does not run.
+    crashed: AtomicBool,
     id: u64,
     plugin: String,
     build_id: String,
@@ -325,6 +340,8 @@ impl<I: Interface> Generation<I> {
         let generation = Generation {
             table,
             probation_left: AtomicU32::new(0),
+            catch_crashes: false,
+            crashed: AtomicBool::new(false),
             id,
             plugin: desc.plugin_name.as_str().to_string(),
             build_id: desc.build_id.as_str().to_string(),
@@ -376,6 +393,16 @@ impl<I: Interface> Generation<I> {
     /// copy either way (a mapped file stays valid after its name is removed). Returns the
     /// pin reason when a closed library is still mapped afterwards.
     fn retire(mut self, shadow: &ShadowDir, events: &Events, keep_mapped: bool) -> Option<String> {
+        if self.crashed.load(Ordering::Relaxed) {
+            // Its interrupted call may hold the plugin's locks and have left its data
+            // half-written, and its frames may point into it: no more of its code runs
+            // outside a call, and it stays mapped.
+            let _ = std::mem::ManuallyDrop::new(self.lib.take());
+            if let Err(e) = shadow.remove(&self.shadow_path) {
+                tracing::warn!(path = %self.shadow_path.display(), error = %e, "could not remove a shadow copy");
+            }
+            return None;
+        }
         if let Some(hook) = self.on_unload {
             // SAFETY: every call into this generation has returned (it drained); the hook
             // is the plugin's own and its report is taken once.
@@ -581,7 +608,7 @@ impl<I: Interface> Lingering<I> {
             self.grace = None;
         }
         let threads = self.generation.threads_running();
-        if threads == 0 || keep_mapped {
+        if threads == 0 || keep_mapped || self.generation.crashed.load(Ordering::Relaxed) {
             return true;
         }
         if !self.told_threads {
@@ -681,6 +708,7 @@ fn reap<I: Interface>(
                     calls,
                     waited: since.elapsed(),
                 });
+                let keep_mapped = keep_mapped || g.crashed.load(Ordering::Relaxed);
                 let pinned = g.retire(shadow, events, keep_mapped);
                 events.emit(if keep_mapped {
                     Event::KeptMapped { generation: id }
@@ -821,6 +849,14 @@ impl<I: Interface> Plugin<I> {
             e
         };
         let started = Instant::now();
+        if options.catch_crashes {
+            crash::install()
+                .map_err(|source| LoadError::CrashCatching {
+                    path: path.to_path_buf(),
+                    source,
+                })
+                .map_err(rejected)?;
+        }
         let bytes = library::read_artifact(path).map_err(rejected)?;
         library::inspect(path, &bytes).map_err(rejected)?;
         let root = options
@@ -834,7 +870,8 @@ impl<I: Interface> Plugin<I> {
                 source,
             })
             .map_err(rejected)?;
-        let generation = Generation::<I>::load(path, &bytes, 1, &shadow).map_err(rejected)?;
+        let mut generation = Generation::<I>::load(path, &bytes, 1, &shadow).map_err(rejected)?;
+        generation.catch_crashes = options.catch_crashes;
         let state = match &generation.state {
             Some(hooks) => match init_state(hooks, path) {
                 Ok(mem) => Some(mem),
@@ -865,6 +902,7 @@ impl<I: Interface> Plugin<I> {
             drain_timeout: options.drain_timeout,
             probation_calls: options.probation_calls,
             state_policy: options.state_policy,
+            catch_crashes: options.catch_crashes,
             reaper: Reaper::start(
                 shadow.clone(),
                 events.clone(),
@@ -990,7 +1028,8 @@ impl<I: Interface> Plugin<I> {
         let id = inner.next_generation.load(Ordering::Relaxed);
         let bytes = library::read_artifact(path).map_err(rejected)?;
         library::inspect(path, &bytes).map_err(rejected)?;
-        let new = Generation::<I>::load(path, &bytes, id, &inner.shadow).map_err(rejected)?;
+        let mut new = Generation::<I>::load(path, &bytes, id, &inner.shadow).map_err(rejected)?;
+        new.catch_crashes = inner.catch_crashes;
         let old = slots.current().clone();
 
         // The state: kept, created, dropped or migrated; a migration (or creation, or drop)
@@ -1294,6 +1333,54 @@ impl<I: Interface> Inner<I> {
     }
 }
 
+impl<I: Interface> Inner<I> {
+    /// A call into `generation` crashed: marks it crashed (never unloaded) and, when it
+    /// serves on probation, rolls back to the previous generation.
+    #[cold]
+    #[inline(never)]
+    fn call_crashed(&self, generation: &Generation<I>, fault: Fault) -> CallError {
+        generation.crashed.store(true, Ordering::Relaxed);
+        let events = self.events();
+        events.emit(Event::Crashed {
+            generation: generation.id,
+            signal: fault.signal,
+            address: fault.address,
+            stack_overflow: fault.stack_overflow,
+        });
+        let mut error = CallError::Crashed {
+            signal: fault.signal,
+            address: fault.address,
+            stack_overflow: fault.stack_overflow,
+            generation: generation.id,
+            rolled_back_to: None,
+        };
+        // Never wait for the lock, as in `call_failed`: a reload holding it may be waiting
+        // for this thread to leave the call. That reload swaps the crashed generation out.
+        if let Ok(mut slots) = self.slots.try_lock() {
+            if slots.is_current(generation) {
+                if let Some(previous) = slots.previous.take() {
+                    generation.probation_left.store(0, Ordering::Relaxed);
+                    self.current
+                        .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
+                    let to = previous.id;
+                    let bad = slots.current.replace(previous).expect("current");
+                    if let CallError::Crashed { rolled_back_to, .. } = &mut error {
+                        *rolled_back_to = Some(to);
+                    }
+                    events.emit(Event::RolledBack {
+                        from: bad.id,
+                        to,
+                        reason: error.to_string(),
+                    });
+                    // Drained like any retired generation, then kept mapped (`crashed`).
+                    self.reaper.retire(bad);
+                }
+            }
+        }
+        error
+    }
+}
+
 impl<I: Interface> Drop for Inner<I> {
     fn drop(&mut self) {
         let slots = self.slots.get_mut().unwrap_or_else(PoisonError::into_inner);
@@ -1362,7 +1449,18 @@ fn invoke_in<I: Interface, R>(
     guard: Option<epoch::Guard>,
 ) -> Result<R, CallError> {
     let mut out = MaybeUninit::<R>::uninit();
-    let report = call(&generation.table, out.as_mut_ptr());
+    // One predictable branch on a field next to the table: with crash catching off, the
+    // call is made as before.
+    let report = if generation.catch_crashes {
+        let mut report = std::ptr::null_mut();
+        let slot = out.as_mut_ptr();
+        if let Err(fault) = crash::guarded(|| report = call(&generation.table, slot)) {
+            return Err(inner.call_crashed(generation, fault));
+        }
+        report
+    } else {
+        call(&generation.table, out.as_mut_ptr())
+    };
     if report.is_null() {
         if generation.probation_left.load(Ordering::Relaxed) != 0 {
             inner.after_probation_call(generation, guard);
