@@ -219,15 +219,17 @@ mod imp {
         low != 0 && address < low.saturating_add(ABOVE) && address >= low.saturating_sub(BELOW)
     }
 
-    /// Runs `f` under a guard: `Err` when a caught signal interrupted it.
+    /// Runs `f` under a guard: `Err` when a caught signal interrupted it (then `f` did
+    /// not finish, and none of the destructors of the frames it had entered ran).
     ///
-    /// Out of line, so that the unguarded call path stays as it was.
+    /// Out of line and not generic, so that the unguarded call path stays as it was; `f`
+    /// is borrowed, not moved, so that the caller's closure is not copied.
     #[inline(never)]
-    pub(crate) fn guarded<F: FnOnce()>(f: F) -> Result<(), Fault> {
+    pub(crate) fn guarded(f: &mut dyn FnMut()) -> Result<(), Fault> {
         if !READY.with(Cell::get) {
             prepare_thread();
         }
-        let mut slot = Some(f);
+        let mut f = f;
         let mut guard = Guard {
             env: ptr::null_mut(),
             signal: 0,
@@ -237,22 +239,17 @@ mod imp {
         let g: *mut Guard = &mut guard;
         let outer = CURRENT.with(|c| c.replace(g));
         // SAFETY:
-        // - `trampoline::<F>` takes `data` as the `Option<F>` in `slot`, alive for the call;
+        // - `trampoline` takes `data` as the `&mut dyn FnMut()` in `f`, alive for the call;
         // - `env_slot` points into `guard`, alive (in this frame) until after the call;
         // - a jump returns to the trampoline's frame, which is live; the frames it abandons
         //   are `trampoline`, `f` and what `f` called (the plugin's), none of them this one.
         let jumped = unsafe {
-            hotdev_guarded_call(
-                trampoline::<F>,
-                (&raw mut slot).cast(),
-                (&raw mut (*g).env).cast(),
-            )
+            hotdev_guarded_call(trampoline, (&raw mut f).cast(), (&raw mut (*g).env).cast())
         };
         CURRENT.with(|c| c.set(outer));
         if jumped == 0 {
             return Ok(());
         }
-        // The closure was moved out of `slot` before the fault: nothing is left to drop.
         // SAFETY: the handler wrote these fields of the live guard before jumping.
         let fault = unsafe {
             Fault {
@@ -274,16 +271,14 @@ mod imp {
         Err(fault)
     }
 
-    /// Calls the closure stored in `data`.
+    /// Calls the closure that `data` points to.
     ///
     /// # Safety
-    /// `data` points at a live `Option<F>` holding the closure.
-    unsafe extern "C" fn trampoline<F: FnOnce()>(data: *mut c_void) {
+    /// `data` points at a live `&mut dyn FnMut()`.
+    unsafe extern "C" fn trampoline(data: *mut c_void) {
         // SAFETY: the caller's promise.
-        let f = unsafe { &mut *data.cast::<Option<F>>() }.take();
-        if let Some(f) = f {
-            f();
-        }
+        let f = unsafe { &mut *data.cast::<&mut dyn FnMut()>() };
+        f();
     }
 
     /// Gives this thread what a caught fault needs: an alternate signal stack (a stack
@@ -436,7 +431,7 @@ mod imp {
         ))
     }
 
-    pub(crate) fn guarded<F: FnOnce()>(f: F) -> Result<(), Fault> {
+    pub(crate) fn guarded(f: &mut dyn FnMut()) -> Result<(), Fault> {
         f();
         Ok(())
     }

@@ -1454,7 +1454,13 @@ fn invoke_in<I: Interface, R>(
     let report = if generation.catch_crashes {
         let mut report = std::ptr::null_mut();
         let slot = out.as_mut_ptr();
-        if let Err(fault) = crash::guarded(|| report = call(&generation.table, slot)) {
+        let mut call = Some(call);
+        let mut run = || {
+            if let Some(call) = call.take() {
+                report = call(&generation.table, slot);
+            }
+        };
+        if let Err(fault) = crash::guarded(&mut run) {
             return Err(inner.call_crashed(generation, fault));
         }
         report
