@@ -134,7 +134,8 @@ pub enum Event {
     },
     /// A retired generation has drained and its unload hook ran; its library stays mapped
     /// for the rest of the process, because values it made may still be in use (see
-    /// [`Retire`](crate::Retire)). Its shadow copy's name is removed.
+    /// [`Retire`](crate::Retire)), or because a call crashed in it ([`Event::Crashed`]:
+    /// then its unload hook did not run). Its shadow copy's name is removed.
     KeptMapped {
         /// The retired generation.
         generation: u64,
