@@ -222,14 +222,28 @@ mod imp {
     /// Runs `f` under a guard: `Err` when a caught signal interrupted it (then `f` did
     /// not finish, and none of the destructors of the frames it had entered ran).
     ///
-    /// Out of line and not generic, so that the unguarded call path stays as it was; `f`
-    /// is borrowed, not moved, so that the caller's closure is not copied.
+    /// `f` is borrowed, not moved, so that the caller's closure is not copied, and called
+    /// from a trampoline made for its type, so that it is inlined there.
+    #[inline(always)]
+    pub(crate) fn guarded<F: FnMut()>(f: &mut F) -> Result<(), Fault> {
+        // SAFETY: `trampoline::<F>` takes `data` as the `F` that `f` borrows for the call.
+        unsafe { guarded_raw(trampoline::<F>, (f as *mut F).cast()) }
+    }
+
+    /// Calls `trampoline(data)` under a guard.
+    ///
+    /// Out of line, so that the unguarded call path stays as it was.
+    ///
+    /// # Safety
+    /// `trampoline(data)` must be safe to call once.
     #[inline(never)]
-    pub(crate) fn guarded(f: &mut dyn FnMut()) -> Result<(), Fault> {
+    unsafe fn guarded_raw(
+        trampoline: unsafe extern "C" fn(*mut c_void),
+        data: *mut c_void,
+    ) -> Result<(), Fault> {
         if !READY.with(Cell::get) {
             prepare_thread();
         }
-        let mut f = f;
         let mut guard = Guard {
             env: ptr::null_mut(),
             signal: 0,
@@ -239,13 +253,11 @@ mod imp {
         let g: *mut Guard = &mut guard;
         let outer = CURRENT.with(|c| c.replace(g));
         // SAFETY:
-        // - `trampoline` takes `data` as the `&mut dyn FnMut()` in `f`, alive for the call;
+        // - `trampoline(data)` may be called once (the caller's promise);
         // - `env_slot` points into `guard`, alive (in this frame) until after the call;
         // - a jump returns to the trampoline's frame, which is live; the frames it abandons
         //   are `trampoline`, `f` and what `f` called (the plugin's), none of them this one.
-        let jumped = unsafe {
-            hotdev_guarded_call(trampoline, (&raw mut f).cast(), (&raw mut (*g).env).cast())
-        };
+        let jumped = unsafe { hotdev_guarded_call(trampoline, data, (&raw mut (*g).env).cast()) };
         CURRENT.with(|c| c.set(outer));
         if jumped == 0 {
             return Ok(());
@@ -274,10 +286,10 @@ mod imp {
     /// Calls the closure that `data` points to.
     ///
     /// # Safety
-    /// `data` points at a live `&mut dyn FnMut()`.
-    unsafe extern "C" fn trampoline(data: *mut c_void) {
+    /// `data` points at a live `F`, not otherwise borrowed during the call.
+    unsafe extern "C" fn trampoline<F: FnMut()>(data: *mut c_void) {
         // SAFETY: the caller's promise.
-        let f = unsafe { &mut *data.cast::<&mut dyn FnMut()>() };
+        let f = unsafe { &mut *data.cast::<F>() };
         f();
     }
 
@@ -431,7 +443,7 @@ mod imp {
         ))
     }
 
-    pub(crate) fn guarded(f: &mut dyn FnMut()) -> Result<(), Fault> {
+    pub(crate) fn guarded<F: FnMut()>(f: &mut F) -> Result<(), Fault> {
         f();
         Ok(())
     }
