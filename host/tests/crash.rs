@@ -171,6 +171,39 @@ fn a_crash_without_a_previous_generation_leaves_it_serving_and_it_is_kept_mapped
     kept_mapped(&events, 1, &v1_copy);
 }
 
+/// A thread without an alternate signal stack (as one started by C code would be) gets
+/// one on its first guarded call: without it, the handler of a stack overflow would run on
+/// the overflowed stack and the process would die.
+#[test]
+fn a_stack_overflow_on_a_thread_without_an_alternate_stack_is_caught() {
+    let root = shadow_root();
+    let (opts, _events) = catching(&root);
+    let plugin = Plugin::<Crashy>::load_with(fixture("crash"), opts).unwrap();
+    let caught = std::thread::spawn(move || {
+        let disable = libc::stack_t {
+            ss_sp: std::ptr::null_mut(),
+            ss_flags: libc::SS_DISABLE,
+            ss_size: 0,
+        };
+        // SAFETY: turns off this thread's alternate signal stack (Rust's); its memory is
+        // still freed by Rust when the thread ends.
+        assert_eq!(
+            unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) },
+            0
+        );
+        let e = plugin.overflow(0).unwrap_err();
+        assert_eq!(plugin.version().unwrap(), 1);
+        e
+    })
+    .join()
+    .expect("the thread survived");
+    let (signal, _, stack_overflow, generation, _) = crashed(caught);
+    assert_eq!(
+        (signal, stack_overflow, generation),
+        (libc::SIGSEGV, true, 1)
+    );
+}
+
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn sigfpe_and_sigill_inside_a_call_are_caught() {
