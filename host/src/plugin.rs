@@ -1440,7 +1440,9 @@ impl<I: Interface> Inner<I> {
 
 /// Makes one call in `generation`, entered with `guard` (`None`: the caller is pinned).
 /// The rare work (probation, a panic) is out of line, so that the result travels as it
-/// would from a plain call.
+/// would from a plain call. So is the whole of a call with crash catching on: that
+/// choice, made at load, costs the plain path one predictable branch on a field next to
+/// the table.
 #[inline(always)]
 fn invoke_in<I: Interface, R>(
     inner: &Inner<I>,
@@ -1448,30 +1450,57 @@ fn invoke_in<I: Interface, R>(
     call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     guard: Option<epoch::Guard>,
 ) -> Result<R, CallError> {
+    if generation.catch_crashes {
+        return invoke_guarded(inner, generation, call, guard);
+    }
     let mut out = MaybeUninit::<R>::uninit();
-    // One predictable branch on a field next to the table: with crash catching off, the
-    // call is made as before.
-    let report = if generation.catch_crashes {
-        let mut report = std::ptr::null_mut();
-        let slot = out.as_mut_ptr();
-        let mut call = Some(call);
-        let mut run = || {
-            if let Some(call) = call.take() {
-                report = call(&generation.table, slot);
-            }
-        };
-        if let Err(fault) = crash::guarded(&mut run) {
-            return Err(inner.call_crashed(generation, fault));
+    let report = call(&generation.table, out.as_mut_ptr());
+    // SAFETY: `report` is what `call` returned for `out`.
+    unsafe { returned(inner, generation, report, out, guard) }
+}
+
+/// `invoke_in` with crash catching on: the call runs under a crash guard.
+#[cold]
+#[inline(never)]
+fn invoke_guarded<I: Interface, R>(
+    inner: &Inner<I>,
+    generation: &Generation<I>,
+    call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
+    guard: Option<epoch::Guard>,
+) -> Result<R, CallError> {
+    let mut out = MaybeUninit::<R>::uninit();
+    let slot = out.as_mut_ptr();
+    let mut report = std::ptr::null_mut();
+    let mut call = Some(call);
+    let mut run = || {
+        if let Some(call) = call.take() {
+            report = call(&generation.table, slot);
         }
-        report
-    } else {
-        call(&generation.table, out.as_mut_ptr())
     };
+    if let Err(fault) = crash::guarded(&mut run) {
+        return Err(inner.call_crashed(generation, fault));
+    }
+    // SAFETY: `report` is what `call` returned for `out` (it returned: no fault).
+    unsafe { returned(inner, generation, report, out, guard) }
+}
+
+/// The end of a call that returned `report`.
+///
+/// # Safety
+/// `report` was returned by a shim called with `out`'s address.
+#[inline(always)]
+unsafe fn returned<I: Interface, R>(
+    inner: &Inner<I>,
+    generation: &Generation<I>,
+    report: *mut Report,
+    out: MaybeUninit<R>,
+    guard: Option<epoch::Guard>,
+) -> Result<R, CallError> {
     if report.is_null() {
         if generation.probation_left.load(Ordering::Relaxed) != 0 {
             inner.after_probation_call(generation, guard);
         }
-        // SAFETY: a null report means the shim wrote the result (into this frame).
+        // SAFETY: a null report means the shim wrote the result (into `out`).
         Ok(unsafe { out.assume_init() })
     } else {
         Err(inner.call_failed(generation, report))
