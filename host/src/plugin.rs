@@ -1290,6 +1290,9 @@ impl<I: Interface> Inner<I> {
     #[cold]
     #[inline(never)]
     fn call_failed(&self, generation: &Generation<I>, report: *mut Report) -> CallError {
+        if report == crash::CRASHED {
+            return crash::take_stashed();
+        }
         // SAFETY: the shim returned this report; it is taken once.
         let report = unsafe { Report::take(report) }.expect("a non-null report");
         let location = report.location();
@@ -1440,9 +1443,9 @@ impl<I: Interface> Inner<I> {
 
 /// Makes one call in `generation`, entered with `guard` (`None`: the caller is pinned).
 /// The rare work (probation, a panic) is out of line, so that the result travels as it
-/// would from a plain call. So is the whole of a call with crash catching on: that
-/// choice, made at load, costs the plain path one predictable branch on a field next to
-/// the table.
+/// would from a plain call. So is the whole of a call with crash catching on (chosen at
+/// load): the plain path pays one predictable branch on a field next to the table, and
+/// both paths end in the same code, so that the result is not forced into memory.
 #[inline(always)]
 fn invoke_in<I: Interface, R>(
     inner: &Inner<I>,
@@ -1450,60 +1453,47 @@ fn invoke_in<I: Interface, R>(
     call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     guard: Option<epoch::Guard>,
 ) -> Result<R, CallError> {
-    if generation.catch_crashes {
-        return invoke_guarded(inner, generation, call, guard);
-    }
     let mut out = MaybeUninit::<R>::uninit();
-    let report = call(&generation.table, out.as_mut_ptr());
-    // SAFETY: `report` is what `call` returned for `out`.
-    unsafe { returned(inner, generation, report, out, guard) }
+    let report = if generation.catch_crashes {
+        invoke_guarded(inner, generation, call, out.as_mut_ptr())
+    } else {
+        call(&generation.table, out.as_mut_ptr())
+    };
+    if report.is_null() {
+        if generation.probation_left.load(Ordering::Relaxed) != 0 {
+            inner.after_probation_call(generation, guard);
+        }
+        // SAFETY: a null report means the shim wrote the result (into this frame).
+        Ok(unsafe { out.assume_init() })
+    } else {
+        Err(inner.call_failed(generation, report))
+    }
 }
 
-/// `invoke_in` with crash catching on: the call runs under a crash guard.
+/// Makes the call under a crash guard. Returns the shim's report, or, when the call
+/// crashed, [`crash::CRASHED`] after handling the crash (`Inner::call_crashed`), whose
+/// error `call_failed` then takes from [`crash::stash`].
 #[cold]
 #[inline(never)]
 fn invoke_guarded<I: Interface, R>(
     inner: &Inner<I>,
     generation: &Generation<I>,
     call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
-    guard: Option<epoch::Guard>,
-) -> Result<R, CallError> {
-    let mut out = MaybeUninit::<R>::uninit();
-    let slot = out.as_mut_ptr();
+    out: *mut R,
+) -> *mut Report {
     let mut report = std::ptr::null_mut();
     let mut call = Some(call);
     let mut run = || {
         if let Some(call) = call.take() {
-            report = call(&generation.table, slot);
+            report = call(&generation.table, out);
         }
     };
-    if let Err(fault) = crash::guarded(&mut run) {
-        return Err(inner.call_crashed(generation, fault));
-    }
-    // SAFETY: `report` is what `call` returned for `out` (it returned: no fault).
-    unsafe { returned(inner, generation, report, out, guard) }
-}
-
-/// The end of a call that returned `report`.
-///
-/// # Safety
-/// `report` was returned by a shim called with `out`'s address.
-#[inline(always)]
-unsafe fn returned<I: Interface, R>(
-    inner: &Inner<I>,
-    generation: &Generation<I>,
-    report: *mut Report,
-    out: MaybeUninit<R>,
-    guard: Option<epoch::Guard>,
-) -> Result<R, CallError> {
-    if report.is_null() {
-        if generation.probation_left.load(Ordering::Relaxed) != 0 {
-            inner.after_probation_call(generation, guard);
+    match crash::guarded(&mut run) {
+        Ok(()) => report,
+        Err(fault) => {
+            crash::stash(inner.call_crashed(generation, fault));
+            crash::CRASHED
         }
-        // SAFETY: a null report means the shim wrote the result (into `out`).
-        Ok(unsafe { out.assume_init() })
-    } else {
-        Err(inner.call_failed(generation, report))
     }
 }
 
