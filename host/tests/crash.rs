@@ -187,10 +187,8 @@ fn a_stack_overflow_on_a_thread_without_an_alternate_stack_is_caught() {
         };
         // SAFETY: turns off this thread's alternate signal stack (Rust's); its memory is
         // still freed by Rust when the thread ends.
-        assert_eq!(
-            unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) },
-            0
-        );
+        let disabled = unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) };
+        assert_eq!(disabled, 0);
         let e = plugin.overflow(0).unwrap_err();
         assert_eq!(plugin.version().unwrap(), 1);
         e
