@@ -13,6 +13,10 @@
 //! Rust struct (`reloadable::rust_interface!`), three ways: `static`, `raw-fn-ptr` (a bare
 //! symbol of `bench/rusty-plugin`) and `hotdev`.
 //!
+//! The `guarded call` group times `add` with crash catching off (`hotdev`, the same plugin
+//! as above) and on (`hotdev-guarded`, `Options::catch_crashes`), side by side with
+//! `raw-fn-ptr`.
+//!
 //! The two-thread groups time two threads that each make N calls at once (from the first
 //! thread's start to the last one's end); criterion's "time" is then per pair of calls.
 //! Run with `cargo bench -p hotdev-host --bench call` (add `-- --quick` for a smoke run).
@@ -97,9 +101,12 @@ impl Way {
 struct Targets {
     raw: RawAdd,
     plugin: Plugin<BenchApi>,
+    /// The same plugin loaded again with crash catching on.
+    guarded: Plugin<BenchApi>,
     // Keeps `raw` callable; dropped after everything else.
     _library: libloading::Library,
     _shadow: tempfile::TempDir,
+    _guarded_shadow: tempfile::TempDir,
 }
 
 impl Targets {
@@ -124,11 +131,23 @@ impl Targets {
             assert_eq!(plugin.add(i, 1).expect("add"), i + 1);
         }
         assert_eq!(hot_lib::add(2, 3), 5, "hot-lib-reloader answers");
+        let guarded_shadow = support::tempdir("hotdev-bench-shadow");
+        let options = Options {
+            shadow_dir: Some(guarded_shadow.path().to_path_buf()),
+            catch_crashes: true,
+            ..Options::default()
+        };
+        let guarded = Plugin::<BenchApi>::load_with(&path, options).expect("loading the plugin");
+        for i in 0..64 {
+            assert_eq!(guarded.add(i, 1).expect("add"), i + 1);
+        }
         Targets {
             raw,
             plugin,
+            guarded,
             _library: library,
             _shadow: shadow,
+            _guarded_shadow: guarded_shadow,
         }
     }
 
@@ -216,6 +235,27 @@ fn bench_calls(c: &mut Criterion) {
         });
     }
     two.finish();
+
+    let mut guarded = c.benchmark_group("guarded call");
+    guarded.throughput(Throughput::Elements(1));
+    for way in ["raw-fn-ptr", "hotdev", "hotdev-guarded"] {
+        guarded.bench_function(BenchmarkId::from_parameter(way), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                match way {
+                    "raw-fn-ptr" => targets.calls(Way::RawFnPtr, iters),
+                    "hotdev" => targets.calls(Way::Hotdev, iters),
+                    _ => {
+                        for i in 0..iters {
+                            black_box(targets.guarded.add(black_box(i), black_box(1)).unwrap());
+                        }
+                    }
+                }
+                start.elapsed()
+            })
+        });
+    }
+    guarded.finish();
 }
 
 /// The statically linked `tick`: same body as the plugin's.

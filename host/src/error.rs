@@ -193,6 +193,14 @@ pub enum LoadError {
         /// The artifact.
         path: PathBuf,
     },
+    /// `HD056`.
+    #[error("[HD056] could not turn on crash catching for {}", path.display())]
+    CrashCatching {
+        /// The library being loaded.
+        path: PathBuf,
+        /// Why (`sigaction` failed, or the platform has no implementation).
+        source: io::Error,
+    },
 }
 
 fn at(location: &Option<String>) -> String {
@@ -227,6 +235,7 @@ impl LoadError {
             LoadError::StateMigrationFailed { .. } => "HD023",
             LoadError::Shadow { .. } => "HD030",
             LoadError::ChangedWhileCopying { .. } => "HD031",
+            LoadError::CrashCatching { .. } => "HD056",
         }
     }
 
@@ -281,6 +290,9 @@ impl LoadError {
             LoadError::Shadow { .. } => "check free space and permissions of the shadow directory",
             LoadError::ChangedWhileCopying { .. } => {
                 "nothing: the next finished build is picked up"
+            }
+            LoadError::CrashCatching { .. } => {
+                "load with `Options::catch_crashes` off (crash catching is implemented for Unix only), or find what replaced the signal handlers"
             }
         }
     }

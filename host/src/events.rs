@@ -99,13 +99,14 @@ pub enum Event {
         /// Set when the library is still mapped after closing (code `HD041`), with why.
         pinned: Option<String>,
     },
-    /// A generation panicked during its probation and the previous one serves again.
+    /// A generation panicked or crashed during its probation and the previous one serves
+    /// again.
     RolledBack {
         /// The generation that failed.
         from: u64,
         /// The generation restored.
         to: u64,
-        /// Why (the panic message and location).
+        /// Why (the panic message and location, or the crash).
         reason: String,
     },
     /// A plugin function panicked (the call returned an error; the host goes on).
@@ -117,9 +118,24 @@ pub enum Event {
         /// The plugin's `file:line:column`, when known.
         location: Option<String>,
     },
+    /// A plugin call raised a fault and crash catching ended it (code `HD055`; only with
+    /// [`Options::catch_crashes`](crate::Options::catch_crashes)). The generation is
+    /// marked crashed: it is never unloaded, and its unload hook does not run. When it was
+    /// on probation, [`Event::RolledBack`] follows.
+    Crashed {
+        /// The generation.
+        generation: u64,
+        /// The signal number.
+        signal: i32,
+        /// The faulting address.
+        address: usize,
+        /// The fault hit the bottom of the thread's stack.
+        stack_overflow: bool,
+    },
     /// A retired generation has drained and its unload hook ran; its library stays mapped
     /// for the rest of the process, because values it made may still be in use (see
-    /// [`Retire`](crate::Retire)). Its shadow copy's name is removed.
+    /// [`Retire`](crate::Retire)), or because a call crashed in it ([`Event::Crashed`]:
+    /// then its unload hook did not run). Its shadow copy's name is removed.
     KeptMapped {
         /// The retired generation.
         generation: u64,
@@ -252,6 +268,21 @@ fn trace(event: &Event) {
                 generation,
                 ?location,
                 "plugin panicked: {message}"
+            )
+        }
+        Event::Crashed {
+            generation,
+            signal,
+            address,
+            stack_overflow,
+        } => {
+            tracing::error!(
+                code = "HD055",
+                generation,
+                signal = %reloadable::signal_name(*signal),
+                address = format_args!("{address:#x}"),
+                stack_overflow,
+                "plugin call crashed; the host goes on"
             )
         }
         Event::RolledBack { from, to, reason } => {

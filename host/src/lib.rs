@@ -22,6 +22,9 @@
 //! - a panic in a plugin function becomes [`CallError::Panicked`](reloadable::CallError)
 //!   with the message and location, and a new generation that panics in its first calls
 //!   is rolled back;
+//! - with [`Options::catch_crashes`] on, a fault inside a plugin call (null pointer, stack
+//!   overflow, ...) becomes [`CallError::Crashed`](reloadable::CallError) and the host goes
+//!   on (Unix; see `docs/crash-recovery.md` for what that cannot guarantee);
 //! - each step is reported as an [`Event`] and in `tracing`, and each refusal is a
 //!   [`LoadError`] with a stable code (`docs/errors.md`).
 //!
@@ -35,6 +38,8 @@
 #![deny(missing_docs)]
 
 // Under `cfg(loom)` only the concurrency core is built, for `tests/loom.rs`.
+#[cfg(not(loom))]
+mod crash;
 pub mod epoch;
 #[cfg(not(loom))]
 mod error;

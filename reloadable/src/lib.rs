@@ -122,10 +122,53 @@ pub enum CallError {
         /// Code `HD051`.
         rolled_back_to: Option<u64>,
     },
+    /// The plugin function raised a fault (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`, or a
+    /// stack overflow) and the host's crash catching ended the call; the host goes on.
+    /// Only with the host's crash catching turned on (`Options::catch_crashes`): without
+    /// it, such a fault ends the process. Code `HD055`.
+    Crashed {
+        /// The signal number (`SIGSEGV` for a stack overflow on Linux).
+        signal: i32,
+        /// The faulting address (`si_addr`): 0 or near it for a null pointer.
+        address: usize,
+        /// The fault hit the bottom of the thread's stack: a stack overflow.
+        stack_overflow: bool,
+        /// The generation that crashed. Its library stays mapped for the rest of the
+        /// process: the interrupted call's locks and data may point into it.
+        generation: u64,
+        /// The generation serving again, when the crashed one was on probation (its
+        /// previous generation was still loaded).
+        rolled_back_to: Option<u64>,
+    },
+}
+
+/// The usual name of a signal number (`SIGSEGV`), or `signal N`.
+pub fn signal_name(signal: i32) -> String {
+    // The numbers POSIX leaves to each system: Linux's on x86, Arm and RISC-V, and those of
+    // macOS and the BSDs. SIGILL, SIGFPE and SIGSEGV are the same on both.
+    let bus = if cfg!(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )) {
+        10
+    } else {
+        7
+    };
+    match signal {
+        4 => "SIGILL".into(),
+        8 => "SIGFPE".into(),
+        11 => "SIGSEGV".into(),
+        6 => "SIGABRT".into(),
+        s if s == bus => "SIGBUS".into(),
+        s => format!("signal {s}"),
+    }
 }
 
 impl CallError {
-    /// The stable error code (`HD050`, `HD051`), documented in `docs/errors.md`.
+    /// The stable error code (`HD050`, `HD051`, `HD055`), documented in `docs/errors.md`.
     pub fn code(&self) -> &'static str {
         match self {
             CallError::Panicked {
@@ -136,6 +179,7 @@ impl CallError {
                 rolled_back_to: Some(_),
                 ..
             } => "HD051",
+            CallError::Crashed { .. } => "HD055",
         }
     }
 }
@@ -158,6 +202,34 @@ impl fmt::Display for CallError {
                     write!(f, " at {at}")?;
                 }
                 write!(f, ": {message}")?;
+                if let Some(to) = rolled_back_to {
+                    write!(f, " (rolled back to generation {to})")?;
+                }
+                Ok(())
+            }
+            CallError::Crashed {
+                signal,
+                address,
+                stack_overflow,
+                generation,
+                rolled_back_to,
+            } => {
+                let what = if *stack_overflow {
+                    "stack overflow"
+                } else {
+                    match *signal {
+                        4 => "illegal instruction",
+                        8 => "arithmetic fault",
+                        11 => "segmentation fault",
+                        _ => "bus error",
+                    }
+                };
+                write!(
+                    f,
+                    "{}: plugin generation {generation} crashed: {what} ({} at {address:#x})",
+                    self.code(),
+                    signal_name(*signal)
+                )?;
                 if let Some(to) = rolled_back_to {
                     write!(f, " (rolled back to generation {to})")?;
                 }

@@ -4,7 +4,7 @@
 //! unloaded or kept mapped).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use reloadable::{Interface, Report};
 
@@ -19,6 +19,10 @@ pub(super) struct Generation<I: Interface> {
     pub(super) table: I::Table,
     /// Calls left before probation ends; 0 once it has (then only ever read).
     pub(super) probation_left: AtomicU32,
+    /// Calls run under a crash guard (`Options::catch_crashes`; read on every call).
+    pub(super) catch_crashes: bool,
+    /// A call crashed in it: it is never unloaded, and its unload hook does not run.
+    pub(super) crashed: AtomicBool,
     pub(super) id: u64,
     pub(super) plugin: String,
     pub(super) build_id: String,
@@ -83,6 +87,8 @@ impl<I: Interface> Generation<I> {
         let generation = Generation {
             table,
             probation_left: AtomicU32::new(0),
+            catch_crashes: false,
+            crashed: AtomicBool::new(false),
             id,
             plugin: desc.plugin_name.as_str().to_string(),
             build_id: desc.build_id.as_str().to_string(),
@@ -139,6 +145,16 @@ impl<I: Interface> Generation<I> {
         events: &Events,
         keep_mapped: bool,
     ) -> Option<String> {
+        if self.crashed.load(Ordering::Relaxed) {
+            // Its interrupted call may hold the plugin's locks and have left its data
+            // half-written, and its frames may point into it: no more of its code runs
+            // outside a call, and it stays mapped.
+            let _ = std::mem::ManuallyDrop::new(self.lib.take());
+            if let Err(e) = shadow.remove(&self.shadow_path) {
+                tracing::warn!(path = %self.shadow_path.display(), error = %e, "could not remove a shadow copy");
+            }
+            return None;
+        }
         if let Some(hook) = self.on_unload {
             // SAFETY: every call into this generation has returned (it drained); the hook
             // is the plugin's own and its report is taken once.

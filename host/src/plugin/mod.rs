@@ -23,6 +23,7 @@ use reaper::Reaper;
 pub use state::{StateMut, StateRef};
 use state::{StateSlot, drop_state, init_state, state_transition};
 
+use crate::crash::{self, Fault};
 use crate::epoch;
 use crate::events::Events;
 use crate::library;
@@ -53,6 +54,14 @@ pub struct Options {
     /// What a reload does when the plugin's state changed layout and cannot be migrated
     /// (no save/restore hooks, or they failed). Default: [`StatePolicy::Refuse`].
     pub state_policy: StatePolicy,
+    /// Catch faults raised inside plugin calls (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`,
+    /// stack overflow): the call returns [`CallError::Crashed`], the generation is rolled
+    /// back when it is on probation, is never unloaded, and the host goes on. Faults
+    /// outside plugin calls keep their usual effect. Unix only (Linux tested); turning it
+    /// on elsewhere fails the load with `HD056`. What it cannot guarantee (locks the
+    /// interrupted call held stay held, its memory leaks, data it was writing may be
+    /// half-written): `docs/crash-recovery.md`. Default: off.
+    pub catch_crashes: bool,
 }
 
 impl Default for Options {
@@ -64,6 +73,7 @@ impl Default for Options {
             retire: Retire::Auto,
             events: None,
             state_policy: StatePolicy::Refuse,
+            catch_crashes: false,
         }
     }
 }
@@ -218,6 +228,7 @@ struct Inner<I: Interface> {
     drain_timeout: Duration,
     probation_calls: u32,
     state_policy: StatePolicy,
+    catch_crashes: bool,
     events: Events,
     shadow: Arc<ShadowDir>,
     reaper: Reaper<I>,
@@ -270,6 +281,14 @@ impl<I: Interface> Plugin<I> {
             e
         };
         let started = Instant::now();
+        if options.catch_crashes {
+            crash::install()
+                .map_err(|source| LoadError::CrashCatching {
+                    path: path.to_path_buf(),
+                    source,
+                })
+                .map_err(rejected)?;
+        }
         let bytes = library::read_artifact(path).map_err(rejected)?;
         library::inspect(path, &bytes).map_err(rejected)?;
         let root = options
@@ -283,7 +302,8 @@ impl<I: Interface> Plugin<I> {
                 source,
             })
             .map_err(rejected)?;
-        let generation = Generation::<I>::load(path, &bytes, 1, &shadow).map_err(rejected)?;
+        let mut generation = Generation::<I>::load(path, &bytes, 1, &shadow).map_err(rejected)?;
+        generation.catch_crashes = options.catch_crashes;
         let state = match &generation.state {
             Some(hooks) => match init_state(hooks, path) {
                 Ok(mem) => Some(mem),
@@ -314,6 +334,7 @@ impl<I: Interface> Plugin<I> {
             drain_timeout: options.drain_timeout,
             probation_calls: options.probation_calls,
             state_policy: options.state_policy,
+            catch_crashes: options.catch_crashes,
             reaper: Reaper::start(
                 shadow.clone(),
                 events.clone(),
@@ -411,7 +432,8 @@ impl<I: Interface> Plugin<I> {
         let id = inner.next_generation.load(Ordering::Relaxed);
         let bytes = library::read_artifact(path).map_err(rejected)?;
         library::inspect(path, &bytes).map_err(rejected)?;
-        let new = Generation::<I>::load(path, &bytes, id, &inner.shadow).map_err(rejected)?;
+        let mut new = Generation::<I>::load(path, &bytes, id, &inner.shadow).map_err(rejected)?;
+        new.catch_crashes = inner.catch_crashes;
         let old = slots.current().clone();
 
         // The state: kept, created, dropped or migrated; a migration (or creation, or drop)
@@ -506,6 +528,9 @@ impl<I: Interface> Inner<I> {
     #[cold]
     #[inline(never)]
     fn call_failed(&self, generation: &Generation<I>, report: *mut Report) -> CallError {
+        if report == crash::CRASHED {
+            return crash::take_stashed();
+        }
         // SAFETY: the shim returned this report; it is taken once.
         let report = unsafe { Report::take(report) }.expect("a non-null report");
         let location = report.location();
@@ -546,6 +571,54 @@ impl<I: Interface> Inner<I> {
             generation: generation.id,
             rolled_back_to,
         }
+    }
+}
+
+impl<I: Interface> Inner<I> {
+    /// A call into `generation` crashed: marks it crashed (never unloaded) and, when it
+    /// serves on probation, rolls back to the previous generation.
+    #[cold]
+    #[inline(never)]
+    fn call_crashed(&self, generation: &Generation<I>, fault: Fault) -> CallError {
+        generation.crashed.store(true, Ordering::Relaxed);
+        let events = self.events();
+        events.emit(Event::Crashed {
+            generation: generation.id,
+            signal: fault.signal,
+            address: fault.address,
+            stack_overflow: fault.stack_overflow,
+        });
+        let mut error = CallError::Crashed {
+            signal: fault.signal,
+            address: fault.address,
+            stack_overflow: fault.stack_overflow,
+            generation: generation.id,
+            rolled_back_to: None,
+        };
+        // Never wait for the lock, as in `call_failed`: a reload holding it may be waiting
+        // for this thread to leave the call. That reload swaps the crashed generation out.
+        if let Ok(mut slots) = self.slots.try_lock() {
+            if slots.is_current(generation) {
+                if let Some(previous) = slots.previous.take() {
+                    generation.probation_left.store(0, Ordering::Relaxed);
+                    self.current
+                        .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
+                    let to = previous.id;
+                    let bad = slots.current.replace(previous).expect("current");
+                    if let CallError::Crashed { rolled_back_to, .. } = &mut error {
+                        *rolled_back_to = Some(to);
+                    }
+                    events.emit(Event::RolledBack {
+                        from: bad.id,
+                        to,
+                        reason: error.to_string(),
+                    });
+                    // Drained like any retired generation, then kept mapped (`crashed`).
+                    self.reaper.retire(bad);
+                }
+            }
+        }
+        error
     }
 }
 
@@ -608,7 +681,9 @@ impl<I: Interface> Inner<I> {
 
 /// Makes one call in `generation`, entered with `guard` (`None`: the caller is pinned).
 /// The rare work (probation, a panic) is out of line, so that the result travels as it
-/// would from a plain call.
+/// would from a plain call. So is the whole of a call with crash catching on (chosen at
+/// load): the plain path pays one predictable branch on a field next to the table, and
+/// both paths end in the same code, so that the result is not forced into memory.
 #[inline(always)]
 fn invoke_in<I: Interface, R>(
     inner: &Inner<I>,
@@ -617,7 +692,11 @@ fn invoke_in<I: Interface, R>(
     guard: Option<epoch::Guard>,
 ) -> Result<R, CallError> {
     let mut out = MaybeUninit::<R>::uninit();
-    let report = call(&generation.table, out.as_mut_ptr());
+    let report = if generation.catch_crashes {
+        invoke_guarded(inner, generation, call, out.as_mut_ptr())
+    } else {
+        call(&generation.table, out.as_mut_ptr())
+    };
     if report.is_null() {
         if generation.probation_left.load(Ordering::Relaxed) != 0 {
             inner.after_probation_call(generation, guard);
@@ -626,6 +705,33 @@ fn invoke_in<I: Interface, R>(
         Ok(unsafe { out.assume_init() })
     } else {
         Err(inner.call_failed(generation, report))
+    }
+}
+
+/// Makes the call under a crash guard. Returns the shim's report, or, when the call
+/// crashed, [`crash::CRASHED`] after handling the crash (`Inner::call_crashed`), whose
+/// error `call_failed` then takes from [`crash::stash`].
+#[cold]
+#[inline(never)]
+fn invoke_guarded<I: Interface, R>(
+    inner: &Inner<I>,
+    generation: &Generation<I>,
+    call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
+    out: *mut R,
+) -> *mut Report {
+    let mut report = std::ptr::null_mut();
+    let mut call = Some(call);
+    let mut run = || {
+        if let Some(call) = call.take() {
+            report = call(&generation.table, out);
+        }
+    };
+    match crash::guarded(&mut run) {
+        Ok(()) => report,
+        Err(fault) => {
+            crash::stash(inner.call_crashed(generation, fault));
+            crash::CRASHED
+        }
     }
 }
 

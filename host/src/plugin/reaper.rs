@@ -3,6 +3,7 @@
 //! unload hook and unloads them, or keeps them mapped when values they made may still be
 //! in use, when threads they started still run, or when a call never returned.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -51,7 +52,7 @@ impl<I: Interface> Lingering<I> {
             self.grace = None;
         }
         let threads = self.generation.threads_running();
-        if threads == 0 || keep_mapped {
+        if threads == 0 || keep_mapped || self.generation.crashed.load(Ordering::Relaxed) {
             return true;
         }
         if !self.told_threads {
@@ -151,6 +152,7 @@ fn reap<I: Interface>(
                     calls,
                     waited: since.elapsed(),
                 });
+                let keep_mapped = keep_mapped || g.crashed.load(Ordering::Relaxed);
                 let pinned = g.retire(shadow, events, keep_mapped);
                 events.emit(if keep_mapped {
                     Event::KeptMapped { generation: id }

@@ -1,0 +1,477 @@
+//! Crash catching: a fault raised inside a plugin call ends that call, not the process.
+//!
+//! With [`Options::catch_crashes`](crate::Options::catch_crashes) on, each plugin call runs
+//! under a *guard*: a jump buffer set by a small C trampoline (`csrc/guard.c`, because
+//! `sigsetjmp` returns twice and Rust cannot call it soundly), published in a thread-local
+//! for the length of the call. One process-wide handler for `SIGSEGV`, `SIGBUS`, `SIGILL`
+//! and `SIGFPE`, installed when the first such plugin is loaded, looks at the faulting
+//! thread's guard:
+//!
+//! - a guard is set and the kernel raised the signal (a real fault, not `kill`): the handler
+//!   records the signal and the fault address and jumps back to the trampoline, which
+//!   returns 1; the call then returns [`CallError::Crashed`](reloadable::CallError);
+//! - otherwise the fault is not a plugin's: the handler passes it to the handler that was
+//!   installed before (Rust's own, which prints "has overflowed its stack" for a guard-page
+//!   hit), or restores the default action and returns, so that the faulting instruction runs
+//!   again and the process ends with the signal it would have ended with anyway.
+//!
+//! A stack overflow is a `SIGSEGV` whose address lies at the bottom edge of the thread's
+//! stack; the handler runs on an alternate signal stack, which every thread that makes a
+//! guarded call gets (Rust's threads have one already; others get one on their first
+//! guarded call).
+//!
+//! What this cannot guarantee, and the Windows design, are in `docs/crash-recovery.md`.
+
+/// A fault caught inside a guarded call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fault {
+    /// The signal number.
+    pub signal: i32,
+    /// The faulting address (`si_addr`).
+    pub address: usize,
+    /// Whether the address lies at the bottom edge of the thread's stack.
+    pub stack_overflow: bool,
+}
+
+pub(crate) use imp::{guarded, install};
+
+use std::cell::RefCell;
+
+use reloadable::{CallError, Report};
+
+/// What a guarded call returns in place of a shim's report when it crashed: the address
+/// of a private static, never a report.
+pub(crate) const CRASHED: *mut Report = (&raw const CRASHED_MARK).cast_mut().cast();
+static CRASHED_MARK: u8 = 0;
+
+thread_local! {
+    /// The error of this thread's last crashed call, between `stash` and `take_stashed`.
+    static STASHED: RefCell<Option<CallError>> = const { RefCell::new(None) };
+}
+
+/// Keeps a crashed call's error for `take_stashed`, on this thread. The call path returns
+/// [`CRASHED`] meanwhile, so that its result travels in registers as a plain call's does.
+pub(crate) fn stash(error: CallError) {
+    STASHED.with(|s| *s.borrow_mut() = Some(error));
+}
+
+/// Takes the error `stash` kept on this thread.
+pub(crate) fn take_stashed() -> CallError {
+    STASHED
+        .with(|s| s.borrow_mut().take())
+        .expect("a crashed call stashes its error first")
+}
+
+#[cfg(unix)]
+mod imp {
+    use std::cell::{Cell, RefCell};
+    use std::ffi::{c_int, c_void};
+    use std::io;
+    use std::ptr;
+    use std::sync::OnceLock;
+
+    use super::Fault;
+
+    unsafe extern "C" {
+        /// `csrc/guard.c`: calls `f(data)` with a jump buffer published in `*env_slot`;
+        /// returns 1 when `hotdev_jump` came back, 0 when `f` returned.
+        fn hotdev_guarded_call(
+            f: unsafe extern "C" fn(*mut c_void),
+            data: *mut c_void,
+            env_slot: *mut *mut c_void,
+        ) -> c_int;
+        /// `csrc/guard.c`: `siglongjmp`s to a jump buffer published by a live
+        /// `hotdev_guarded_call` frame of this thread.
+        fn hotdev_jump(env: *mut c_void) -> !;
+    }
+
+    /// The signals caught. Stack overflow arrives as `SIGSEGV` (or `SIGBUS` on macOS).
+    const SIGNALS: [c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
+
+    /// One guarded call's jump buffer and what the handler found.
+    #[repr(C)]
+    struct Guard {
+        /// Set by the trampoline before the call, cleared after; read by the handler.
+        env: *mut c_void,
+        signal: c_int,
+        address: usize,
+        stack_overflow: bool,
+    }
+
+    thread_local! {
+        /// The innermost guard of this thread's running guarded call, or null. Read by the
+        /// signal handler: a `const`-initialised thread-local without a destructor is a
+        /// plain TLS slot, with no lazy initialisation, so reading it there is
+        /// async-signal-safe.
+        static CURRENT: Cell<*mut Guard> = const { Cell::new(ptr::null_mut()) };
+        /// The lowest address of this thread's stack (0 when unknown), for telling a stack
+        /// overflow apart. Set with `READY`, read by the handler.
+        static STACK_LOW: Cell<usize> = const { Cell::new(0) };
+        /// Whether this thread was prepared: alternate signal stack, stack bounds.
+        static READY: Cell<bool> = const { Cell::new(false) };
+        /// The alternate signal stack this module gave the thread, freed when it exits.
+        static ALT_STACK: RefCell<Option<AltStack>> = const { RefCell::new(None) };
+    }
+
+    /// The actions installed before ours, one per entry of `SIGNALS`. Set once, before
+    /// our handler is installed, and only read afterwards (an atomic load in `get`, which
+    /// a signal handler may do).
+    static PREVIOUS: OnceLock<[libc::sigaction; 4]> = OnceLock::new();
+    /// The outcome of installing the handler (the OS error number on failure).
+    static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
+
+    /// Installs the process-wide handler once. Later calls return the first outcome.
+    pub(crate) fn install() -> io::Result<()> {
+        INSTALLED
+            .get_or_init(install_once)
+            .map_err(io::Error::from_raw_os_error)
+    }
+
+    fn install_once() -> Result<(), i32> {
+        let mut previous = [empty_action(); 4];
+        for (sig, old) in SIGNALS.iter().zip(previous.iter_mut()) {
+            // SAFETY: reads the current action into a valid, writable `sigaction`.
+            if unsafe { libc::sigaction(*sig, ptr::null(), old) } != 0 {
+                return Err(errno());
+            }
+        }
+        // Stored before the handler can run, so that it always finds them.
+        let _ = PREVIOUS.set(previous);
+        let mut action = empty_action();
+        action.sa_sigaction = handler as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        // SAFETY: `sa_mask` is a valid, owned signal set.
+        unsafe { libc::sigemptyset(&mut action.sa_mask) };
+        for sig in SIGNALS {
+            // SAFETY: `action` is fully initialised and names `handler`, which has the
+            // `SA_SIGINFO` signature.
+            if unsafe { libc::sigaction(sig, &action, ptr::null_mut()) } != 0 {
+                return Err(errno());
+            }
+        }
+        Ok(())
+    }
+
+    fn empty_action() -> libc::sigaction {
+        // SAFETY: `sigaction` is plain data for which all-zero is valid (`SIG_DFL`, no
+        // flags, an empty mask).
+        unsafe { std::mem::zeroed() }
+    }
+
+    fn errno() -> i32 {
+        io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    /// The process-wide handler. Only async-signal-safe work: thread-local reads, plain
+    /// stores, `sigaction`, `raise`, and the jump.
+    extern "C" fn handler(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+        let guard = CURRENT.with(Cell::get);
+        // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO` handler.
+        let (code, address) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+        // `si_code > 0`: raised by the kernel for this thread's instruction, not sent by
+        // `kill` or `sigqueue` (those are not the plugin's fault, wherever they land).
+        if !guard.is_null() && code > 0 {
+            // SAFETY: a non-null `CURRENT` points at the `Guard` of a guarded call running
+            // on this thread (set and cleared around the call in `guarded`), whose frame is
+            // below this handler's on the same thread.
+            let env = unsafe { ptr::read_volatile(&raw const (*guard).env) };
+            if !env.is_null() {
+                let stack_overflow = is_stack_overflow(sig, address);
+                // SAFETY: as above; plain stores into the live guard.
+                unsafe {
+                    ptr::write_volatile(&raw mut (*guard).signal, sig);
+                    ptr::write_volatile(&raw mut (*guard).address, address);
+                    ptr::write_volatile(&raw mut (*guard).stack_overflow, stack_overflow);
+                    // The frames between the trampoline and the fault are abandoned: no
+                    // destructor of theirs runs (documented in docs/crash-recovery.md).
+                    hotdev_jump(env);
+                }
+            }
+        }
+        // SAFETY: the arguments are the ones this handler received.
+        unsafe { chain(sig, info, ctx, code) };
+    }
+
+    /// Hands a fault that is not a plugin call's to the previous action.
+    ///
+    /// # Safety
+    /// Called from `handler` with the arguments it received.
+    unsafe fn chain(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void, code: c_int) {
+        let index = SIGNALS.iter().position(|s| *s == sig).unwrap_or(0);
+        let previous = PREVIOUS.get().map(|p| p[index]);
+        let action = previous.map_or(libc::SIG_DFL, |p| p.sa_sigaction);
+        if action == libc::SIG_IGN && code <= 0 {
+            // Sent, not raised, and ignored before: ignore it still.
+            return;
+        }
+        if action == libc::SIG_DFL || action == libc::SIG_IGN {
+            let default = empty_action();
+            // SAFETY: `sigaction` and `raise` are async-signal-safe; `default` is valid.
+            unsafe {
+                libc::sigaction(sig, &default, ptr::null_mut());
+                if code <= 0 {
+                    // A sent signal does not come back by itself: send it again (it is
+                    // delivered when this handler returns).
+                    libc::raise(sig);
+                }
+            }
+            // A fault: returning runs the faulting instruction again, under the default
+            // action, which ends the process with this signal.
+            return;
+        }
+        let flags = previous.map_or(0, |p| p.sa_flags);
+        if flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the previous action was installed with `SA_SIGINFO`, so its handler
+            // has this signature; it receives what the kernel gave us.
+            let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
+                unsafe { std::mem::transmute(action) };
+            f(sig, info, ctx);
+        } else {
+            // SAFETY: a handler installed without `SA_SIGINFO` takes the signal alone.
+            let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(action) };
+            f(sig);
+        }
+    }
+
+    /// Whether a fault at `address` hit the bottom edge of this thread's stack: its guard
+    /// page or the unmapped gap below (a frame larger than a page can land a little
+    /// further), or just above the lowest address reported for it.
+    fn is_stack_overflow(sig: c_int, address: usize) -> bool {
+        const BELOW: usize = 1 << 20;
+        const ABOVE: usize = 64 << 10;
+        if sig != libc::SIGSEGV && sig != libc::SIGBUS {
+            return false;
+        }
+        let low = STACK_LOW.with(Cell::get);
+        low != 0 && address < low.saturating_add(ABOVE) && address >= low.saturating_sub(BELOW)
+    }
+
+    /// Runs `f` under a guard: `Err` when a caught signal interrupted it (then `f` did
+    /// not finish, and none of the destructors of the frames it had entered ran).
+    ///
+    /// `f` is borrowed, not moved, so that the caller's closure is not copied, and called
+    /// from a trampoline made for its type, so that it is inlined there.
+    #[inline(always)]
+    pub(crate) fn guarded<F: FnMut()>(f: &mut F) -> Result<(), Fault> {
+        // SAFETY: `trampoline::<F>` takes `data` as the `F` that `f` borrows for the call.
+        unsafe { guarded_raw(trampoline::<F>, (f as *mut F).cast()) }
+    }
+
+    /// Calls `trampoline(data)` under a guard.
+    ///
+    /// Out of line, so that the unguarded call path stays as it was.
+    ///
+    /// # Safety
+    /// `trampoline(data)` must be safe to call once.
+    #[inline(never)]
+    unsafe fn guarded_raw(
+        trampoline: unsafe extern "C" fn(*mut c_void),
+        data: *mut c_void,
+    ) -> Result<(), Fault> {
+        if !READY.with(Cell::get) {
+            prepare_thread();
+        }
+        let mut guard = Guard {
+            env: ptr::null_mut(),
+            signal: 0,
+            address: 0,
+            stack_overflow: false,
+        };
+        let g: *mut Guard = &mut guard;
+        let outer = CURRENT.with(|c| c.replace(g));
+        // SAFETY:
+        // - `trampoline(data)` may be called once (the caller's promise);
+        // - `env_slot` points into `guard`, alive (in this frame) until after the call;
+        // - a jump returns to the trampoline's frame, which is live; the frames it abandons
+        //   are `trampoline`, `f` and what `f` called (the plugin's), none of them this one.
+        let jumped = unsafe { hotdev_guarded_call(trampoline, data, (&raw mut (*g).env).cast()) };
+        CURRENT.with(|c| c.set(outer));
+        if jumped == 0 {
+            return Ok(());
+        }
+        // SAFETY: the handler wrote these fields of the live guard before jumping.
+        let fault = unsafe {
+            Fault {
+                signal: ptr::read_volatile(&raw const (*g).signal),
+                address: ptr::read_volatile(&raw const (*g).address),
+                stack_overflow: ptr::read_volatile(&raw const (*g).stack_overflow),
+            }
+        };
+        // The jump left the handler without restoring the signal mask (the trampoline
+        // does not save it, to spare a system call per call): the caught signal is still
+        // blocked on this thread.
+        // SAFETY: `set` is a valid signal set holding the caught signal.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, fault.signal);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, ptr::null_mut());
+        }
+        Err(fault)
+    }
+
+    /// Calls the closure that `data` points to.
+    ///
+    /// # Safety
+    /// `data` points at a live `F`, not otherwise borrowed during the call.
+    unsafe extern "C" fn trampoline<F: FnMut()>(data: *mut c_void) {
+        // SAFETY: the caller's promise.
+        let f = unsafe { &mut *data.cast::<F>() };
+        f();
+    }
+
+    /// Gives this thread what a caught fault needs: an alternate signal stack (a stack
+    /// overflow's handler cannot run on the overflowed stack) and its stack's bounds.
+    #[cold]
+    fn prepare_thread() {
+        READY.with(|r| r.set(true));
+        STACK_LOW.with(|s| s.set(stack_low()));
+        let mut old: libc::stack_t = empty_stack();
+        // SAFETY: queries the current alternate stack into a valid `stack_t`.
+        let queried = unsafe { libc::sigaltstack(ptr::null(), &mut old) } == 0;
+        if queried && old.ss_flags & libc::SS_DISABLE == 0 {
+            return; // One is set (Rust's threads and main thread have one).
+        }
+        match AltStack::new() {
+            Ok(stack) => ALT_STACK.with(|s| *s.borrow_mut() = Some(stack)),
+            Err(e) => tracing::warn!(
+                code = "HD056",
+                error = %e,
+                "no alternate signal stack on this thread: a stack overflow in a plugin call will end the process"
+            ),
+        }
+    }
+
+    fn empty_stack() -> libc::stack_t {
+        // SAFETY: `stack_t` is plain data; all-zero is valid.
+        unsafe { std::mem::zeroed() }
+    }
+
+    /// An alternate signal stack with a guard page below it, installed on this thread.
+    struct AltStack {
+        map: *mut c_void,
+        len: usize,
+    }
+
+    impl AltStack {
+        /// Far more than the handler needs (it jumps at once, or hands over to Rust's
+        /// handler, which prints one line); above `MINSIGSTKSZ` on every platform.
+        const SIZE: usize = 64 << 10;
+
+        fn new() -> io::Result<AltStack> {
+            let page = page_size();
+            let len = Self::SIZE + page;
+            // SAFETY: an anonymous private mapping; the result is checked.
+            let map = unsafe {
+                libc::mmap(
+                    ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANON,
+                    -1,
+                    0,
+                )
+            };
+            if map == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            let stack = AltStack { map, len };
+            // SAFETY: the first page of our own mapping becomes a guard page.
+            if unsafe { libc::mprotect(map, page, libc::PROT_NONE) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let new = libc::stack_t {
+                // SAFETY: `page` < `len`: inside the mapping.
+                ss_sp: unsafe { map.cast::<u8>().add(page) }.cast(),
+                ss_flags: 0,
+                ss_size: Self::SIZE,
+            };
+            // SAFETY: `new` describes writable memory owned by `stack`, which stays mapped
+            // until `drop` has disabled the alternate stack.
+            if unsafe { libc::sigaltstack(&new, ptr::null_mut()) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(stack)
+        }
+    }
+
+    impl Drop for AltStack {
+        fn drop(&mut self) {
+            let disable = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: Self::SIZE,
+            };
+            // SAFETY: disables this thread's alternate stack (ours: installed by `new` on
+            // this thread, a thread-local's value), then unmaps it; the thread is exiting
+            // or the stack was never installed, and no handler runs on it now.
+            unsafe {
+                libc::sigaltstack(&disable, ptr::null_mut());
+                libc::munmap(self.map, self.len);
+            }
+        }
+    }
+
+    fn page_size() -> usize {
+        // SAFETY: `sysconf` has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(n).unwrap_or(4096).max(4096)
+    }
+
+    /// The lowest address of this thread's stack, or 0 when it cannot be told.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn stack_low() -> usize {
+        // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is read, and
+        // destroyed once.
+        unsafe {
+            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+            if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+                return 0;
+            }
+            let mut addr: *mut c_void = ptr::null_mut();
+            let mut size = 0usize;
+            let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+            libc::pthread_attr_destroy(&mut attr);
+            if ok { addr as usize } else { 0 }
+        }
+    }
+
+    /// The lowest address of this thread's stack (macOS: its top minus its size).
+    #[cfg(target_os = "macos")]
+    fn stack_low() -> usize {
+        // SAFETY: both functions only read the calling thread's record.
+        unsafe {
+            let this = libc::pthread_self();
+            let top = libc::pthread_get_stackaddr_np(this) as usize;
+            top.saturating_sub(libc::pthread_get_stacksize_np(this))
+        }
+    }
+
+    /// Unknown elsewhere: stack overflows are then reported as plain `SIGSEGV`s.
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
+    fn stack_low() -> usize {
+        0
+    }
+}
+
+/// Not implemented on this platform yet: loading with crash catching on fails with
+/// `HD056`. The Windows design (a vectored exception handler) is in
+/// `docs/crash-recovery.md`.
+#[cfg(not(unix))]
+mod imp {
+    use std::io;
+
+    use super::Fault;
+
+    pub(crate) fn install() -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "crash catching is implemented for Unix only (see docs/crash-recovery.md)",
+        ))
+    }
+
+    pub(crate) fn guarded<F: FnMut()>(f: &mut F) -> Result<(), Fault> {
+        f();
+        Ok(())
+    }
+}
