@@ -1,7 +1,6 @@
 //! [`Plugin`]: a typed handle to the live generation of a plugin library.
 
 use std::fmt;
-use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,8 +11,11 @@ use parking_lot::RwLock;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use reloadable::{CallError, Caller, Interface, Report};
+use reloadable::Interface;
 
+mod call;
+
+pub use call::Pinned;
 mod generation;
 mod reaper;
 mod state;
@@ -23,7 +25,7 @@ use reaper::Reaper;
 pub use state::{StateMut, StateRef};
 use state::{StateSlot, drop_state, init_state, state_transition};
 
-use crate::crash::{self, Fault};
+use crate::crash;
 use crate::epoch;
 use crate::events::Events;
 use crate::library;
@@ -55,7 +57,7 @@ pub struct Options {
     /// (no save/restore hooks, or they failed). Default: [`StatePolicy::Refuse`].
     pub state_policy: StatePolicy,
     /// Catch faults raised inside plugin calls (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`,
-    /// stack overflow): the call returns [`CallError::Crashed`], the generation is rolled
+    /// stack overflow): the call returns [`CallError::Crashed`](reloadable::CallError::Crashed), the generation is rolled
     /// back when it is on probation, is never unloaded, and the host goes on. Faults
     /// outside plugin calls keep their usual effect. Unix only (Linux tested); turning it
     /// on elsewhere fails the load with `HD056`. What it cannot guarantee (locks the
@@ -371,20 +373,6 @@ impl<I: Interface> Plugin<I> {
         self.inner.shadow.copies()
     }
 
-    /// Pins the serving generation for a batch of calls: calls through the returned handle
-    /// skip the per-call announcement and all run in that generation, even if a reload
-    /// happens meanwhile (the generation then stays loaded until the pin is dropped).
-    pub fn pin(&self) -> Pinned<'_, I> {
-        let guard = epoch::pin();
-        // SAFETY: entered before loading the pointer; see `invoke`.
-        let generation = unsafe { &*self.inner.current.load(Ordering::Acquire) };
-        Pinned {
-            plugin: self,
-            generation,
-            _guard: guard,
-        }
-    }
-
     /// Loads a new generation from `path` and swaps it in. On error the current generation
     /// keeps serving and nothing of the refused library stays loaded.
     ///
@@ -496,130 +484,6 @@ impl<I: Interface> Inner<I> {
     fn events(&self) -> Events {
         self.events.clone()
     }
-
-    /// Counts a successful call of a generation on probation; after the configured
-    /// number, ends the probation and returns the previous generation, for the caller to
-    /// retire once it has left the epoch domain.
-    #[cold]
-    #[inline(never)]
-    fn probation_call(&self, generation: &Generation<I>) -> Option<Arc<Generation<I>>> {
-        let before =
-            generation
-                .probation_left
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        if before != Ok(1) {
-            return None;
-        }
-        // Never wait for the lock here: this thread is inside a call, and a reload holding
-        // the lock may be waiting for it to leave. The reload retires `previous` itself.
-        let mut slots = self.slots.try_lock().ok()?;
-        if !slots.is_current(generation) {
-            return None;
-        }
-        let previous = slots.previous.take()?;
-        // Counted as pending now, under the lock, so that a reload that takes the lock
-        // next waits for its unloading as for any retired generation (at most two mapped).
-        self.reaper.reserve();
-        Some(previous)
-    }
-
-    /// Turns a shim's report into a `CallError`, rolling back a generation that panics
-    /// during its probation.
-    #[cold]
-    #[inline(never)]
-    fn call_failed(&self, generation: &Generation<I>, report: *mut Report) -> CallError {
-        if report == crash::CRASHED {
-            return crash::take_stashed();
-        }
-        // SAFETY: the shim returned this report; it is taken once.
-        let report = unsafe { Report::take(report) }.expect("a non-null report");
-        let location = report.location();
-        let message = report.message.to_string();
-        let events = self.events();
-        events.emit(Event::Panicked {
-            generation: generation.id,
-            message: message.clone(),
-            location: location.clone(),
-        });
-        let mut rolled_back_to = None;
-        if generation.probation_left.load(Ordering::Relaxed) != 0 {
-            if let Ok(mut slots) = self.slots.try_lock() {
-                if slots.is_current(generation) {
-                    if let Some(previous) = slots.previous.take() {
-                        generation.probation_left.store(0, Ordering::Relaxed);
-                        self.current
-                            .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
-                        let to = previous.id;
-                        let bad = slots.current.replace(previous).expect("current");
-                        events.emit(Event::RolledBack {
-                            from: bad.id,
-                            to,
-                            reason: format!(
-                                "generation {} panicked in its first calls: {report}",
-                                bad.id
-                            ),
-                        });
-                        self.reaper.retire(bad);
-                        rolled_back_to = Some(to);
-                    }
-                }
-            }
-        }
-        CallError::Panicked {
-            message,
-            location,
-            generation: generation.id,
-            rolled_back_to,
-        }
-    }
-}
-
-impl<I: Interface> Inner<I> {
-    /// A call into `generation` crashed: marks it crashed (never unloaded) and, when it
-    /// serves on probation, rolls back to the previous generation.
-    #[cold]
-    #[inline(never)]
-    fn call_crashed(&self, generation: &Generation<I>, fault: Fault) -> CallError {
-        generation.crashed.store(true, Ordering::Relaxed);
-        let events = self.events();
-        events.emit(Event::Crashed {
-            generation: generation.id,
-            signal: fault.signal,
-            address: fault.address,
-            stack_overflow: fault.stack_overflow,
-        });
-        let mut error = CallError::Crashed {
-            signal: fault.signal,
-            address: fault.address,
-            stack_overflow: fault.stack_overflow,
-            generation: generation.id,
-            rolled_back_to: None,
-        };
-        // Never wait for the lock, as in `call_failed`: a reload holding it may be waiting
-        // for this thread to leave the call. That reload swaps the crashed generation out.
-        if let Ok(mut slots) = self.slots.try_lock() {
-            if slots.is_current(generation) {
-                if let Some(previous) = slots.previous.take() {
-                    generation.probation_left.store(0, Ordering::Relaxed);
-                    self.current
-                        .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
-                    let to = previous.id;
-                    let bad = slots.current.replace(previous).expect("current");
-                    if let CallError::Crashed { rolled_back_to, .. } = &mut error {
-                        *rolled_back_to = Some(to);
-                    }
-                    events.emit(Event::RolledBack {
-                        from: bad.id,
-                        to,
-                        reason: error.to_string(),
-                    });
-                    // Drained like any retired generation, then kept mapped (`crashed`).
-                    self.reaper.retire(bad);
-                }
-            }
-        }
-        error
-    }
 }
 
 impl<I: Interface> Drop for Inner<I> {
@@ -638,134 +502,5 @@ impl<I: Interface> Drop for Inner<I> {
         }
         self.reaper.retire(current);
         self.reaper.stop();
-    }
-}
-
-// SAFETY:
-// - the table passed to `call` belongs to the generation `current` pointed at after this
-//   thread entered the epoch domain, and a generation is unloaded only after a grace
-//   period that waits for every thread that entered before it was retired (`epoch`);
-// - `Ok` is returned only for a null report, when the shim wrote the result.
-unsafe impl<I: Interface> Caller<I> for Plugin<I> {
-    // Always inlined, with the rare work out of line: this is the call path, and the
-    // closure it takes must inline into it.
-    #[inline(always)]
-    fn invoke<R>(
-        &self,
-        call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
-    ) -> Result<R, CallError> {
-        let guard = epoch::pin();
-        // SAFETY: see the impl's comment: entered before this load, so the generation
-        // stays alive until `guard` drops; it is not used after that.
-        let generation = unsafe { &*self.inner.current.load(Ordering::Acquire) };
-        invoke_in(&self.inner, generation, call, Some(guard))
-    }
-}
-
-impl<I: Interface> Inner<I> {
-    /// After a successful call of a generation on probation: counts it, and when it ended
-    /// the probation, retires the previous generation once this thread has left the epoch
-    /// domain (`guard`, when the caller entered for this call alone): that call ran in the
-    /// new generation, so the old one must not wait for (nor count) this thread as one of
-    /// its calls. A pinned caller stays in the domain; the old generation then drains when
-    /// the pin is dropped.
-    #[cold]
-    #[inline(never)]
-    fn after_probation_call(&self, generation: &Generation<I>, guard: Option<epoch::Guard>) {
-        if let Some(previous) = self.probation_call(generation) {
-            drop(guard);
-            self.reaper.retire_reserved(previous);
-        }
-    }
-}
-
-/// Makes one call in `generation`, entered with `guard` (`None`: the caller is pinned).
-/// The rare work (probation, a panic) is out of line, so that the result travels as it
-/// would from a plain call. So is the whole of a call with crash catching on (chosen at
-/// load): the plain path pays one predictable branch on a field next to the table, and
-/// both paths end in the same code, so that the result is not forced into memory.
-#[inline(always)]
-fn invoke_in<I: Interface, R>(
-    inner: &Inner<I>,
-    generation: &Generation<I>,
-    call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
-    guard: Option<epoch::Guard>,
-) -> Result<R, CallError> {
-    let mut out = MaybeUninit::<R>::uninit();
-    let report = if generation.catch_crashes {
-        invoke_guarded(inner, generation, call, out.as_mut_ptr())
-    } else {
-        call(&generation.table, out.as_mut_ptr())
-    };
-    if report.is_null() {
-        if generation.probation_left.load(Ordering::Relaxed) != 0 {
-            inner.after_probation_call(generation, guard);
-        }
-        // SAFETY: a null report means the shim wrote the result (into this frame).
-        Ok(unsafe { out.assume_init() })
-    } else {
-        Err(inner.call_failed(generation, report))
-    }
-}
-
-/// Makes the call under a crash guard. Returns the shim's report, or, when the call
-/// crashed, [`crash::CRASHED`] after handling the crash (`Inner::call_crashed`), whose
-/// error `call_failed` then takes from [`crash::stash`].
-#[cold]
-#[inline(never)]
-fn invoke_guarded<I: Interface, R>(
-    inner: &Inner<I>,
-    generation: &Generation<I>,
-    call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
-    out: *mut R,
-) -> *mut Report {
-    let mut report = std::ptr::null_mut();
-    let mut call = Some(call);
-    let mut run = || {
-        if let Some(call) = call.take() {
-            report = call(&generation.table, out);
-        }
-    };
-    match crash::guarded(&mut run) {
-        Ok(()) => report,
-        Err(fault) => {
-            crash::stash(inner.call_crashed(generation, fault));
-            crash::CRASHED
-        }
-    }
-}
-
-/// One generation pinned for a batch of calls (see [`Plugin::pin`]). Not `Send`: it must
-/// be dropped on the thread that pinned.
-pub struct Pinned<'a, I: Interface> {
-    plugin: &'a Plugin<I>,
-    generation: &'a Generation<I>,
-    _guard: epoch::Guard,
-}
-
-impl<I: Interface> Pinned<'_, I> {
-    /// The pinned generation's number.
-    pub fn generation(&self) -> u64 {
-        self.generation.id
-    }
-}
-
-impl<I: Interface> fmt::Debug for Pinned<'_, I> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pinned")
-            .field("generation", &self.generation.id)
-            .finish()
-    }
-}
-
-// SAFETY: the pinned generation was loaded after entering the epoch domain, and the guard
-// keeps this thread announced until the `Pinned` is dropped, so it stays loaded.
-unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
-    #[inline(always)]
-    fn invoke<R>(
-        &self,
-        call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
-    ) -> Result<R, CallError> {
-        invoke_in(&self.plugin.inner, self.generation, call, None)
     }
 }
