@@ -35,33 +35,6 @@ pub(crate) struct Fault {
 
 pub(crate) use imp::{guarded, install};
 
-use std::cell::RefCell;
-
-use reloadable::{CallError, Report};
-
-/// What a guarded call returns in place of a shim's report when it crashed: the address
-/// of a private static, never a report.
-pub(crate) const CRASHED: *mut Report = (&raw const CRASHED_MARK).cast_mut().cast();
-static CRASHED_MARK: u8 = 0;
-
-thread_local! {
-    /// The error of this thread's last crashed call, between `stash` and `take_stashed`.
-    static STASHED: RefCell<Option<CallError>> = const { RefCell::new(None) };
-}
-
-/// Keeps a crashed call's error for `take_stashed`, on this thread. The call path returns
-/// [`CRASHED`] meanwhile, so that its result travels in registers as a plain call's does.
-pub(crate) fn stash(error: CallError) {
-    STASHED.with(|s| *s.borrow_mut() = Some(error));
-}
-
-/// Takes the error `stash` kept on this thread.
-pub(crate) fn take_stashed() -> CallError {
-    STASHED
-        .with(|s| s.borrow_mut().take())
-        .expect("a crashed call stashes its error first")
-}
-
 #[cfg(unix)]
 mod imp {
     use std::cell::{Cell, RefCell};

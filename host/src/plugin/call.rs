@@ -45,9 +45,6 @@ impl<I: Interface> Inner<I> {
     #[cold]
     #[inline(never)]
     fn call_failed(&self, generation: &Generation<I>, report: *mut Report) -> CallError {
-        if report == crash::CRASHED {
-            return crash::take_stashed();
-        }
         // SAFETY: the shim returned this report; it is taken once.
         let report = unsafe { Report::take(report) }.expect("a non-null report");
         let location = report.location();
@@ -152,6 +149,9 @@ unsafe impl<I: Interface> Caller<I> for Plugin<I> {
         &self,
         call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     ) -> Result<R, CallError> {
+        if self.inner.catch_crashes {
+            return invoke_guarded(&self.inner, call, None);
+        }
         let guard = epoch::pin();
         // SAFETY: see the impl's comment: entered before this load, so the generation
         // stays alive until `guard` drops; it is not used after that.
@@ -179,9 +179,7 @@ impl<I: Interface> Inner<I> {
 
 /// Makes one call in `generation`, entered with `guard` (`None`: the caller is pinned).
 /// The rare work (probation, a panic) is out of line, so that the result travels as it
-/// would from a plain call. So is the whole of a call with crash catching on (chosen at
-/// load): the plain path pays one predictable branch on a field next to the table, and
-/// both paths end in the same code, so that the result is not forced into memory.
+/// would from a plain call.
 #[inline(always)]
 fn invoke_in<I: Interface, R>(
     inner: &Inner<I>,
@@ -190,11 +188,19 @@ fn invoke_in<I: Interface, R>(
     guard: Option<epoch::Guard>,
 ) -> Result<R, CallError> {
     let mut out = MaybeUninit::<R>::uninit();
-    let report = if generation.catch_crashes {
-        invoke_guarded(inner, generation, call, out.as_mut_ptr())
-    } else {
-        call(&generation.table, out.as_mut_ptr())
-    };
+    let report = call(&generation.table, out.as_mut_ptr());
+    finish_call(inner, generation, report, out, guard)
+}
+
+/// The end of a call: the result, or the error the report stands for.
+#[inline(always)]
+fn finish_call<I: Interface, R>(
+    inner: &Inner<I>,
+    generation: &Generation<I>,
+    report: *mut Report,
+    out: MaybeUninit<R>,
+    guard: Option<epoch::Guard>,
+) -> Result<R, CallError> {
     if report.is_null() {
         if generation.probation_left.load(Ordering::Relaxed) != 0 {
             inner.after_probation_call(generation, guard);
@@ -206,30 +212,36 @@ fn invoke_in<I: Interface, R>(
     }
 }
 
-/// Makes the call under a crash guard. Returns the shim's report, or, when the call
-/// crashed, [`crash::CRASHED`] after handling the crash (`Inner::call_crashed`), whose
-/// error `call_failed` then takes from [`crash::stash`].
+/// A whole call with crash catching on (`Options::catch_crashes`), out of line: the plain
+/// path pays one predictable branch on a field of the plugin, before anything else, and
+/// stays as it was after it. Enters the epoch domain unless the caller is pinned
+/// (`pinned`), calls under the guard, and turns a crash into its error after handling it
+/// (`Inner::call_crashed`).
 #[cold]
 #[inline(never)]
 fn invoke_guarded<I: Interface, R>(
     inner: &Inner<I>,
-    generation: &Generation<I>,
     call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
-    out: *mut R,
-) -> *mut Report {
+    pinned: Option<&Generation<I>>,
+) -> Result<R, CallError> {
+    let guard = pinned.is_none().then(epoch::pin);
+    let generation = match pinned {
+        Some(generation) => generation,
+        // SAFETY: entered the domain just above, before this load; see `Plugin::invoke`.
+        None => unsafe { &*inner.current.load(Ordering::Acquire) },
+    };
+    let mut out = MaybeUninit::<R>::uninit();
+    let out_ptr = out.as_mut_ptr();
     let mut report = std::ptr::null_mut();
     let mut call = Some(call);
     let mut run = || {
         if let Some(call) = call.take() {
-            report = call(&generation.table, out);
+            report = call(&generation.table, out_ptr);
         }
     };
     match crash::guarded(&mut run) {
-        Ok(()) => report,
-        Err(fault) => {
-            crash::stash(inner.call_crashed(generation, fault));
-            crash::CRASHED
-        }
+        Ok(()) => finish_call(inner, generation, report, out, guard),
+        Err(fault) => Err(inner.call_crashed(generation, fault)),
     }
 }
 
@@ -280,6 +292,10 @@ unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
         &self,
         call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     ) -> Result<R, CallError> {
-        invoke_in(&self.plugin.inner, self.generation, call, None)
+        let inner = &self.plugin.inner;
+        if inner.catch_crashes {
+            return invoke_guarded(inner, call, Some(self.generation));
+        }
+        invoke_in(inner, self.generation, call, None)
     }
 }

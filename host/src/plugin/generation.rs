@@ -19,8 +19,6 @@ pub(super) struct Generation<I: Interface> {
     pub(super) table: I::Table,
     /// Calls left before probation ends; 0 once it has (then only ever read).
     pub(super) probation_left: AtomicU32,
-    /// Calls run under a crash guard (`Options::catch_crashes`; read on every call).
-    pub(super) catch_crashes: bool,
     /// A call crashed in it: it is never unloaded, and its unload hook does not run.
     pub(super) crashed: AtomicBool,
     pub(super) id: u64,
@@ -87,7 +85,6 @@ impl<I: Interface> Generation<I> {
         let generation = Generation {
             table,
             probation_left: AtomicU32::new(0),
-            catch_crashes: false,
             crashed: AtomicBool::new(false),
             id,
             plugin: desc.plugin_name.as_str().to_string(),

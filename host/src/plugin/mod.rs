@@ -221,16 +221,19 @@ impl<I: Interface> fmt::Debug for Plugin<I> {
     }
 }
 
+// `repr(C)`: the two fields every call reads come first, in one cache line.
+#[repr(C)]
 struct Inner<I: Interface> {
     /// The serving generation; always points into `slots.current`.
     current: AtomicPtr<Generation<I>>,
+    /// Calls run under the crash guard (`Options::catch_crashes`).
+    catch_crashes: bool,
     slots: Mutex<Slots<I>>,
     state: RwLock<StateSlot>,
     next_generation: AtomicU64,
     drain_timeout: Duration,
     probation_calls: u32,
     state_policy: StatePolicy,
-    catch_crashes: bool,
     events: Events,
     shadow: Arc<ShadowDir>,
     reaper: Reaper<I>,
@@ -304,8 +307,7 @@ impl<I: Interface> Plugin<I> {
                 source,
             })
             .map_err(rejected)?;
-        let mut generation = Generation::<I>::load(path, &bytes, 1, &shadow).map_err(rejected)?;
-        generation.catch_crashes = options.catch_crashes;
+        let generation = Generation::<I>::load(path, &bytes, 1, &shadow).map_err(rejected)?;
         let state = match &generation.state {
             Some(hooks) => match init_state(hooks, path) {
                 Ok(mem) => Some(mem),
@@ -420,8 +422,7 @@ impl<I: Interface> Plugin<I> {
         let id = inner.next_generation.load(Ordering::Relaxed);
         let bytes = library::read_artifact(path).map_err(rejected)?;
         library::inspect(path, &bytes).map_err(rejected)?;
-        let mut new = Generation::<I>::load(path, &bytes, id, &inner.shadow).map_err(rejected)?;
-        new.catch_crashes = inner.catch_crashes;
+        let new = Generation::<I>::load(path, &bytes, id, &inner.shadow).map_err(rejected)?;
         let old = slots.current().clone();
 
         // The state: kept, created, dropped or migrated; a migration (or creation, or drop)
