@@ -8,8 +8,15 @@
 //! directly, with the watcher's arguments and, like the watcher's builds, at nice +10),
 //! and the difference of the medians is hotdev's overhead on top of cargo.
 //!
-//! Prints `BENCH save_to_live ...` lines. `cargo bench -p hotdev --bench save_to_live
-//! [-- --quick]`. Debug builds, as in a dev loop.
+//! Then the same on a plugin of a realistic size (`bench/real-plugin`: serde_json and
+//! regex, a 22 MB debug library), copied to `<target>/bench-real-plugin/` so that its
+//! dependencies stay built between runs: first `cargo build` as the user would (the
+//! warm-up, compiling the dependencies on a first run), then the dev loop's first build
+//! (the dependencies already built), then edits by hotdev and by cargo alone. Left out
+//! with `--quick`.
+//!
+//! Prints `BENCH save_to_live ...` and `BENCH real_plugin ...` lines. `cargo bench -p
+//! hotdev --bench save_to_live [-- --quick]`. Debug builds, as in a dev loop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -38,6 +45,7 @@ fn main() {
 
     let options = HotOptions {
         report: false,
+        release: false,
         ..HotOptions::default()
     };
     let (hot, events) = HotPlugin::<App>::watch_with(&dir, options).expect("watching hello");
@@ -96,11 +104,14 @@ fn main() {
     hot.stop_watching();
     drop(hot);
 
+    // Untimed: cargo alone builds into the crate's own target directory, which the dev
+    // loop may not have used (it follows `CARGO_TARGET_DIR`).
+    cargo_build(&dir, &[]);
     let mut cargo_alone = Vec::new();
     for n in 1..=edits {
         edit(&lib, &original, &format!("edit {n} built by cargo alone"));
         let started = Instant::now();
-        cargo_build(&dir);
+        cargo_build(&dir, &[]);
         cargo_alone.push(started.elapsed());
     }
 
@@ -124,6 +135,135 @@ fn main() {
     ];
     fields.extend(spread("cargo_alone", &cargo_alone));
     print_line(&fields);
+
+    if !quick {
+        real_plugin(root, edits);
+    }
+}
+
+/// Save to live on `bench/real-plugin`, against cargo alone; see the module docs.
+fn real_plugin(root: &Path, edits: usize) {
+    let target_root = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("bench-real-plugin");
+    let dir = target_root.join("crate");
+    let target = target_root.join("target");
+    std::fs::create_dir_all(dir.join("src")).expect("creating the real plugin's copy");
+    let from = root.join("bench/real-plugin");
+    std::fs::copy(from.join("Cargo.lock"), dir.join("Cargo.lock")).expect("copying");
+    std::fs::copy(from.join("src/lib.rs"), dir.join("src/lib.rs")).expect("copying");
+    let manifest = std::fs::read_to_string(from.join("Cargo.toml")).expect("the manifest");
+    let manifest = manifest.replace(
+        "path = \"../../reloadable\"",
+        &format!("path = {:?}", root.join("reloadable").display().to_string()),
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).expect("writing the manifest");
+    let lib = dir.join("src/lib.rs");
+    let original = std::fs::read_to_string(&lib).expect("reading the real plugin");
+    let target_args = ["--target-dir".into(), target.clone().into_os_string()];
+
+    let started = Instant::now();
+    cargo_build(&dir, &target_args);
+    let user_build = started.elapsed();
+
+    let options = HotOptions {
+        report: false,
+        release: false,
+        cargo_args: target_args.to_vec(),
+        ..HotOptions::default()
+    };
+    let started = Instant::now();
+    let (hot, events) =
+        HotPlugin::<App>::watch_with(&dir, options).expect("watching the real plugin");
+    let first_build = started.elapsed();
+    let request = Request {
+        method: "GET".into(),
+        path: "/".into(),
+        ..Request::default()
+    };
+    let mut hotdev = Vec::new();
+    for n in 1..=edits {
+        let marker = format!("real edit {n}");
+        thread::sleep(Duration::from_millis(300));
+        while events.try_recv().is_ok() {}
+        let saved = Instant::now();
+        if n % 2 == 0 {
+            edit_by_rename(&lib, &original, &marker);
+        } else {
+            edit(&lib, &original, &marker);
+        }
+        loop {
+            let response = hot
+                .handle(&request, &hot.state())
+                .expect("calling the plugin");
+            if String::from_utf8_lossy(&response.body).contains(&marker) {
+                hotdev.push(saved.elapsed());
+                break;
+            }
+            thread::sleep(Duration::from_micros(500));
+        }
+    }
+    hot.stop_watching();
+    drop(hot);
+    let mut cargo_alone = Vec::new();
+    for n in 1..=edits {
+        edit(&lib, &original, &format!("real edit {n} by cargo alone"));
+        let started = Instant::now();
+        cargo_build(&dir, &target_args);
+        cargo_alone.push(started.elapsed());
+    }
+    std::fs::write(&lib, &original).expect("restoring the real plugin");
+    let lib_bytes = std::fs::read_dir(target.join("debug"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(std::env::consts::DLL_SUFFIX)
+        })
+        .map(|e| e.metadata().map_or(0, |m| m.len()))
+        .max()
+        .unwrap_or(0);
+    let line = |tool: &str, samples: &[Duration], note: &str| {
+        let mut fields = vec![
+            ("tool".to_string(), tool.to_string()),
+            ("edits".to_string(), samples.len().to_string()),
+        ];
+        fields.extend(
+            spread("x", samples)
+                .into_iter()
+                .map(|(k, v)| (k.trim_start_matches("x_").to_string(), v)),
+        );
+        fields.push(("lib_bytes".into(), lib_bytes.to_string()));
+        fields.push(("note".into(), note.replace(' ', "_")));
+        let mut text = "BENCH real_plugin".to_string();
+        for (k, v) in fields {
+            text.push_str(&format!(" {k}={v}"));
+        }
+        println!("{text}");
+    };
+    line(
+        "cargo-build-by-the-user",
+        &[user_build],
+        "the warm-up: plain cargo build of the copy, dependencies compiled on a first run",
+    );
+    line(
+        "hotdev-first-build",
+        &[first_build],
+        "watch_with until the first generation is live, dependencies already built",
+    );
+    line(
+        "hotdev",
+        &hotdev,
+        "save to live, in place and by rename alternately",
+    );
+    line(
+        "cargo-alone",
+        &cargo_alone,
+        "the same edits, cargo build at nice +10",
+    );
 }
 
 /// Copies the example's manifest, lock file and sources, pointing its `reloadable`
@@ -164,7 +304,7 @@ fn edit_by_rename(lib: &Path, original: &str, marker: &str) {
 }
 
 /// The watcher's build command, run directly, at the watcher's lower priority (nice +10).
-fn cargo_build(dir: &Path) {
+fn cargo_build(dir: &Path, extra: &[std::ffi::OsString]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new("nice")
         .args(["-n", "10"])
@@ -176,6 +316,7 @@ fn cargo_build(dir: &Path) {
             "--message-format=json-render-diagnostics",
             "--color=never",
         ])
+        .args(extra)
         .env_remove("CARGO_TARGET_DIR")
         .stdout(Stdio::null())
         .status()
