@@ -9,8 +9,8 @@
 //! and the difference of the medians is hotdev's overhead on top of cargo.
 //!
 //! Then the same on a plugin of a realistic size (`bench/real-plugin`: serde_json and
-//! regex, a 22 MB debug library), copied to `<target>/bench-real-plugin/` so that its
-//! dependencies stay built between runs: first `cargo build` as the user would (the
+//! regex, a 22 MB debug library), copied to `$TMPDIR/hotdev-bench-real-plugin-$USER/` so
+//! that its dependencies stay built between runs: first `cargo build` as the user would (the
 //! warm-up, compiling the dependencies on a first run), then the dev loop's first build
 //! (the dependencies already built), then edits by hotdev and by cargo alone. Left out
 //! with `--quick`.
@@ -29,6 +29,10 @@ use reloadable::web::Request;
 use reloadable::web::app::{Calls, Interface as App};
 
 const HEADING: &str = "<h1>Hello from hotdev</h1>";
+
+/// How long an edit may take to go live before the bench stops with an error (instead of
+/// waiting forever for a change the dev loop did not see).
+const GIVE_UP: Duration = Duration::from_secs(300);
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -70,6 +74,10 @@ fn main() {
             edit(&lib, &original, &marker);
         }
         let live = loop {
+            assert!(
+                saved.elapsed() < GIVE_UP,
+                "edit {n} did not go live: {marker}"
+            );
             let response = hot.handle(&request, &hot.state()).expect("calling hello");
             if String::from_utf8_lossy(&response.body).contains(&marker) {
                 break Instant::now();
@@ -143,10 +151,14 @@ fn main() {
 
 /// Save to live on `bench/real-plugin`, against cargo alone; see the module docs.
 fn real_plugin(root: &Path, edits: usize) {
-    let target_root = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("bench-real-plugin");
+    // Outside this repository: its `.gitignore` ignores `target/`, and the watcher would
+    // apply it to a crate copied there through the `reloadable` path dependency's rules.
+    // Kept between runs (not a fresh temporary directory) so that the dependencies stay
+    // built.
+    let target_root = std::env::temp_dir().join(format!(
+        "hotdev-bench-real-plugin-{}",
+        std::env::var("USER").unwrap_or_else(|_| "user".into())
+    ));
     let dir = target_root.join("crate");
     let target = target_root.join("target");
     std::fs::create_dir_all(dir.join("src")).expect("creating the real plugin's copy");
@@ -194,6 +206,10 @@ fn real_plugin(root: &Path, edits: usize) {
             edit(&lib, &original, &marker);
         }
         loop {
+            assert!(
+                saved.elapsed() < GIVE_UP,
+                "edit {n} did not go live: {marker}"
+            );
             let response = hot
                 .handle(&request, &hot.state())
                 .expect("calling the plugin");

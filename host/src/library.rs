@@ -29,7 +29,7 @@ use crate::{LoadError, os};
 /// The identity of what was read is remembered on this thread, for the shadow directory
 /// to link the same file instead of writing a copy (see [`ShadowDir::place`]).
 ///
-/// [`ShadowDir::place`]: crate::ShadowDir::place
+/// [`ShadowDir::place`]: crate::shadow::ShadowDir::place
 pub fn read_artifact(path: &Path) -> Result<Vec<u8>, LoadError> {
     let (bytes, identity) = read_checked(path, || {})?;
     LAST_READ.with(|last| {

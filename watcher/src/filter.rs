@@ -712,4 +712,30 @@ pub(crate) mod tests {
             None
         );
     }
+
+    /// A crate copied into another project's target directory, built with a target
+    /// directory of its own beside it: its sources are watched and are sources.
+    #[test]
+    fn a_crate_beside_its_own_target_dir_inside_another_target_dir_is_watched() {
+        let mut plan = WatchPlan::default();
+        let p = plan.add_plugin(PluginSpec {
+            name: "p".into(),
+            crate_dir: "/w/target/b/crate".into(),
+            manifest_path: "/w/target/b/crate/Cargo.toml".into(),
+            workspace: 0,
+            companions: Vec::new(),
+        });
+        plan.add_packages(
+            p,
+            [("p".to_string(), vec![PathBuf::from("/w/target/b/crate")])],
+            "/w/target/b/crate/target".into(),
+        );
+        plan.target_dirs.push("/w/target/b/target".into());
+        assert!(plan.should_watch_dir(Path::new("/w/target/b/crate/src")));
+        assert_eq!(
+            plan.source_package(Path::new("/w/target/b/crate/src/lib.rs"), false),
+            Some(0)
+        );
+        assert!(!plan.should_watch_dir(Path::new("/w/target/b/target/debug")));
+    }
 }
