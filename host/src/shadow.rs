@@ -26,8 +26,10 @@
 //!
 //! The system loader knows a library by its device and inode: `dlopen` of a second path
 //! to an inode already loaded returns the loaded one (glibc), which would make two
-//! generations one. So an inode is linked only if no shadow link of it made by this
-//! process may still be mapped; a reload of the same unchanged file is copied.
+//! generations one, or make a generation the library some other code loaded from the
+//! artifact path. So an inode is linked only if it is not mapped in the process
+//! (`/proc/self/maps`) and no shadow link of it made by this process is still in use; a
+//! reload of the same unchanged file is copied.
 //!
 //! Layout: `<root>/<pid>-<nonce>/` per process, owner-only, holding a `.lock` file locked
 //! for the process's lifetime. At start-up, directories whose lock nobody holds were left
@@ -444,7 +446,8 @@ mod tests {
     }
 
     /// On Linux, an artifact in a cargo target directory that is still the file that was
-    /// read becomes a hard link: the same inode, the same bytes.
+    /// read, and not mapped in this process, becomes a hard link: the same inode, the
+    /// same bytes.
     #[cfg(target_os = "linux")]
     #[test]
     fn an_unchanged_cargo_output_is_linked_not_copied() {
@@ -476,6 +479,39 @@ mod tests {
         fs::write(&next, b"library v2").unwrap();
         fs::rename(&next, &artifact).unwrap();
         assert_eq!(fs::read(&placed).unwrap(), b"library v1");
+    }
+
+    /// An artifact already mapped in this process (loaded from its own path by other
+    /// code) is copied: the loader would hand back that mapping for a link to it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_artifact_mapped_in_the_process_is_copied() {
+        use std::os::unix::io::AsRawFd;
+        let (root, artifact) = target_with_artifact(&[7u8; 8192]);
+        let shadow = ShadowDir::create(&root.path().join("target/hotdev-shadow")).unwrap();
+        let file = File::open(&artifact).unwrap();
+        // SAFETY:
+        // - a fresh private read-only mapping of an open file: no memory of ours is
+        //   touched, and it is unmapped below before `file` is dropped.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(map, libc::MAP_FAILED);
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        let placed = shadow.place(&artifact, &bytes, 1).unwrap();
+        assert_ne!(inode(&placed), inode(&artifact));
+        // SAFETY: `map` is the mapping made above, of 8192 bytes, no longer used.
+        unsafe { libc::munmap(map, 8192) };
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        let placed = shadow.place(&artifact, &bytes, 2).unwrap();
+        assert_eq!(inode(&placed), inode(&artifact));
     }
 
     /// An artifact replaced or written after it was read is never linked: the bytes that

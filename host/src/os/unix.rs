@@ -286,6 +286,12 @@ pub fn link_unchanged(artifact: &Path, dest: &Path, read: &Identity) -> io::Resu
     if !before.file_type().is_file() || !read.unchanged(&identity(&before)) {
         return Ok(false);
     }
+    // glibc's dlopen returns the library already loaded from the same device and inode,
+    // whatever its path: an inode mapped in this process already (loaded from the artifact
+    // path by other code, or an earlier generation still mapped) must be copied.
+    if inode_mapped(read.dev, read.ino) != Some(false) {
+        return Ok(false);
+    }
     match fs::hard_link(artifact, dest) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(e),
@@ -303,6 +309,23 @@ pub fn link_unchanged(artifact: &Path, dest: &Path, read: &Identity) -> io::Resu
         fs::remove_file(dest)?;
         Ok(false)
     }
+}
+
+/// Whether a file with this device and inode is mapped into this process (Linux:
+/// `/proc/self/maps`); `None` when that cannot be read.
+#[cfg(target_os = "linux")]
+fn inode_mapped(dev: u64, ino: u64) -> Option<bool> {
+    let maps = fs::read_to_string("/proc/self/maps").ok()?;
+    // `dev` as the kernel prints it, major:minor in hex (glibc's encoding of dev_t).
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let wanted_dev = format!("{major:02x}:{minor:02x}");
+    let wanted_ino = ino.to_string();
+    Some(maps.lines().any(|line| {
+        // address perms offset dev inode [path]
+        let mut fields = line.split_whitespace().skip(3);
+        fields.next() == Some(wanted_dev.as_str()) && fields.next() == Some(wanted_ino.as_str())
+    }))
 }
 
 /// Elsewhere the shadow copy is always written.
