@@ -61,6 +61,21 @@ fn linked() -> std::sync::MutexGuard<'static, Option<HashMap<PathBuf, (u64, u64)
     LINKED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Whether a shadow link this process made to the inode `key` still exists. Entries
+/// whose link is gone (its directory removed with its `ShadowDir`) are dropped first:
+/// their inode numbers may since have been given to other files.
+fn link_in_use(key: (u64, u64)) -> bool {
+    let mut map = linked();
+    let Some(map) = map.as_mut() else {
+        return false;
+    };
+    map.retain(|path, recorded| {
+        fs::symlink_metadata(path)
+            .is_ok_and(|meta| os::identity(&meta).file_key() == Some(*recorded))
+    });
+    map.values().any(|recorded| *recorded == key)
+}
+
 /// A private per-process directory of shadow copies, removed on drop.
 #[derive(Debug)]
 pub struct ShadowDir {
@@ -152,13 +167,7 @@ impl ShadowDir {
     pub fn place(&self, artifact: &Path, bytes: &[u8], generation: u64) -> io::Result<PathBuf> {
         self.ensure()?;
         let read = crate::library::identity_of_read(artifact, bytes)
-            .filter(|read| {
-                let key = read.file_key();
-                key.is_some()
-                    && !linked()
-                        .as_ref()
-                        .is_some_and(|map| map.values().any(|k| Some(*k) == key))
-            })
+            .filter(|read| read.file_key().is_some_and(|key| !link_in_use(key)))
             .filter(|_| links_allowed(artifact));
         let stem = artifact
             .file_stem()

@@ -294,11 +294,7 @@ impl Scheduler {
 
     /// When [`poll`](Self::poll) has something to do without further input.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        let assets = self.assets.ready_at(&Windows {
-            settle: Duration::ZERO,
-            complete_settle: Duration::ZERO,
-            ..self.windows
-        });
+        let assets = self.assets.ready_at(&self.windows);
         [self.batch.ready_at(&self.windows), assets]
             .into_iter()
             .flatten()
@@ -314,14 +310,9 @@ impl Scheduler {
     /// Flushes a settled batch and starts or kills builds as the policy says.
     pub(crate) fn poll(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
-        let assets_windows = Windows {
-            settle: Duration::ZERO,
-            complete_settle: Duration::ZERO,
-            ..self.windows
-        };
         if self
             .assets
-            .ready_at(&assets_windows)
+            .ready_at(&self.windows)
             .is_some_and(|at| now >= at)
         {
             self.assets.stitched.clear();
@@ -1050,7 +1041,7 @@ mod tests {
     }
 
     /// Assets are batched like sources (a complete save at once, an open write after
-    /// the debounce window) and never start a build.
+    /// the debounce and settle windows) and never start a build.
     #[test]
     fn assets_are_reported_when_complete_and_never_build() {
         use ChangeKind::*;
@@ -1059,10 +1050,24 @@ mod tests {
         let ms = |n| t0 + Duration::from_millis(n);
         let css = PathBuf::from("/a/static/style.css");
         s.record_assets(ms(0), [(css.clone(), Modified), (css.clone(), Closed)]);
-        assert_eq!(s.poll(ms(0)), vec![Action::Assets(vec![css.clone()])]);
+        assert_eq!(s.poll(ms(1)), vec![Action::Assets(vec![css.clone()])]);
         s.record_assets(ms(100), [(css.clone(), Modified)]);
-        assert_eq!(s.poll(ms(149)), vec![]);
-        assert_eq!(s.poll(ms(150)), vec![Action::Assets(vec![css])]);
+        assert_eq!(s.poll(ms(159)), vec![]);
+        assert_eq!(s.poll(ms(160)), vec![Action::Assets(vec![css.clone()])]);
+        // A stylesheet saved by rename: its temporary file, new and complete, waits for
+        // the settle window, so the rename arrives and only the real file is reported.
+        let tmp = PathBuf::from("/a/static/.style.css.tmp");
+        s.record_assets(
+            ms(200),
+            [
+                (tmp.clone(), Created),
+                (tmp.clone(), Modified),
+                (tmp.clone(), Closed),
+            ],
+        );
+        assert_eq!(s.poll(ms(205)), vec![]);
+        s.record_assets(ms(206), [(tmp, RenamedAway), (css.clone(), RenamedInto)]);
+        assert_eq!(s.poll(ms(207)), vec![Action::Assets(vec![css])]);
         assert!(!s.is_building());
     }
 }
