@@ -143,6 +143,25 @@ def tables(path):
                     body.append([f.get("kind", ""), k.replace("_", " "), f[k + "_ms"] + spread])
         out.append(table(["kind", "stage", "ms"], body))
 
+    restart = by.get("restart_loop", [])
+    if restart:
+        out.append("\n### Save to new response: hotdev against the restart loop (ms)\n")
+        out.append(table(
+            ["tool", "edits", "median", "min", "max", "vs restart loop"],
+            [[f["tool"], f["edits"], f["median_ms"], f["min_ms"], f["max_ms"],
+              f.get("vs_restart_loop", "1.00")] for f in restart]))
+        skipped = by.get("restart_loop_skipped", [])
+        if skipped:
+            out.append("\nRestart loop skipped: " + skipped[0].get("reason", "").replace("_", " "))
+
+    real = by.get("real_plugin", [])
+    if real:
+        out.append("\n### A plugin with real dependencies (serde_json, regex): save to live (ms)\n")
+        out.append(table(
+            ["tool", "edits", "median", "min", "max", "note"],
+            [[f["tool"], f["edits"], f["median_ms"], f["min_ms"], f["max_ms"],
+              f.get("note", "").replace("_", " ")] for f in real]))
+
     page = by.get("edit_to_page", [])
     if page:
         out.append("\n### Edit to page in Chromium (save → page shows it, ms)\n")

@@ -90,6 +90,28 @@ python3 bench/serve_load.py \
   --hello "$hello" --seconds "$seconds" --starts "$starts" \
   --events "$work/events.jsonl" 2>&1 | collect
 
+step "12. supervised serve against --single-process, and crash recovery"
+python3 bench/supervisor.py --hotdev "$CARGO_TARGET_DIR/release/hotdev" --hello "$hello" \
+  --release --seconds "$seconds" --rounds 3 --crashes "$starts" \
+  --events "$work/supervisor.jsonl" 2>&1 | collect
+
+step "10. restart loop (watchexec -r cargo run) against hotdev"
+watchexec=$(command -v watchexec || true)
+[ -z "$watchexec" ] && [ -x "$HOME/.cargo/bin/watchexec" ] && watchexec="$HOME/.cargo/bin/watchexec"
+if [ -z "$watchexec" ] && [ "$quick" = 0 ]; then
+  # Not packaged in Debian; cargo install compiles it once (several minutes) into ~/.cargo/bin.
+  cargo install -q watchexec-cli --locked && watchexec="$HOME/.cargo/bin/watchexec" || true
+fi
+if [ -n "$watchexec" ]; then
+  if [ "$quick" = 1 ]; then edits=2; else edits=10; fi
+  python3 bench/restart_loop.py --root "$root" --hotdev "$CARGO_TARGET_DIR/release/hotdev" \
+    --hello "$hello" --watchexec "$watchexec" --edits "$edits" \
+    --static-target-dir "$CARGO_TARGET_DIR/bench-restart-static" 2>&1 | collect
+else
+  echo "watchexec is not installed (cargo install watchexec-cli --locked); the restart-loop comparison is skipped" >&2
+  echo "BENCH restart_loop_skipped reason=watchexec_not_installed" | tee -a "$results"
+fi
+
 step "tables"
 python3 bench/report.py tables "$results" | tee "$out/tables.md"
 echo >&2

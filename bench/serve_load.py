@@ -11,22 +11,17 @@ reload run. Prints `BENCH http ...` and `BENCH startup ...` lines. Needs `wrk`.
 import argparse
 import http.client
 import os
-import re
-import signal
-import socket
 import statistics
 import subprocess
 import threading
 import time
 
+from benchlib import free_port, line, stop, wrk
+
 HEADING = "<h1>Hello from hotdev</h1>"
 PATH = "/api/visits"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(kind, args, port, events=None):
@@ -67,41 +62,24 @@ def rss_kib(pid):
     return 0
 
 
-def stop(proc):
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
-def to_ms(value):
-    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
-    n, unit = float(m.group(1)), m.group(2)
-    return n * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}[unit]
 
 
-def wrk(port, seconds):
-    out = subprocess.run(
-        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{PATH}"],
-        capture_output=True, text=True, check=True).stdout
-    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+
+
+def http_fields(w):
+    """A `wrk` run as the `BENCH http` line's fields."""
     return {
-        "rps": f"{rps:.0f}",
-        "p50_ms": f"{to_ms(pct['50']):.3f}",
-        "p99_ms": f"{to_ms(pct['99']):.3f}",
-        "errors": str(sum(int(g) for g in errors.groups())) if errors else "0",
-        "non2xx": non2xx.group(1) if non2xx else "0",
-        "requests": re.search(r"(\d+) requests in", out).group(1),
+        "rps": f"{w['rps']:.0f}",
+        "p50_ms": f"{w['p50']:.3f}",
+        "p99_ms": f"{w['p99']:.3f}",
+        "errors": str(w["errors"]),
+        "non2xx": str(w["non2xx"]),
+        "requests": str(w["requests"]),
     }
-
-
-def line(name, fields):
-    print(f"BENCH {name} " + " ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
 
 
 def count_reloads(events):
@@ -168,7 +146,7 @@ def main():
         port = free_port()
         proc = start(kind, args, port, events=args.events if kind == "hotdev" else None)
         first_ok(port, proc)
-        result = wrk(port, args.seconds)
+        result = http_fields(wrk(port, args.seconds, PATH))
         line("http", {"server": kind, "mode": "steady", **result})
         lib = os.path.join(args.hello, "src", "lib.rs")
         if kind == "static":
@@ -180,7 +158,7 @@ def main():
             edits = []
             t = threading.Thread(target=lambda: edits.append(editor(lib, original, flag, 0.25, True)))
             t.start()
-            result = wrk(port, args.seconds)
+            result = http_fields(wrk(port, args.seconds, PATH))
             flag.set()
             t.join()
             line("http", {"server": kind, "mode": "builds-every-250ms", **result,
@@ -195,7 +173,7 @@ def main():
             t = threading.Thread(
                 target=lambda: edits.append(editor(lib, original, flag, 0.25, events=args.events)))
             t.start()
-            result = wrk(port, args.seconds)
+            result = http_fields(wrk(port, args.seconds, PATH))
             flag.set()
             t.join()
             time.sleep(0.5)

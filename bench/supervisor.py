@@ -21,21 +21,16 @@ import argparse
 import http.client
 import json
 import os
-import re
-import signal
-import socket
 import statistics
 import subprocess
 import time
+
+from benchlib import free_port, line, stop, wrk
 
 PATH = "/api/visits"
 ANCHOR = '("GET", "/api/visits") =>'
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(args, port, events, single):
@@ -83,37 +78,12 @@ def wait_event(path, pred, limit=600.0):
     raise SystemExit(f"no matching event in {path} within {limit} s")
 
 
-def stop(proc):
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
-def to_ms(value):
-    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
-    n, unit = float(m.group(1)), m.group(2)
-    return n * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}[unit]
 
 
-def wrk(port, seconds):
-    out = subprocess.run(
-        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{PATH}"],
-        capture_output=True, text=True, check=True).stdout
-    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": to_ms(pct["50"]),
-        "p99": to_ms(pct["99"]),
-        "errors": sum(int(g) for g in errors.groups()) if errors else 0,
-    }
 
 
-def line(name, fields):
-    print(f"BENCH {name} " + " ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
 
 
 def main():
@@ -139,7 +109,7 @@ def main():
             ev = f"{args.events}.{mode}"
             proc = start(args, port, ev, mode == "single-process")
             wait_event(ev, lambda e: e["event"] == "reloaded")
-            results[mode].append(wrk(port, args.seconds))
+            results[mode].append(wrk(port, args.seconds, PATH))
             stop(proc)
     for mode, runs in results.items():
         line("serve_mode", {

@@ -2,7 +2,12 @@
 //! that runs the new code", over many reloads alternating two prebuilt variants.
 //!
 //! - hotdev: [`Plugin::reload`] of the other variant's path, then one call of `version()`;
-//!   the reload is triggered directly (no watcher: that is the save-to-live benchmark);
+//!   the reload is triggered directly (no watcher: that is the save-to-live benchmark).
+//!   The variants are cargo's outputs in the target directory, so the shadow copy is a
+//!   hard link where the platform allows it (Linux);
+//! - hotdev-copy: the same with the variants copied to a directory that is not a cargo
+//!   target directory, so every shadow copy writes the library's bytes (as before links,
+//!   and as on other platforms);
 //! - hot-lib-reloader: the other variant is renamed over the watched library (as cargo
 //!   replaces its output), then `version()` is called until the new variant answers. Its
 //!   file watcher runs with a 1 ms debounce, the smallest it accepts.
@@ -56,7 +61,29 @@ const GAP: Duration = Duration::from_millis(50);
 fn main() {
     let reloads = if support::quick() { 10 } else { 50 };
     let variants = [support::plugin(""), support::plugin("v2")];
-    hotdev(&variants, reloads);
+    hotdev(
+        &variants,
+        reloads,
+        "hotdev",
+        "Plugin::reload_then_one_call,_shadow_link",
+    );
+    let elsewhere = support::tempdir("hotdev-bench-copy");
+    let copied = [0, 1].map(|i| {
+        let v = &variants[i];
+        let to = elsewhere.path().join(format!(
+            "v{}-{}",
+            i + 1,
+            v.file_name().expect("a file name").to_string_lossy()
+        ));
+        std::fs::copy(v, &to).expect("copying a variant out of the target directory");
+        to
+    });
+    hotdev(
+        &copied,
+        reloads,
+        "hotdev-copy",
+        "Plugin::reload_then_one_call,_shadow_copy",
+    );
     let variants = [support::hotlib(""), support::hotlib("v2")];
     hot_lib_reloader(&variants, reloads);
 }
@@ -66,7 +93,7 @@ fn version_of(i: usize) -> u32 {
     if i % 2 == 0 { 1 } else { 2 }
 }
 
-fn hotdev(variants: &[PathBuf; 2], reloads: usize) {
+fn hotdev(variants: &[PathBuf; 2], reloads: usize, tool: &str, note: &str) {
     let shadow = support::tempdir("hotdev-bench-shadow");
     let options = Options {
         shadow_dir: Some(shadow.path().to_path_buf()),
@@ -95,7 +122,7 @@ fn hotdev(variants: &[PathBuf; 2], reloads: usize) {
     report(
         "swap",
         &[
-            ("tool", "hotdev".into()),
+            ("tool", tool.into()),
             ("n", t.n.to_string()),
             ("median_us", us(t.median)),
             ("min_us", us(t.min)),
@@ -103,7 +130,7 @@ fn hotdev(variants: &[PathBuf; 2], reloads: usize) {
             ("load_median_us", us(l.median)),
             ("swap_median_us", us(s.median)),
             ("lib_bytes", size(&variants[0])),
-            ("note", "Plugin::reload_then_one_call".into()),
+            ("note", note.into()),
         ],
     );
 }

@@ -23,14 +23,54 @@ use crate::{LoadError, os};
 /// Never reads more than the size the file had when it was opened. The file's identity
 /// (device, inode, size, modification and change times) is compared before and after the
 /// read, through the open file and through the path, so a write in place or a rename over
-/// the path during the read is refused (HD031).
+/// the path during the read is refused (HD031). A change time that moved together with
+/// the link count is not a change: hotdev's own shadow links to the file come and go.
+///
+/// The identity of what was read is remembered on this thread, for the shadow directory
+/// to link the same file instead of writing a copy (see [`ShadowDir::place`]).
+///
+/// [`ShadowDir::place`]: crate::shadow::ShadowDir::place
 pub fn read_artifact(path: &Path) -> Result<Vec<u8>, LoadError> {
-    read_checked(path, || {})
+    let (bytes, identity) = read_checked(path, || {})?;
+    LAST_READ.with(|last| {
+        *last.borrow_mut() = Some(ReadRecord {
+            path: path.to_path_buf(),
+            identity,
+            bytes: (bytes.as_ptr() as usize, bytes.len()),
+        })
+    });
+    Ok(bytes)
+}
+
+/// What the last [`read_artifact`] on a thread read: the path, the file's identity, and
+/// the address and length of the bytes it returned.
+struct ReadRecord {
+    path: PathBuf,
+    identity: os::Identity,
+    bytes: (usize, usize),
+}
+
+thread_local! {
+    static LAST_READ: std::cell::RefCell<Option<ReadRecord>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The identity of the file `bytes` were read from, if they are what the last
+/// [`read_artifact`] of `path` on this thread returned (the same buffer, not a copy).
+pub(crate) fn identity_of_read(path: &Path, bytes: &[u8]) -> Option<os::Identity> {
+    LAST_READ.with(|last| {
+        let last = last.borrow();
+        let record = last.as_ref()?;
+        (record.path == path && record.bytes == (bytes.as_ptr() as usize, bytes.len()))
+            .then(|| record.identity.clone())
+    })
 }
 
 /// [`read_artifact`], running `mid_read` after the bytes are read and before the file is
 /// checked again (the tests change the file there).
-fn read_checked(path: &Path, mid_read: impl FnOnce()) -> Result<Vec<u8>, LoadError> {
+fn read_checked(
+    path: &Path,
+    mid_read: impl FnOnce(),
+) -> Result<(Vec<u8>, os::Identity), LoadError> {
     let p = || path.to_path_buf();
     let io_err = |e| classify_io(path, e);
     let before = fs::metadata(path).map_err(io_err)?;
@@ -39,7 +79,7 @@ fn read_checked(path: &Path, mid_read: impl FnOnce()) -> Result<Vec<u8>, LoadErr
     let opened = file.metadata().map_err(io_err)?;
     check_kind(path, &opened)?;
     let identity = os::identity(&opened);
-    if os::identity(&before) != identity {
+    if !identity.unchanged(&os::identity(&before)) {
         return Err(LoadError::ChangedWhileCopying { path: p() });
     }
     let len = opened.len();
@@ -53,12 +93,12 @@ fn read_checked(path: &Path, mid_read: impl FnOnce()) -> Result<Vec<u8>, LoadErr
     let after = file.metadata().map_err(io_err)?;
     let now = fs::metadata(path).map_err(io_err)?;
     if bytes.len() as u64 != len
-        || os::identity(&after) != identity
-        || os::identity(&now) != identity
+        || !identity.unchanged(&os::identity(&after))
+        || !identity.unchanged(&os::identity(&now))
     {
         return Err(LoadError::ChangedWhileCopying { path: p() });
     }
-    Ok(bytes)
+    Ok((bytes, identity))
 }
 
 fn check_kind(path: &Path, meta: &fs::Metadata) -> Result<(), LoadError> {
@@ -797,7 +837,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("libplugin.so");
         fs::write(&path, vec![1u8; 4096]).unwrap();
-        assert_eq!(read_checked(&path, || {}).unwrap().len(), 4096);
+        assert_eq!(read_checked(&path, || {}).unwrap().0.len(), 4096);
         // Written in place, at the same size, between the read and the second look.
         let err = read_checked(&path, || {
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -887,5 +927,45 @@ mod tests {
         let err = inspect(path, b"fn main() {}\n").unwrap_err();
         assert_eq!(err.code(), "HD004", "{err}");
         assert!(err.to_string().contains("text file"), "{err}");
+    }
+
+    /// A hard link added or removed during the read (hotdev's own shadow links) moves the
+    /// inode's change time, and is not a change; a write in place whose writer puts the
+    /// modification time back moves the change time alone, and is refused.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_added_during_the_read_is_not_a_change_but_a_restored_mtime_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libplugin.so");
+        fs::write(&path, vec![1u8; 4096]).unwrap();
+        let link = dir.path().join("shadow.so");
+        let (bytes, _) = read_checked(&path, || fs::hard_link(&path, &link).unwrap()).unwrap();
+        assert_eq!(bytes.len(), 4096);
+        let (bytes, _) = read_checked(&path, || fs::remove_file(&link).unwrap()).unwrap();
+        assert_eq!(bytes.len(), 4096);
+
+        let err = read_checked(&path, || {
+            let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+            std::io::Write::write_all(&mut &f, &[2u8; 2048]).unwrap();
+            f.set_modified(mtime).unwrap();
+        })
+        .unwrap_err();
+        assert_eq!(err.code(), "HD031", "{err}");
+    }
+
+    /// The identity of a read is handed to the shadow directory only for the very bytes
+    /// that read returned.
+    #[test]
+    fn the_identity_of_a_read_is_only_given_for_its_own_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libplugin.so");
+        fs::write(&path, vec![1u8; 64]).unwrap();
+        let bytes = read_artifact(&path).unwrap();
+        assert!(identity_of_read(&path, &bytes).is_some());
+        let copy = bytes.clone();
+        assert!(identity_of_read(&path, &copy).is_none());
+        assert!(identity_of_read(&dir.path().join("other.so"), &bytes).is_none());
     }
 }

@@ -6,6 +6,31 @@
 //! loaded DLLs), and no two generations share a path (macOS's `dlopen` would return the
 //! cached first one).
 //!
+//! # Links instead of copies
+//!
+//! On Linux, a build output inside a cargo target directory (a directory holding cargo's
+//! `CACHEDIR.TAG` above it) is not copied but hard-linked under the temporary name: the
+//! same inode, no bytes written, which makes a reload of a multi-megabyte library several
+//! times faster. It is linked only if it is still the very file that
+//! [`read_artifact`](crate::library::read_artifact) read and checked (same device, inode,
+//! size, modification and change times, as a regular file, not a symbolic link), and the
+//! link is checked to share that inode, unwritten, afterwards; otherwise the bytes that
+//! were read are written as before. That is safe because cargo and the linkers never
+//! write an existing output in place: each build makes a new inode (verified on this
+//! platform; see `os::link_unchanged`), so the linked inode keeps the bytes that were
+//! checked for as long as it is loaded. A library written in place by other tools (`cp`
+//! over an existing file) must not be loaded from a target directory while
+//! `HOTDEV_SHADOW_COPY=1` is unset: it turns links off. Anything else (Windows, where the
+//! copy keeps the loader's lock off the build output; macOS and other Unixes, untested;
+//! another file system (`EXDEV`); a file system without hard links) copies.
+//!
+//! The system loader knows a library by its device and inode: `dlopen` of a second path
+//! to an inode already loaded returns the loaded one (glibc), which would make two
+//! generations one, or make a generation the library some other code loaded from the
+//! artifact path. So an inode is linked only if it is not mapped in the process
+//! (`/proc/self/maps`) and no shadow link of it made by this process is still in use; a
+//! reload of the same unchanged file is copied.
+//!
 //! Layout: `<root>/<pid>-<nonce>/` per process, owner-only, holding a `.lock` file locked
 //! for the process's lifetime. At start-up, directories whose lock nobody holds were left
 //! by a crashed run and are removed. The default root is `hotdev-shadow/` in the cargo
@@ -18,6 +43,7 @@
 //! directory disappears while the process runs (`cargo clean` removes the target
 //! directory), the next copy creates it again, privately and locked, as at start.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +52,29 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::os;
+
+/// The shadow links this process made, by path, with the (device, inode) each shares;
+/// an entry goes when its link is removed and the library is no longer mapped.
+static LINKED: Mutex<Option<HashMap<PathBuf, (u64, u64)>>> = Mutex::new(None);
+
+fn linked() -> std::sync::MutexGuard<'static, Option<HashMap<PathBuf, (u64, u64)>>> {
+    LINKED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether a shadow link this process made to the inode `key` still exists. Entries
+/// whose link is gone (its directory removed with its `ShadowDir`) are dropped first:
+/// their inode numbers may since have been given to other files.
+fn link_in_use(key: (u64, u64)) -> bool {
+    let mut map = linked();
+    let Some(map) = map.as_mut() else {
+        return false;
+    };
+    map.retain(|path, recorded| {
+        fs::symlink_metadata(path)
+            .is_ok_and(|meta| os::identity(&meta).file_key() == Some(*recorded))
+    });
+    map.values().any(|recorded| *recorded == key)
+}
 
 /// A private per-process directory of shadow copies, removed on drop.
 #[derive(Debug)]
@@ -111,8 +160,15 @@ impl ShadowDir {
     ///
     /// A name already taken in the directory (by anything, a planted link included) is
     /// skipped, never written through.
+    ///
+    /// When `bytes` are what [`read_artifact`](crate::library::read_artifact) just read
+    /// from `artifact` on this thread, and the artifact lies in a cargo target directory,
+    /// the file is hard-linked instead (Linux; see the module docs).
     pub fn place(&self, artifact: &Path, bytes: &[u8], generation: u64) -> io::Result<PathBuf> {
         self.ensure()?;
+        let read = crate::library::identity_of_read(artifact, bytes)
+            .filter(|read| read.file_key().is_some_and(|key| !link_in_use(key)))
+            .filter(|_| links_allowed(artifact));
         let stem = artifact
             .file_stem()
             .and_then(|s| s.to_str())
@@ -127,7 +183,17 @@ impl ShadowDir {
                 None => unique.clone(),
             };
             let tmp = self.dir.join(format!(".tmp-{file_name}"));
-            match write_new(&tmp, bytes) {
+            let link = match &read {
+                Some(read) => os::link_unchanged(artifact, &tmp, read),
+                None => Ok(false),
+            };
+            let is_link = matches!(link, Ok(true));
+            let placed = match link {
+                Ok(true) => Ok(()),
+                Ok(false) => write_new(&tmp, bytes),
+                Err(e) => Err(e),
+            };
+            match placed {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
                     tracing::warn!(path = %tmp.display(), "a shadow copy's temporary name was taken; using another");
@@ -140,6 +206,15 @@ impl ShadowDir {
             if let Err(e) = fs::rename(&tmp, &dest) {
                 let _ = fs::remove_file(&tmp);
                 return Err(e);
+            }
+            if let Some(key) = read
+                .as_ref()
+                .and_then(os::Identity::file_key)
+                .filter(|_| is_link)
+            {
+                linked()
+                    .get_or_insert_with(HashMap::new)
+                    .insert(dest.clone(), key);
             }
             break (unique, dest);
         };
@@ -162,6 +237,11 @@ impl ShadowDir {
     pub fn remove(&self, copy: &Path) -> io::Result<()> {
         for (companion, _) in os::companion_files(copy) {
             let _ = fs::remove_file(companion);
+        }
+        if os::is_mapped(copy) != Some(true) {
+            if let Some(map) = linked().as_mut() {
+                map.remove(copy);
+            }
         }
         match fs::remove_file(copy) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -193,6 +273,20 @@ impl Drop for ShadowDir {
             _ => {}
         }
     }
+}
+
+/// Whether a shadow copy of `artifact` may be a hard link: it lies in a cargo target
+/// directory (cargo's `CACHEDIR.TAG` in one of its ancestors), whose outputs cargo and the
+/// linkers replace rather than rewrite, and `HOTDEV_SHADOW_COPY` is unset (or `0`).
+fn links_allowed(artifact: &Path) -> bool {
+    if std::env::var_os("HOTDEV_SHADOW_COPY").is_some_and(|v| v != "0") {
+        return false;
+    }
+    artifact
+        .parent()
+        .into_iter()
+        .flat_map(Path::ancestors)
+        .any(|dir| dir.join("CACHEDIR.TAG").is_file())
 }
 
 /// Creates `dir` holding a locked `.lock` file: first under a staging name, so that a
@@ -338,5 +432,129 @@ mod tests {
         fs::write(&artifact, b"").unwrap();
         let expected = fs::canonicalize(&target).unwrap().join("hotdev-shadow");
         assert_eq!(default_root(&artifact), expected);
+    }
+
+    /// A cargo-like target directory holding `debug/libplugin.so` with `bytes`.
+    fn target_with_artifact(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("target");
+        fs::create_dir_all(target.join("debug")).unwrap();
+        fs::write(
+            target.join("CACHEDIR.TAG"),
+            b"Signature: 8a477f597d28d172789f06886806bc55",
+        )
+        .unwrap();
+        let artifact = target.join("debug/libplugin.so");
+        fs::write(&artifact, bytes).unwrap();
+        (root, artifact)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn inode(path: &Path) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap())
+    }
+
+    /// On Linux, an artifact in a cargo target directory that is still the file that was
+    /// read, and not mapped in this process, becomes a hard link: the same inode, the
+    /// same bytes.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unchanged_cargo_output_is_linked_not_copied() {
+        let (root, artifact) = target_with_artifact(b"library v1");
+        let shadow = ShadowDir::create(&root.path().join("target/hotdev-shadow")).unwrap();
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        let placed = shadow.place(&artifact, &bytes, 1).unwrap();
+        assert_eq!(inode(&placed), inode(&artifact));
+        assert_eq!(fs::read(&placed).unwrap(), b"library v1");
+        // Bytes that are not the read's own (a copy of them) are written, not linked.
+        let copy = bytes.clone();
+        let written = shadow.place(&artifact, &copy, 2).unwrap();
+        assert_ne!(inode(&written), inode(&artifact));
+        // Nor while a link to the same inode exists: the loader would take it for the
+        // library already loaded.
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        let again = shadow.place(&artifact, &bytes, 3).unwrap();
+        assert_ne!(inode(&again), inode(&artifact));
+        shadow.remove(&placed).unwrap();
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        let placed = shadow.place(&artifact, &bytes, 4).unwrap();
+        assert_eq!(
+            inode(&placed),
+            inode(&artifact),
+            "linked again once the link is gone"
+        );
+        // A rebuild replaces the artifact (a new inode): the linked copy keeps its bytes.
+        let next = artifact.with_file_name("next.so");
+        fs::write(&next, b"library v2").unwrap();
+        fs::rename(&next, &artifact).unwrap();
+        assert_eq!(fs::read(&placed).unwrap(), b"library v1");
+    }
+
+    /// An artifact already mapped in this process (loaded from its own path by other
+    /// code) is copied: the loader would hand back that mapping for a link to it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_artifact_mapped_in_the_process_is_copied() {
+        use std::os::unix::io::AsRawFd;
+        let (root, artifact) = target_with_artifact(&[7u8; 8192]);
+        let shadow = ShadowDir::create(&root.path().join("target/hotdev-shadow")).unwrap();
+        let file = File::open(&artifact).unwrap();
+        // SAFETY:
+        // - a fresh private read-only mapping of an open file: no memory of ours is
+        //   touched, and it is unmapped below before `file` is dropped.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(map, libc::MAP_FAILED);
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        let placed = shadow.place(&artifact, &bytes, 1).unwrap();
+        assert_ne!(inode(&placed), inode(&artifact));
+        // SAFETY: `map` is the mapping made above, of 8192 bytes, no longer used.
+        unsafe { libc::munmap(map, 8192) };
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        let placed = shadow.place(&artifact, &bytes, 2).unwrap();
+        assert_eq!(inode(&placed), inode(&artifact));
+    }
+
+    /// An artifact replaced or written after it was read is never linked: the bytes that
+    /// were read and checked are written instead.
+    #[test]
+    fn a_changed_artifact_is_copied_from_the_bytes_read() {
+        let (root, artifact) = target_with_artifact(b"library v1");
+        let shadow = ShadowDir::create(&root.path().join("target/hotdev-shadow")).unwrap();
+
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        let next = artifact.with_file_name("next.so");
+        fs::write(&next, b"library v2").unwrap();
+        fs::rename(&next, &artifact).unwrap();
+        let placed = shadow.place(&artifact, &bytes, 1).unwrap();
+        assert_eq!(fs::read(&placed).unwrap(), b"library v1");
+
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        fs::write(&artifact, b"library v3").unwrap();
+        let placed = shadow.place(&artifact, &bytes, 2).unwrap();
+        assert_eq!(fs::read(&placed).unwrap(), b"library v2");
+    }
+
+    /// Outside a cargo target directory the artifact is always copied.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_artifact_outside_a_target_dir_is_copied() {
+        let root = tempfile::tempdir().unwrap();
+        let artifact = root.path().join("libplugin.so");
+        fs::write(&artifact, b"library").unwrap();
+        let shadow = ShadowDir::create(&root.path().join("shadow")).unwrap();
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        let placed = shadow.place(&artifact, &bytes, 1).unwrap();
+        assert_ne!(inode(&placed), inode(&artifact));
+        assert_eq!(fs::read(&placed).unwrap(), b"library");
     }
 }

@@ -11,6 +11,15 @@
 //!
 //! Cargo runs in a process group of its own (on unix) so that it can be stopped together
 //! with everything it started: rustc, linkers, build scripts and their children.
+//!
+//! Unless told otherwise (`Config::low_priority_builds`), cargo also runs at a lower
+//! priority than the program that started it, so that the program being developed keeps
+//! its latency while a build takes the cores: its nice value is raised by
+//! [`NICE_INCREMENT`] (unix), and its I/O priority is set to the best-effort class's
+//! lowest level (Linux, `ioprio_set`). Everything cargo starts inherits both. Nice values
+//! compare within one scheduling autogroup (one session); cargo stays in the session of
+//! the program that starts it, so the lower priority counts against that program. On
+//! Windows nothing is changed.
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Read};
@@ -37,7 +46,12 @@ pub(crate) struct BuildSpec {
     pub(crate) companions: Vec<String>,
     /// Build this binary target instead of the library.
     pub(crate) bin: Option<String>,
+    /// Run cargo at a lower CPU and I/O priority (see the module docs).
+    pub(crate) low_priority: bool,
 }
+
+/// How much a low-priority build's nice value is raised above its parent's.
+pub(crate) const NICE_INCREMENT: i32 = 10;
 
 impl BuildSpec {
     /// The cargo command line, without the program.
@@ -93,9 +107,56 @@ impl BuildSpec {
         {
             use std::os::unix::process::CommandExt;
             command.process_group(0);
+            if self.low_priority {
+                lower_priority(&mut command);
+            }
         }
         tracing::debug!(?command, "spawning cargo");
         command.spawn()
+    }
+}
+
+/// Makes `command`'s process (cargo) run at a lower CPU and I/O priority than ours.
+#[cfg(unix)]
+fn lower_priority(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // Our own nice value, read here: in the child only async-signal-safe calls may run.
+    // getpriority returns -1 both for nice -1 and for an error; errno tells them apart,
+    // and an error (which cannot happen for our own process) is taken as nice 0.
+    // SAFETY: getpriority takes plain integers and reads no memory of ours.
+    let ours = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let ours = if ours == -1 && io::Error::last_os_error().raw_os_error().unwrap_or(0) != 0 {
+        0
+    } else {
+        ours
+    };
+    let target = (ours + NICE_INCREMENT).min(19);
+    // SAFETY:
+    // - The closure runs in the forked child before exec, where only async-signal-safe
+    //   work is allowed: it makes two system calls with integer arguments, allocates
+    //   nothing and takes no lock.
+    // - It changes only the child's own priorities (who = 0), which exec keeps and
+    //   cargo's children inherit.
+    // - Failures are ignored: a build at normal priority is still a correct build.
+    unsafe {
+        command.pre_exec(move || {
+            libc::setpriority(libc::PRIO_PROCESS, 0, target);
+            #[cfg(target_os = "linux")]
+            {
+                // ioprio_set(IOPRIO_WHO_PROCESS, self, best-effort class, level 7 of 0-7).
+                const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+                const IOPRIO_CLASS_BE: libc::c_long = 2;
+                const IOPRIO_CLASS_SHIFT: libc::c_long = 13;
+                const LOWEST_LEVEL: libc::c_long = 7;
+                libc::syscall(
+                    libc::SYS_ioprio_set,
+                    IOPRIO_WHO_PROCESS,
+                    0 as libc::c_long,
+                    (IOPRIO_CLASS_BE << IOPRIO_CLASS_SHIFT) | LOWEST_LEVEL,
+                );
+            }
+            Ok(())
+        });
     }
 }
 
@@ -520,6 +581,7 @@ mod tests {
             ],
             companions: vec!["host".into()],
             bin: None,
+            low_priority: true,
         };
         let args: Vec<String> = spec
             .args()

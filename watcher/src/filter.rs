@@ -8,10 +8,12 @@
 //! What is not a source change:
 //!
 //! - access and open events, metadata-only changes (permissions, timestamps), and notify's
-//!   `Other` meta events;
+//!   `Other` meta events (a close after writing is kept as [`ChangeKind::Closed`]: it is
+//!   not a change, but it tells the scheduler that the change before it is complete);
 //! - anything under a target directory: the workspace's `target_directory` from
 //!   `cargo metadata` (or a `--target-dir` among the extra cargo arguments), and any
-//!   directory named `target` under a package root. The
+//!   directory named `target` under a package root, and the temporary directory cargo
+//!   creates a target directory as (`targetXXXXXX`, renamed to `target`). The
 //!   project's own build output therefore never triggers a build;
 //! - anything under `.git`;
 //! - `Cargo.lock`, which cargo itself rewrites during builds (a dependency change also
@@ -23,7 +25,8 @@
 //!   `core.excludesFile`, by default `~/.config/git/ignore`), in that order, as git reads
 //!   them. None of them applies to a package outside a git repository;
 //! - editor droppings: `*.swp`, `*.swx` and the other vim swap names (`*.sw?`), `*~`,
-//!   `#*#`, `.#*`, vim's write test file `4913`, `*.kate-swp`, `.DS_Store`;
+//!   `#*#`, `.#*`, vim's write test file `4913`, `*.kate-swp`, `.DS_Store`, JetBrains'
+//!   safe-write files `*___jb_tmp___` and `*___jb_old___`;
 //! - creating an empty directory (the files later created in it are changes);
 //! - anything under an *asset directory* ([`WatchPlan::asset_dirs`], for example a web
 //!   plugin's `static/`): those files are served as they are, so a change to one is an
@@ -39,15 +42,22 @@ use std::path::{Component, Path, PathBuf};
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use notify::EventKind;
-use notify::event::{CreateKind, ModifyKind, RenameMode};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 
 /// How a path changed, as far as the scheduler cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ChangeKind {
-    /// The path appeared (created, or renamed onto).
+    /// The path appeared (created; its writer may still be writing).
     Created,
-    /// Its contents changed.
+    /// A complete file was renamed onto the path (an editor's save by rename, a move into
+    /// the tree): nothing is still writing it.
+    RenamedInto,
+    /// Its contents changed (the writer may still be writing).
     Modified,
+    /// A writer closed the file after writing to it: what it wrote is complete. Not a
+    /// change by itself (a file opened for writing and closed untouched reports it too);
+    /// it completes a change seen before.
+    Closed,
     /// It was deleted.
     Removed,
     /// It was renamed to another name; the other name is a separate change.
@@ -263,7 +273,7 @@ impl WatchPlan {
     /// Whether the walker should watch directory `dir` (inside some watched tree).
     pub(crate) fn should_watch_dir(&self, dir: &Path) -> bool {
         if self.in_asset_dir(dir) {
-            return !self.target_dirs.iter().any(|t| dir.starts_with(t));
+            return !self.in_target_dir(dir);
         }
         match self.owner(dir) {
             Some((_, root)) => !self.excluded(dir, root, true),
@@ -299,21 +309,37 @@ impl WatchPlan {
     pub(crate) fn is_asset_file(&self, path: &Path) -> bool {
         self.in_asset_dir(path)
             && !self.asset_dirs.iter().any(|dir| path == dir)
-            && !self.target_dirs.iter().any(|t| path.starts_with(t))
+            && !self.in_target_dir(path)
             && path
                 .file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|name| !is_editor_dropping(name))
     }
 
+    /// Whether `path` is in (or is) a target directory, or the temporary directory cargo
+    /// creates a target directory as: cargo makes `<parent>/<name>XXXXXX` (six random
+    /// characters), writes `CACHEDIR.TAG` into it and renames it to `<parent>/<name>`.
+    fn in_target_dir(&self, path: &Path) -> bool {
+        self.target_dirs.iter().any(|t| {
+            path.starts_with(t)
+                || t.parent().zip(t.file_name()).is_some_and(|(parent, name)| {
+                    path.strip_prefix(parent)
+                        .ok()
+                        .and_then(|rest| rest.components().next())
+                        .is_some_and(|first| is_temporary_name_of(first.as_os_str(), name))
+                })
+        })
+    }
+
     fn excluded(&self, path: &Path, root: &Path, is_dir: bool) -> bool {
-        if self.target_dirs.iter().any(|t| path.starts_with(t)) {
+        if self.in_target_dir(path) {
             return true;
         }
         let relative = path.strip_prefix(root).unwrap_or(path);
-        let special_dir = relative
-            .components()
-            .any(|c| matches!(c, Component::Normal(name) if name == "target" || name == ".git"));
+        let special_dir = relative.components().any(|c| {
+            matches!(c, Component::Normal(name)
+                if name == "target" || name == ".git" || is_temporary_name_of(name, "target".as_ref()))
+        });
         special_dir || self.ignored(path, is_dir)
     }
 
@@ -370,7 +396,8 @@ impl WatchPlan {
             .collect()
     }
 
-    /// The asset files that `event` wrote or created (in order, without deletions).
+    /// The asset files that `event` wrote, created, renamed into place or closed after
+    /// writing (in order, without deletions), each with how.
     ///
     /// A file may be gone again by the time the caller looks (an editor's temporary file,
     /// renamed away in the same batch); the caller checks that each still exists.
@@ -378,15 +405,20 @@ impl WatchPlan {
         &self,
         event: &notify::Event,
         is_dir: impl Fn(&Path) -> bool,
-    ) -> Vec<PathBuf> {
+    ) -> Vec<(PathBuf, ChangeKind)> {
         file_changes(event, &is_dir)
             .into_iter()
             .filter(|(path, kind)| {
-                matches!(kind, ChangeKind::Created | ChangeKind::Modified)
-                    && self.is_asset_file(path)
+                matches!(
+                    kind,
+                    ChangeKind::Created
+                        | ChangeKind::RenamedInto
+                        | ChangeKind::Modified
+                        | ChangeKind::Closed
+                ) && self.is_asset_file(path)
                     && !is_dir(path)
             })
-            .map(|(path, _)| path.clone())
+            .map(|(path, kind)| (path.clone(), kind))
             .collect()
     }
 }
@@ -398,6 +430,7 @@ fn file_changes<'e>(
     is_dir: &impl Fn(&Path) -> bool,
 ) -> Vec<(&'e PathBuf, ChangeKind)> {
     let kinds: Vec<(&PathBuf, ChangeKind)> = match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => first(event, ChangeKind::Closed),
         EventKind::Access(_) | EventKind::Other => Vec::new(),
         EventKind::Modify(ModifyKind::Metadata(_)) => Vec::new(),
         EventKind::Create(CreateKind::Folder) => Vec::new(),
@@ -405,24 +438,38 @@ fn file_changes<'e>(
         EventKind::Remove(_) => first(event, ChangeKind::Removed),
         EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
             let mut kinds = first(event, ChangeKind::RenamedAway);
-            kinds.extend(event.paths.get(1).map(|p| (p, ChangeKind::Created)));
+            kinds.extend(event.paths.get(1).map(|p| (p, ChangeKind::RenamedInto)));
             kinds
         }
         EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
             first(event, ChangeKind::RenamedAway)
         }
-        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => first(event, ChangeKind::Created),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+            first(event, ChangeKind::RenamedInto)
+        }
         EventKind::Modify(_) | EventKind::Any => first(event, ChangeKind::Modified),
     };
     kinds
         .into_iter()
         // A directory that appears is not itself a change; its files are.
-        .filter(|(path, kind)| !(*kind == ChangeKind::Created && is_dir(path)))
+        .filter(|(path, kind)| {
+            !(matches!(kind, ChangeKind::Created | ChangeKind::RenamedInto) && is_dir(path))
+        })
         .collect()
 }
 
 fn first(event: &notify::Event, kind: ChangeKind) -> Vec<(&PathBuf, ChangeKind)> {
     event.paths.first().map(|p| (p, kind)).into_iter().collect()
+}
+
+/// Whether `name` is `dir_name` followed by the six random characters of the temporary
+/// directory cargo creates a target directory as.
+fn is_temporary_name_of(name: &std::ffi::OsStr, dir_name: &std::ffi::OsStr) -> bool {
+    let (Some(name), Some(dir_name)) = (name.to_str(), dir_name.to_str()) else {
+        return false;
+    };
+    name.strip_prefix(dir_name)
+        .is_some_and(|rest| rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Whether a file name is one that editors write next to the file being edited.
@@ -437,12 +484,14 @@ pub(crate) fn is_editor_dropping(name: &str) -> bool {
         || name == "4913"
         || name.ends_with(".kate-swp")
         || name == ".DS_Store"
+        || name.ends_with("___jb_tmp___")
+        || name.ends_with("___jb_old___")
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use notify::event::{AccessKind, AccessMode, DataChange, MetadataKind, RemoveKind};
+    use notify::event::{DataChange, MetadataKind, RemoveKind};
 
     /// A plan with plugin `/w/plugin` (workspace `/w/plugin`, target `/w/plugin/target`)
     /// depending on `/w/dep`, and a second plugin `/w/other` with no dependencies.
@@ -556,12 +605,20 @@ pub(crate) mod tests {
             ("a file outside every package", ev(DATA, &["/w/elsewhere/x.rs"]), vec![]),
             ("a read", ev(EventKind::Access(AccessKind::Read), &["/w/plugin/src/lib.rs"]), vec![]),
             ("an open", ev(EventKind::Access(AccessKind::Open(AccessMode::Any)), &["/w/plugin/src/lib.rs"]), vec![]),
-            ("a close after writing", ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &["/w/plugin/src/lib.rs"]), vec![]),
+            ("a close after writing completes a change", ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &["/w/plugin/src/lib.rs"]),
+                vec![("/w/plugin/src/lib.rs", 0, Closed)]),
+            ("a close after reading", ev(EventKind::Access(AccessKind::Close(AccessMode::Read)), &["/w/plugin/src/lib.rs"]), vec![]),
+            ("a close after writing an editor dropping", ev(EventKind::Access(AccessKind::Close(AccessMode::Write)), &["/w/plugin/src/lib.rs~"]), vec![]),
             ("a chmod", ev(EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)), &["/w/plugin/src/lib.rs"]), vec![]),
             ("a touch", ev(EventKind::Modify(ModifyKind::Metadata(MetadataKind::WriteTime)), &["/w/plugin/src/lib.rs"]), vec![]),
             ("an Other meta event", ev(EventKind::Other, &["/w/plugin/src/lib.rs"]), vec![]),
             ("build output in the metadata target dir", ev(CREATE, &["/w/plugin/target/debug/libplugin.so"]), vec![]),
             ("the target dir itself appearing", ev(EventKind::Create(CreateKind::Any), &["/w/plugin/target"]), vec![]),
+            ("cargo's temporary target dir", ev(CREATE, &["/w/plugin/targetWgUEdz/CACHEDIR.TAG"]), vec![]),
+            ("cargo's temporary target dir renamed into place", ev(RENAME, &["/w/plugin/targetWgUEdz", "/w/plugin/target"]), vec![]),
+            ("cargo's temporary dir of a shared target dir", ev(CREATE, &["/w/shared-targetAb12Cd/CACHEDIR.TAG"]), vec![]),
+            ("a file named like a target dir is a source", ev(DATA, &["/w/plugin/src/targets.rs"]),
+                vec![("/w/plugin/src/targets.rs", 0, Modified)]),
             ("a nested dir named target", ev(DATA, &["/w/dep/target/debug/x"]), vec![]),
             ("a target dir that is not under a package", ev(DATA, &["/w/shared-target/debug/x"]), vec![]),
             ("git's own files", ev(DATA, &["/w/plugin/.git/index"]), vec![]),
@@ -582,6 +639,8 @@ pub(crate) mod tests {
             ("emacs lock", ev(CREATE, &["/w/plugin/src/.#lib.rs"]), vec![]),
             ("kate swap", ev(CREATE, &["/w/plugin/src/lib.rs.kate-swp"]), vec![]),
             ("finder droppings", ev(CREATE, &["/w/plugin/.DS_Store"]), vec![]),
+            ("jetbrains temp file", ev(CREATE, &["/w/plugin/src/lib.rs___jb_tmp___"]), vec![]),
+            ("jetbrains old file", ev(REMOVE, &["/w/plugin/src/lib.rs___jb_old___"]), vec![]),
             ("a swift file is not a swap file", ev(DATA, &["/w/plugin/src/a.swift"]),
                 vec![("/w/plugin/src/a.swift", 0, Modified)]),
             ("an empty new directory", ev(EventKind::Create(CreateKind::Folder), &["/w/plugin/src/m"]), vec![]),
@@ -591,13 +650,13 @@ pub(crate) mod tests {
             ("a re-created file", ev(CREATE, &["/w/plugin/src/a.rs"]),
                 vec![("/w/plugin/src/a.rs", 0, Created)]),
             ("save by rename from a temp name", ev(RENAME, &["/w/plugin/src/.lib.rs.tmp", "/w/plugin/src/lib.rs"]),
-                vec![("/w/plugin/src/.lib.rs.tmp", 0, RenamedAway), ("/w/plugin/src/lib.rs", 0, Created)]),
+                vec![("/w/plugin/src/.lib.rs.tmp", 0, RenamedAway), ("/w/plugin/src/lib.rs", 0, RenamedInto)]),
             ("vim moving the original to its backup", ev(RENAME, &["/w/plugin/src/lib.rs", "/w/plugin/src/lib.rs~"]),
                 vec![("/w/plugin/src/lib.rs", 0, RenamedAway)]),
             ("moved out of the tree", ev(EventKind::Modify(ModifyKind::Name(RenameMode::From)), &["/w/plugin/src/a.rs"]),
                 vec![("/w/plugin/src/a.rs", 0, RenamedAway)]),
             ("moved into the tree", ev(EventKind::Modify(ModifyKind::Name(RenameMode::To)), &["/w/plugin/src/a.rs"]),
-                vec![("/w/plugin/src/a.rs", 0, Created)]),
+                vec![("/w/plugin/src/a.rs", 0, RenamedInto)]),
             ("an unknown event kind", ev(EventKind::Any, &["/w/other/src/lib.rs"]),
                 vec![("/w/other/src/lib.rs", 2, Modified)]),
         ];
@@ -650,7 +709,11 @@ pub(crate) mod tests {
             ("a sibling named like the asset dir is not one", ev(DATA, &["/w/plugin/static2/a.css"]), vec![]),
         ];
         for (name, event, expected) in cases {
-            let got = plan.asset_paths(&event, no_dirs);
+            let got: Vec<PathBuf> = plan
+                .asset_paths(&event, no_dirs)
+                .into_iter()
+                .map(|(path, _)| path)
+                .collect();
             let expected: Vec<PathBuf> = expected.into_iter().map(PathBuf::from).collect();
             assert_eq!(got, expected, "case: {name}");
             for path in &event.paths {
@@ -682,7 +745,7 @@ pub(crate) mod tests {
         assert!(plan.roots().contains(&PathBuf::from("/w/assets")));
         assert_eq!(
             plan.asset_paths(&ev(DATA, &["/w/assets/img/a.svg"]), |_| false),
-            [PathBuf::from("/w/assets/img/a.svg")]
+            [(PathBuf::from("/w/assets/img/a.svg"), ChangeKind::Modified)]
         );
     }
 
@@ -750,5 +813,31 @@ pub(crate) mod tests {
             plan.source_package(Path::new("/home/target/p/target/x"), false),
             None
         );
+    }
+
+    /// A crate copied into another project's target directory, built with a target
+    /// directory of its own beside it: its sources are watched and are sources.
+    #[test]
+    fn a_crate_beside_its_own_target_dir_inside_another_target_dir_is_watched() {
+        let mut plan = WatchPlan::default();
+        let p = plan.add_plugin(PluginSpec {
+            name: "p".into(),
+            crate_dir: "/w/target/b/crate".into(),
+            manifest_path: "/w/target/b/crate/Cargo.toml".into(),
+            workspace: 0,
+            companions: Vec::new(),
+        });
+        plan.add_packages(
+            p,
+            [("p".to_string(), vec![PathBuf::from("/w/target/b/crate")])],
+            "/w/target/b/crate/target".into(),
+        );
+        plan.target_dirs.push("/w/target/b/target".into());
+        assert!(plan.should_watch_dir(Path::new("/w/target/b/crate/src")));
+        assert_eq!(
+            plan.source_package(Path::new("/w/target/b/crate/src/lib.rs"), false),
+            Some(0)
+        );
+        assert!(!plan.should_watch_dir(Path::new("/w/target/b/target/debug")));
     }
 }

@@ -42,8 +42,20 @@
 //! See the rules in the source of the `filter` module; in short: file contents, creation,
 //! deletion and renames of source files, but not reads, metadata, build output, `.git`,
 //! `Cargo.lock`, gitignored paths or editor droppings (`*.swp`, `*~`, `#*#`, `.#*`,
-//! `4913`, `*.kate-swp`, `.DS_Store`, ...). A save by rename (write a temporary file, then
-//! rename it over the original) is reported as a change to the original.
+//! `4913`, `*.kate-swp`, `.DS_Store`, `*___jb_tmp___`, ...). A save by rename (write a
+//! temporary file, then rename it over the original) is reported as a change to the
+//! original.
+//!
+//! # When a build starts
+//!
+//! A save is *complete* when its writer closed the file after writing (inotify's
+//! `IN_CLOSE_WRITE`) or renamed a finished file into place. A complete save starts the
+//! build at once (after [`Config::complete_settle`], 1 ms, so that "save all" is one
+//! build). Any other change — a write whose writer has not closed the file, a creation, a
+//! deletion — may still be in progress and waits until the path has been left alone for
+//! [`Config::debounce`] and then [`Config::settle`], so a file being written is not built
+//! half-written. Where the platform reports no closes (macOS, Windows), every in-place
+//! save waits for the debounce window; only Linux is tested.
 //!
 //! # Assets
 //!
@@ -110,12 +122,22 @@ pub struct Config {
     pub crate_dirs: Vec<PathBuf>,
     /// Build with `--release`.
     pub release: bool,
-    /// How long a path must be quiet before its events are delivered (notify's debouncer).
-    /// Default 50 ms (notify delivers within 1.25 windows); at least 4 ms is used.
+    /// How long a change that may still be in progress (a write whose writer has not
+    /// closed the file yet, a creation, a deletion) must be left alone before it counts.
+    /// A complete save (the file closed after writing, or renamed into place) does not
+    /// wait for it. Default 50 ms.
     pub debounce: Duration,
-    /// How long after the last delivered change the batch of changes is closed and a build
-    /// may start; lets saves of several files become one build. Default 10 ms.
+    /// How long after an in-progress change's debounce window the batch of changes stays
+    /// open; lets saves of several files become one build. Default 10 ms.
     pub settle: Duration,
+    /// How long after a complete save (closed after writing, renamed into place) the batch
+    /// stays open, so that an editor's "save all" becomes one build. Default 1 ms.
+    pub complete_settle: Duration,
+    /// Run cargo at a lower CPU and I/O priority than this process (unix: `nice` +10 for
+    /// cargo and everything it starts; Linux: I/O class best-effort, lowest level), so the
+    /// program being developed keeps its latency while a build runs. Default on. Not
+    /// applied on Windows.
+    pub low_priority_builds: bool,
     /// Ask cargo for coloured diagnostics (`--color=always`), for example when the
     /// caller's stderr is a terminal. Otherwise `--color=never`.
     pub color: bool,
@@ -156,6 +178,8 @@ impl Config {
             release: false,
             debounce: Duration::from_millis(50),
             settle: Duration::from_millis(10),
+            complete_settle: Duration::from_millis(1),
+            low_priority_builds: true,
             color: false,
             restart_build_on_change: false,
             cargo: std::env::var_os("CARGO")

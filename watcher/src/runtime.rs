@@ -2,7 +2,7 @@
 //! cargo child, and one reader thread per build.
 //!
 //! ```text
-//!  notify debouncer thread ──fs events──┐
+//!  notify watcher thread ───fs events──┐
 //!  Watcher::rebuild / shutdown ──cmds───┼──► control thread ──Event──► caller
 //!  build reader thread ──cargo output───┘     (filter, scheduler, cargo child)
 //! ```
@@ -19,15 +19,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
 use notify::event::{ModifyKind, RenameMode};
-use notify::{EventKind, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify::{EventKind, RecursiveMode, Watcher as _};
 
 use crate::cargo::{self, BuildOutput, BuildSpec, Stop};
 use crate::filter::{Change, ChangeKind, PluginSpec, WatchPlan};
-use crate::schedule::{Action, Scheduler, Verdict};
+use crate::schedule::{Action, Scheduler, Verdict, Windows};
 use crate::{Artifact, Config, Error, Event, metadata};
 
-type FsDebouncer = Debouncer<notify::RecommendedWatcher, RecommendedCache>;
+type FsEvent = notify::Result<notify::Event>;
 
 #[derive(Debug)]
 enum Command {
@@ -61,14 +60,15 @@ impl Watcher {
         let roots = plan.roots();
 
         let (fs_tx, fs_rx) = crossbeam_channel::unbounded();
-        // notify's debouncer ticks at a quarter of its window; keep the tick above zero.
-        let window = config.debounce.max(Duration::from_millis(4));
-        let debouncer = new_debouncer(window, None, move |result: DebounceEventResult| {
-            let _ = fs_tx.send(result);
+        // Raw events, as the OS reports them: the scheduler tells a complete save (closed
+        // after writing, renamed into place) from a write that may still go on, and
+        // debounces only the latter.
+        let watcher = notify::recommended_watcher(move |event: FsEvent| {
+            let _ = fs_tx.send(event);
         })
         .map_err(|source| Error::from_notify(roots[0].clone(), source))?;
         let mut watches = Watches {
-            debouncer,
+            watcher,
             dirs: HashSet::new(),
         };
         for root in &roots {
@@ -79,7 +79,11 @@ impl Watcher {
         tracing::info!(dirs = watches.dirs.len(), ?roots, ?packages, "watching");
 
         let scheduler = Scheduler::new(
-            config.settle,
+            Windows {
+                debounce: config.debounce,
+                settle: config.settle,
+                complete_settle: config.complete_settle,
+            },
             config.restart_build_on_change,
             plan.packages.iter().map(|p| p.plugins.clone()).collect(),
             plan.plugins.iter().map(|p| p.workspace).collect(),
@@ -305,10 +309,10 @@ fn load_repo_excludes(plan: &mut WatchPlan, repo: &Path, root: &Path, global: Op
     }
 }
 
-/// The notify debouncer and the directories it watches (each non-recursively, so that
+/// The notify watcher and the directories it watches (each non-recursively, so that
 /// target directories and `.git` are never watched).
 struct Watches {
-    debouncer: FsDebouncer,
+    watcher: notify::RecommendedWatcher,
     dirs: HashSet<PathBuf>,
 }
 
@@ -330,7 +334,7 @@ impl Watches {
                 plan.add_gitignore_lines(&dir, &text);
             }
             // Watch before listing, so a file created meanwhile is seen one way or the other.
-            self.debouncer
+            self.watcher
                 .watch(&dir, RecursiveMode::NonRecursive)
                 .map_err(|source| Error::from_notify(dir.clone(), source))?;
             self.dirs.insert(dir.clone());
@@ -367,7 +371,7 @@ impl Watches {
             .cloned()
             .collect();
         for dir in gone {
-            let _ = self.debouncer.unwatch(&dir);
+            let _ = self.watcher.unwatch(&dir);
             self.dirs.remove(&dir);
         }
     }
@@ -399,7 +403,7 @@ struct Control {
 impl Control {
     fn run(
         mut self,
-        fs_rx: Receiver<DebounceEventResult>,
+        fs_rx: Receiver<FsEvent>,
         commands: Receiver<Command>,
         builds: Receiver<(u64, BuildOutput)>,
     ) {
@@ -418,8 +422,14 @@ impl Control {
             let timeout = deadline.map_or(Duration::from_secs(3600), |d| d - now.min(d));
             select! {
                 recv(fs_rx) -> message => match message {
-                    Ok(Ok(events)) => self.on_fs_events(events),
-                    Ok(Err(errors)) => self.on_fs_errors(errors),
+                    Ok(first) => {
+                        // Take every event already queued, so that changes reported
+                        // together (an editor's "save all") land in one batch.
+                        let queued = std::iter::once(first).chain(fs_rx.try_iter());
+                        let (events, errors): (Vec<_>, Vec<_>) = queued.partition(Result::is_ok);
+                        self.on_fs_events(events.into_iter().flatten().collect());
+                        self.on_fs_errors(errors.into_iter().filter_map(Result::err).collect());
+                    }
                     Err(_) => {
                         self.emit(Event::Fatal(Error::WatcherDied));
                         break;
@@ -458,6 +468,16 @@ impl Control {
         for action in self.scheduler.poll(now) {
             match action {
                 Action::Changed(paths) => self.emit(Event::Changed { paths }),
+                Action::Assets(mut paths) => {
+                    // Only files still there: an editor's temporary file renamed away,
+                    // or a file deleted (and not yet re-created), is nothing a page
+                    // could load.
+                    paths.retain(|path| path.is_file());
+                    if !paths.is_empty() {
+                        tracing::debug!(?paths, "asset changes");
+                        self.emit(Event::AssetsChanged { paths });
+                    }
+                }
                 Action::Start { id, plugins, cause } => self.start_build(id, plugins, cause),
                 Action::Kill { id } => {
                     if let Some(build) = self.build.as_mut().filter(|b| b.id == id) {
@@ -471,10 +491,10 @@ impl Control {
         }
     }
 
-    fn on_fs_events(&mut self, events: Vec<notify_debouncer_full::DebouncedEvent>) {
+    fn on_fs_events(&mut self, events: Vec<notify::Event>) {
         let now = Instant::now();
         let mut changes: Vec<Change> = Vec::new();
-        let mut assets: Vec<PathBuf> = Vec::new();
+        let mut assets: Vec<(PathBuf, ChangeKind)> = Vec::new();
         for event in events {
             tracing::trace!(?event, "fs event");
             if event.need_rescan() {
@@ -484,7 +504,7 @@ impl Control {
                 self.scheduler.request_all(now);
                 continue;
             }
-            let (appeared, gone) = moved_paths(&event.event);
+            let (appeared, gone) = moved_paths(&event);
             for path in gone {
                 if let Some(watches) = &mut self.watches {
                     watches.forget(path);
@@ -493,18 +513,10 @@ impl Control {
             for path in appeared {
                 changes.extend(self.watch_new_dir(path, &mut assets));
             }
-            changes.extend(self.plan.classify(&event.event, Path::is_dir));
-            assets.extend(self.plan.asset_paths(&event.event, Path::is_dir));
+            changes.extend(self.plan.classify(&event, Path::is_dir));
+            assets.extend(self.plan.asset_paths(&event, Path::is_dir));
         }
-        // Report each asset once, and only if it is still there: an editor's temporary
-        // file renamed away in the same batch, or a file deleted (and not yet re-created),
-        // is nothing a page could load.
-        let mut seen = HashSet::new();
-        assets.retain(|path| path.is_file() && seen.insert(path.clone()));
-        if !assets.is_empty() {
-            tracing::debug!(?assets, "asset changes");
-            self.emit(Event::AssetsChanged { paths: assets });
-        }
+        self.scheduler.record_assets(now, assets);
         if !changes.is_empty() {
             tracing::debug!(?changes, "source changes");
             if changes
@@ -566,7 +578,11 @@ impl Control {
 
     /// Watches a directory that appeared inside a watched tree; its files are changes
     /// (source changes returned, asset files pushed onto `assets`).
-    fn watch_new_dir(&mut self, path: &Path, assets: &mut Vec<PathBuf>) -> Vec<Change> {
+    fn watch_new_dir(
+        &mut self,
+        path: &Path,
+        assets: &mut Vec<(PathBuf, ChangeKind)>,
+    ) -> Vec<Change> {
         let Some(watches) = &mut self.watches else {
             return Vec::new();
         };
@@ -582,7 +598,7 @@ impl Control {
             files
                 .iter()
                 .filter(|file| self.plan.is_asset_file(file))
-                .cloned(),
+                .map(|file| (file.clone(), ChangeKind::Created)),
         );
         files
             .into_iter()
@@ -646,6 +662,7 @@ impl Control {
                 c
             },
             bin: self.config.bin.clone(),
+            low_priority: self.config.low_priority_builds,
         };
         let started = Instant::now();
         let _span = tracing::info_span!("build", id, ?packages).entered();
@@ -813,7 +830,7 @@ impl Control {
     /// Stops watching and ends a running build with its whole process group.
     fn stop(&mut self, builds: &Receiver<(u64, BuildOutput)>) {
         if let Some(watches) = self.watches.take() {
-            watches.debouncer.stop();
+            drop(watches);
         }
         let Some(mut build) = self.build.take() else {
             return;

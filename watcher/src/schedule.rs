@@ -4,15 +4,32 @@
 //! (`now`), so tests drive it with made-up instants and no sleeps; the runtime passes
 //! [`Instant::now`]. It never touches files or processes: it answers with [`Action`]s.
 //!
-//! # Batching
+//! # Batching: complete saves and changes still being written
 //!
-//! notify's debouncer already merges the events of each path over the debounce window.
-//! Changes to different files still arrive a few ticks apart, so the scheduler collects
-//! them into a batch and flushes it once no change has arrived for the *settle* window.
-//! A flush reports the changed paths ([`Action::Changed`]) and marks the plugins that
-//! compile the changed packages as pending. A temporary file that is created and then
-//! renamed over the real file within one batch is forgotten: only the real file is
-//! reported (rename stitching).
+//! The runtime feeds every file event as it happens (no debouncer in front). A change is
+//! *complete* when nothing can still be writing it: the writer closed the file after
+//! writing ([`ChangeKind::Closed`], inotify's `IN_CLOSE_WRITE`) or a finished file was
+//! renamed onto the path ([`ChangeKind::RenamedInto`], an editor's save by rename). Any
+//! other change (a write without a close yet, a creation, a deletion, a rename away) is
+//! *open*: its writer may still be at work, so it waits out the debounce window.
+//!
+//! The scheduler collects changes into a batch, one entry per path; the latest event of a
+//! path decides whether the entry is complete (a write after a close opens it again). The
+//! batch is flushed when every entry is ready: a complete entry once the short
+//! `complete_settle` window has passed since its last event (so that an editor's "save
+//! all" becomes one batch), or the `settle` window if the file is new in this batch (it
+//! may be a temporary file about to be renamed over the real one); an open one once no
+//! event has touched it for the `debounce` window and then the `settle` window. So an editor's finished save starts a build at
+//! once, and a half-written file is never built while its writer keeps writing or holds
+//! it open (within the debounce window). A flush reports the changed paths
+//! ([`Action::Changed`]) and marks the plugins that compile the changed packages as
+//! pending.
+//!
+//! A file that appears and goes again within one batch was a temporary file (an
+//! editor's save by rename, JetBrains' `___jb_tmp___` and `___jb_old___`): when it is
+//! renamed away or deleted, it is forgotten (rename stitching); only the real file is
+//! reported. Asset files are batched the same way, apart from source changes, and
+//! reported with [`Action::Assets`].
 //!
 //! # Builds
 //!
@@ -48,6 +65,8 @@ use crate::filter::{Change, ChangeKind};
 pub(crate) enum Action {
     /// Report these changed paths.
     Changed(Vec<PathBuf>),
+    /// Report these changed asset files (they may have been deleted since).
+    Assets(Vec<PathBuf>),
     /// Start build `id` of these plugins (indices) because of these paths.
     Start {
         id: u64,
@@ -67,6 +86,17 @@ pub(crate) enum Verdict {
     Superseded,
 }
 
+/// The windows that decide when a batch is flushed; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Windows {
+    /// How long an open change must be left alone before it counts.
+    pub(crate) debounce: Duration,
+    /// How long after an open change's debounce window the batch stays open.
+    pub(crate) settle: Duration,
+    /// How long after a complete change the batch stays open.
+    pub(crate) complete_settle: Duration,
+}
+
 #[derive(Debug)]
 struct Running {
     id: u64,
@@ -76,17 +106,123 @@ struct Running {
     kill_requested: bool,
 }
 
+/// One path in a batch.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// What happened to it, as reported: `Created`, `Modified`, `Removed` or
+    /// `RenamedAway` (a rename onto it counts as `Created`).
+    kind: ChangeKind,
+    /// Index into the plan's packages (unused for assets).
+    package: usize,
+    /// Its last event.
+    last: Instant,
+    /// Nothing can still be writing it (see the module docs).
+    complete: bool,
+    /// It did not exist when the batch began: it was created in it.
+    born: bool,
+}
+
+/// Changes per path, waiting to be flushed.
+#[derive(Debug, Default)]
+struct Batch {
+    entries: BTreeMap<PathBuf, Entry>,
+    /// Temporary files forgotten in this batch: the same rename is reported more than
+    /// once (inotify's rename gives notify a `From`, a `To` and a `Both` event), and its
+    /// repeats are no change either.
+    stitched: std::collections::BTreeSet<PathBuf>,
+}
+
+impl Batch {
+    /// Records one change; says whether it counts as a change (a close without a change
+    /// before it, or a temporary file going away again, does not).
+    fn record(&mut self, now: Instant, path: PathBuf, package: usize, kind: ChangeKind) -> bool {
+        let existing = self.entries.get(&path).copied();
+        match kind {
+            ChangeKind::Closed => match existing {
+                Some(entry) if matches!(entry.kind, ChangeKind::Created | ChangeKind::Modified) => {
+                    self.entries.insert(
+                        path,
+                        Entry {
+                            last: now,
+                            complete: true,
+                            ..entry
+                        },
+                    );
+                    true
+                }
+                _ => false,
+            },
+            ChangeKind::RenamedAway | ChangeKind::Removed
+                if existing.is_some_and(|entry| entry.born) =>
+            {
+                // A file that appeared in this batch and went again was a temporary file
+                // (an editor's save by rename); the rename's target is the change.
+                self.entries.remove(&path);
+                self.stitched.insert(path);
+                false
+            }
+            ChangeKind::RenamedAway | ChangeKind::Removed
+                if existing.is_none() && self.stitched.contains(&path) =>
+            {
+                false
+            }
+            _ => {
+                self.stitched.remove(&path);
+                // A rename onto a path usually replaces the file there (a save by rename),
+                // so only a creation makes a file new to the batch.
+                let appears = kind == ChangeKind::Created;
+                // Only a finished file renamed onto the path is complete at once.
+                let complete = kind == ChangeKind::RenamedInto;
+                let kind = match (existing.map(|e| e.kind), kind) {
+                    (Some(ChangeKind::Created), ChangeKind::Modified)
+                    | (_, ChangeKind::RenamedInto) => ChangeKind::Created,
+                    (_, kind) => kind,
+                };
+                self.entries.insert(
+                    path,
+                    Entry {
+                        kind,
+                        package,
+                        last: now,
+                        complete,
+                        born: existing.map_or(appears, |e| e.born),
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// When every entry is ready (see the module docs).
+    fn ready_at(&self, windows: &Windows) -> Option<Instant> {
+        self.entries
+            .values()
+            .map(|entry| {
+                if entry.complete && !entry.born {
+                    entry.last + windows.complete_settle
+                } else if entry.complete {
+                    // A new file, complete: perhaps an editor's temporary file about to
+                    // be renamed over the real one; give the rename the settle window.
+                    entry.last + windows.settle
+                } else {
+                    entry.last + windows.debounce + windows.settle
+                }
+            })
+            .max()
+    }
+}
+
 /// The build decision state machine; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Scheduler {
-    settle: Duration,
+    windows: Windows,
     restart: bool,
     /// Package index -> plugins that compile it.
     plugins_of_package: Vec<Vec<usize>>,
     /// Plugin index -> workspace index.
     workspace_of_plugin: Vec<usize>,
-    batch: BTreeMap<PathBuf, (ChangeKind, usize)>,
-    last_change: Option<Instant>,
+    batch: Batch,
+    assets: Batch,
     /// Plugin index -> the paths that made it pending.
     pending: BTreeMap<usize, Vec<PathBuf>>,
     running: Option<Running>,
@@ -95,18 +231,18 @@ pub(crate) struct Scheduler {
 
 impl Scheduler {
     pub(crate) fn new(
-        settle: Duration,
+        windows: Windows,
         restart: bool,
         plugins_of_package: Vec<Vec<usize>>,
         workspace_of_plugin: Vec<usize>,
     ) -> Self {
         Scheduler {
-            settle,
+            windows,
             restart,
             plugins_of_package,
             workspace_of_plugin,
-            batch: BTreeMap::new(),
-            last_change: None,
+            batch: Batch::default(),
+            assets: Batch::default(),
             pending: BTreeMap::new(),
             running: None,
             next_id: 1,
@@ -122,28 +258,27 @@ impl Scheduler {
     /// Records source changes seen at `now`.
     pub(crate) fn record(&mut self, now: Instant, changes: impl IntoIterator<Item = Change>) {
         for change in changes {
-            if change.kind == ChangeKind::RenamedAway
-                && matches!(self.batch.get(&change.path), Some((ChangeKind::Created, _)))
-            {
-                // A file created in this batch and renamed away again was a temporary
-                // file (an editor's save by rename); the rename's target is the change.
-                self.batch.remove(&change.path);
+            let package = change.package;
+            if !self.batch.record(now, change.path, package, change.kind) {
                 continue;
             }
-            let kind = match self.batch.get(&change.path) {
-                Some((ChangeKind::Created, _)) if change.kind == ChangeKind::Modified => {
-                    ChangeKind::Created
-                }
-                _ => change.kind,
-            };
             if let Some(running) = &mut self.running {
-                let affected = &self.plugins_of_package[change.package];
+                let affected = &self.plugins_of_package[package];
                 if running.plugins.iter().any(|p| affected.contains(p)) {
                     running.superseded = true;
                 }
             }
-            self.batch.insert(change.path, (kind, change.package));
-            self.last_change = Some(now);
+        }
+    }
+
+    /// Records asset file changes seen at `now`.
+    pub(crate) fn record_assets(
+        &mut self,
+        now: Instant,
+        changes: impl IntoIterator<Item = (PathBuf, ChangeKind)>,
+    ) {
+        for (path, kind) in changes {
+            self.assets.record(now, path, 0, kind);
         }
     }
 
@@ -159,11 +294,11 @@ impl Scheduler {
 
     /// When [`poll`](Self::poll) has something to do without further input.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        if self.batch.is_empty() {
-            None
-        } else {
-            self.last_change.map(|t| t + self.settle)
-        }
+        let assets = self.assets.ready_at(&self.windows);
+        [self.batch.ready_at(&self.windows), assets]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether a build is running.
@@ -175,12 +310,25 @@ impl Scheduler {
     /// Flushes a settled batch and starts or kills builds as the policy says.
     pub(crate) fn poll(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
-        let settled = self.deadline().is_some_and(|deadline| now >= deadline);
+        if self
+            .assets
+            .ready_at(&self.windows)
+            .is_some_and(|at| now >= at)
+        {
+            self.assets.stitched.clear();
+            let assets = std::mem::take(&mut self.assets.entries);
+            actions.push(Action::Assets(assets.into_keys().collect()));
+        }
+        let settled = self
+            .batch
+            .ready_at(&self.windows)
+            .is_some_and(|deadline| now >= deadline);
         if settled {
-            let batch = std::mem::take(&mut self.batch);
+            self.batch.stitched.clear();
+            let batch = std::mem::take(&mut self.batch.entries);
             let mut paths = Vec::with_capacity(batch.len());
-            for (path, (_, package)) in batch {
-                for &plugin in &self.plugins_of_package[package] {
+            for (path, entry) in batch {
+                for &plugin in &self.plugins_of_package[entry.package] {
                     let cause = self.pending.entry(plugin).or_default();
                     if !cause.contains(&path) {
                         cause.push(path.clone());
@@ -198,7 +346,7 @@ impl Scheduler {
                     actions.push(Action::Kill { id: running.id });
                 }
             }
-            None if self.batch.is_empty() && !self.pending.is_empty() => {
+            None if self.batch.entries.is_empty() && !self.pending.is_empty() => {
                 actions.push(self.start(now));
             }
             None => {}
@@ -264,9 +412,19 @@ mod tests {
 
     /// Package 0 (plugin A's own) and 1 (a dependency) go into plugin 0; package 2 into
     /// plugin 1, which lives in another workspace; package 3 into both.
+    /// No debounce window (the settle window alone holds open changes), 20 ms settle,
+    /// 1 ms after a complete change.
     fn scheduler(restart: bool) -> Scheduler {
+        with_windows(restart, 0, 20)
+    }
+
+    fn with_windows(restart: bool, debounce_ms: u64, settle_ms: u64) -> Scheduler {
         Scheduler::new(
-            Duration::from_millis(20),
+            Windows {
+                debounce: Duration::from_millis(debounce_ms),
+                settle: Duration::from_millis(settle_ms),
+                complete_settle: Duration::from_millis(1),
+            },
             restart,
             vec![vec![0], vec![0], vec![1], vec![0, 1]],
             vec![0, 1],
@@ -437,7 +595,11 @@ mod tests {
     #[test]
     fn plugins_of_one_workspace_build_together_others_follow() {
         let mut s = Scheduler::new(
-            Duration::from_millis(20),
+            Windows {
+                debounce: Duration::ZERO,
+                settle: Duration::from_millis(20),
+                complete_settle: Duration::from_millis(1),
+            },
             false,
             vec![vec![0], vec![1], vec![2]],
             vec![0, 1, 0],
@@ -629,5 +791,283 @@ mod tests {
         // The only reported build started after the last save had settled.
         assert_eq!(reported.len(), 1, "{builds:?}");
         assert!(reported[0].1 > last_save, "{builds:?}");
+    }
+
+    /// An editor that writes in place and closes (VS Code: truncate, write, close): the
+    /// close completes the save and the build starts 1 ms later, not after the hour-long
+    /// debounce window.
+    #[test]
+    fn a_write_closed_by_its_writer_builds_without_waiting_for_the_debounce() {
+        use ChangeKind::*;
+        use Input::*;
+        let hour = 3_600_000;
+        run(
+            with_windows(false, hour, 10),
+            vec![
+                (0, Changes(vec![modified("/a/src/lib.rs", 0)]), vec![]),
+                (1, Changes(vec![modified("/a/src/lib.rs", 0)]), vec![]),
+                (2, Changes(vec![change("/a/src/lib.rs", 0, Closed)]), vec![]),
+                (
+                    3,
+                    Nothing,
+                    vec![
+                        changed(&["/a/src/lib.rs"]),
+                        start(1, &[0], &["/a/src/lib.rs"]),
+                    ],
+                ),
+            ],
+        );
+    }
+
+    /// A write whose writer has not closed the file waits out the debounce window, and
+    /// a write after a close opens the change again.
+    #[test]
+    fn a_write_not_yet_closed_waits_for_the_debounce_window() {
+        use ChangeKind::*;
+        use Input::*;
+        run(
+            with_windows(false, 50, 10),
+            vec![
+                (0, Changes(vec![modified("/a/src/lib.rs", 0)]), vec![]),
+                (30, Nothing, vec![]),
+                (59, Nothing, vec![]),
+                (
+                    60,
+                    Nothing,
+                    vec![
+                        changed(&["/a/src/lib.rs"]),
+                        start(1, &[0], &["/a/src/lib.rs"]),
+                    ],
+                ),
+                (500, Finished(1, Verdict::Current), vec![]),
+                (1000, Changes(vec![modified("/a/src/lib.rs", 0)]), vec![]),
+                (
+                    1001,
+                    Changes(vec![change("/a/src/lib.rs", 0, Closed)]),
+                    vec![],
+                ),
+                (1002, Changes(vec![modified("/a/src/lib.rs", 0)]), vec![]),
+                (1003, Nothing, vec![]),
+                (1061, Nothing, vec![]),
+                (
+                    1062,
+                    Nothing,
+                    vec![
+                        changed(&["/a/src/lib.rs"]),
+                        start(2, &[0], &["/a/src/lib.rs"]),
+                    ],
+                ),
+            ],
+        );
+    }
+
+    /// One complete file and one still being written: the batch waits for the second.
+    #[test]
+    fn a_complete_save_waits_for_another_file_still_being_written() {
+        use ChangeKind::*;
+        use Input::*;
+        run(
+            with_windows(false, 50, 10),
+            vec![
+                (0, Changes(vec![modified("/a/src/m.rs", 0)]), vec![]),
+                (
+                    5,
+                    Changes(vec![
+                        modified("/a/src/lib.rs", 0),
+                        change("/a/src/lib.rs", 0, Closed),
+                    ]),
+                    vec![],
+                ),
+                (59, Nothing, vec![]),
+                (
+                    60,
+                    Nothing,
+                    vec![
+                        changed(&["/a/src/lib.rs", "/a/src/m.rs"]),
+                        start(1, &[0], &["/a/src/lib.rs", "/a/src/m.rs"]),
+                    ],
+                ),
+            ],
+        );
+    }
+
+    /// A new file written and closed waits for the settle window (it may be a temporary
+    /// file about to be renamed); when the rename follows, only the real file builds.
+    #[test]
+    fn a_new_file_closed_waits_for_the_settle_window() {
+        use ChangeKind::*;
+        use Input::*;
+        let hour = 3_600_000;
+        run(
+            with_windows(false, hour, 10),
+            vec![
+                (
+                    0,
+                    Changes(vec![
+                        change("/a/src/.lib.rs.tmp", 0, Created),
+                        modified("/a/src/.lib.rs.tmp", 0),
+                        change("/a/src/.lib.rs.tmp", 0, Closed),
+                    ]),
+                    vec![],
+                ),
+                (5, Nothing, vec![]),
+                (
+                    6,
+                    Changes(vec![
+                        change("/a/src/.lib.rs.tmp", 0, RenamedAway),
+                        change("/a/src/lib.rs", 0, RenamedInto),
+                    ]),
+                    vec![],
+                ),
+                (
+                    7,
+                    Nothing,
+                    vec![
+                        changed(&["/a/src/lib.rs"]),
+                        start(1, &[0], &["/a/src/lib.rs"]),
+                    ],
+                ),
+                (500, Finished(1, Verdict::Current), vec![]),
+                (
+                    1000,
+                    Changes(vec![change("/a/src/new.rs", 0, Created)]),
+                    vec![],
+                ),
+                (
+                    1000,
+                    Changes(vec![change("/a/src/new.rs", 0, Closed)]),
+                    vec![],
+                ),
+                (1009, Nothing, vec![]),
+                (
+                    1010,
+                    Nothing,
+                    vec![
+                        changed(&["/a/src/new.rs"]),
+                        start(2, &[0], &["/a/src/new.rs"]),
+                    ],
+                ),
+            ],
+        );
+    }
+
+    /// A close without a change before it (a file opened for writing and closed
+    /// untouched) is not a change.
+    #[test]
+    fn a_close_alone_is_not_a_change() {
+        use ChangeKind::*;
+        use Input::*;
+        run(
+            with_windows(false, 50, 10),
+            vec![
+                (0, Changes(vec![change("/a/src/lib.rs", 0, Closed)]), vec![]),
+                (1000, Nothing, vec![]),
+            ],
+        );
+    }
+
+    /// Save patterns of real editors, as inotify reports them, with an hour-long
+    /// debounce: each must build exactly once, at once, for the real file only.
+    #[test]
+    fn editor_save_patterns_build_once_from_the_completion_event() {
+        use ChangeKind::*;
+        let lib = "/a/src/lib.rs";
+        #[rustfmt::skip]
+        let patterns: Vec<(&str, Vec<Change>)> = vec![
+            ("vim (rename to a backup, write a new file, close)", vec![
+                change(lib, 0, RenamedAway),
+                change(lib, 0, Created),
+                modified(lib, 0),
+                change(lib, 0, Closed),
+            ]),
+            ("VS Code (truncate, write, close)", vec![
+                modified(lib, 0),
+                modified(lib, 0),
+                change(lib, 0, Closed),
+            ]),
+            // Its `___jb_tmp___` and `___jb_old___` files are editor droppings, left out
+            // by the filter; what reaches the scheduler is lib.rs moved away and back.
+            ("JetBrains safe write (lib.rs renamed away, the new one renamed in)", vec![
+                change(lib, 0, RenamedAway),
+                change(lib, 0, RenamedInto),
+            ]),
+            // inotify's rename comes as three events (from, to, both), so each side twice.
+            ("a save by rename (write a temp file, rename it over)", vec![
+                change("/a/src/.lib.rs.tmp", 0, Created),
+                modified("/a/src/.lib.rs.tmp", 0),
+                change("/a/src/.lib.rs.tmp", 0, Closed),
+                change("/a/src/.lib.rs.tmp", 0, RenamedAway),
+                change(lib, 0, RenamedInto),
+                change("/a/src/.lib.rs.tmp", 0, RenamedAway),
+                change(lib, 0, RenamedInto),
+            ]),
+        ];
+        for (name, changes) in patterns {
+            let mut s = with_windows(false, 3_600_000, 10);
+            let t0 = Instant::now();
+            for (i, change) in changes.into_iter().enumerate() {
+                s.record(t0 + Duration::from_micros(i as u64 * 100), [change]);
+            }
+            let at = t0 + Duration::from_millis(2);
+            assert_eq!(
+                s.poll(at),
+                vec![changed(&[lib]), start(1, &[0], &[lib])],
+                "{name}"
+            );
+            assert_eq!(s.finished(1), Verdict::Current, "{name}");
+            assert_eq!(s.poll(at + Duration::from_secs(7200)), vec![], "{name}");
+        }
+    }
+
+    /// A deleted file that existed before the batch stays a change, even when it was
+    /// re-created and deleted again in between.
+    #[test]
+    fn deleting_a_file_that_existed_before_the_batch_is_a_change() {
+        use ChangeKind::*;
+        let mut s = scheduler(false);
+        let t0 = Instant::now();
+        s.record(
+            t0,
+            [
+                change("/a/src/m.rs", 0, Removed),
+                change("/a/src/m.rs", 0, Created),
+                change("/a/src/m.rs", 0, Removed),
+            ],
+        );
+        assert_eq!(
+            s.poll(t0 + Duration::from_millis(20)),
+            vec![changed(&["/a/src/m.rs"]), start(1, &[0], &["/a/src/m.rs"])]
+        );
+    }
+
+    /// Assets are batched like sources (a complete save at once, an open write after
+    /// the debounce and settle windows) and never start a build.
+    #[test]
+    fn assets_are_reported_when_complete_and_never_build() {
+        use ChangeKind::*;
+        let mut s = with_windows(false, 50, 10);
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let css = PathBuf::from("/a/static/style.css");
+        s.record_assets(ms(0), [(css.clone(), Modified), (css.clone(), Closed)]);
+        assert_eq!(s.poll(ms(1)), vec![Action::Assets(vec![css.clone()])]);
+        s.record_assets(ms(100), [(css.clone(), Modified)]);
+        assert_eq!(s.poll(ms(159)), vec![]);
+        assert_eq!(s.poll(ms(160)), vec![Action::Assets(vec![css.clone()])]);
+        // A stylesheet saved by rename: its temporary file, new and complete, waits for
+        // the settle window, so the rename arrives and only the real file is reported.
+        let tmp = PathBuf::from("/a/static/.style.css.tmp");
+        s.record_assets(
+            ms(200),
+            [
+                (tmp.clone(), Created),
+                (tmp.clone(), Modified),
+                (tmp.clone(), Closed),
+            ],
+        );
+        assert_eq!(s.poll(ms(205)), vec![]);
+        s.record_assets(ms(206), [(tmp, RenamedAway), (css.clone(), RenamedInto)]);
+        assert_eq!(s.poll(ms(207)), vec![Action::Assets(vec![css])]);
+        assert!(!s.is_building());
     }
 }

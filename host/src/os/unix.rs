@@ -214,6 +214,33 @@ pub struct Identity {
     len: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
+    nlink: u64,
+}
+
+impl Identity {
+    /// Whether `later` is the same version of the file. Everything must be equal, except
+    /// that the change time may move when the link count moved with it: adding or
+    /// removing a hard link (hotdev's own shadow links, see `link_unchanged`) changes the
+    /// inode's ctime and nothing of its content. A write in place changes the size or
+    /// the modification time, and putting the modification time back changes the
+    /// change time without changing the link count, so both are still refused.
+    pub fn unchanged(&self, later: &Identity) -> bool {
+        self.same_inode_and_content(later)
+            && (self.ctime == later.ctime || self.nlink != later.nlink)
+    }
+
+    /// The file's device and inode numbers.
+    pub fn file_key(&self) -> Option<(u64, u64)> {
+        Some((self.dev, self.ino))
+    }
+
+    /// Device, inode, size and modification time equal: the same inode, not written.
+    fn same_inode_and_content(&self, later: &Identity) -> bool {
+        self.dev == later.dev
+            && self.ino == later.ino
+            && self.len == later.len
+            && self.mtime == later.mtime
+    }
 }
 
 /// The [`Identity`] of the file `meta` describes.
@@ -224,7 +251,87 @@ pub fn identity(meta: &fs::Metadata) -> Identity {
         len: meta.len(),
         mtime: (meta.mtime(), meta.mtime_nsec()),
         ctime: (meta.ctime(), meta.ctime_nsec()),
+        nlink: meta.nlink(),
     }
+}
+
+/// Makes `dest` (which must not exist) a hard link to `artifact` if `artifact` is still
+/// the version `read` describes, so that a shadow copy costs no bytes. Returns
+/// `Ok(false)` when a link cannot be used here and the caller must copy: `artifact` is
+/// not a regular file (a symbolic link would be linked itself), it changed since it was
+/// read, or the file system refuses the link (another device, no hard links, too many
+/// links). An error is returned only when `dest` exists.
+///
+/// Linux only. Why a link is safe there, for a cargo build output: the build tools never
+/// write an existing output in place; they make a new inode (checked on Linux x86_64
+/// with rustc 1.95, `inode` numbers before and after rebuilds and `strace -f`):
+///
+/// - the linkers unlink the old output before writing: rust-lld (rustc's default on
+///   x86_64 Linux) and `ld.lld` write `<output>.tmpXXXX` and rename it over the output;
+///   GNU `ld.bfd` and `gold` unlink the output, then create it anew (`O_CREAT|O_TRUNC`
+///   on a name that no longer exists: a new inode);
+/// - cargo uplifts `target/<profile>/lib<name>.so` from `deps/` by unlinking the old
+///   file and hard-linking (or, across devices, copying to) the new one.
+///
+/// So the inode loaded through a shadow link is never written again by a build, and the
+/// pages `dlopen` maps (`MAP_PRIVATE`, faulted in lazily) keep the bytes that were
+/// checked. A tool that writes a library in place (`cp` over an existing file) would
+/// change a loaded generation's pages under it; links are therefore only used for
+/// artifacts in a cargo target directory (see the shadow module), and
+/// `HOTDEV_SHADOW_COPY=1` turns them off. mold was not installed here and is not
+/// verified.
+#[cfg(target_os = "linux")]
+pub fn link_unchanged(artifact: &Path, dest: &Path, read: &Identity) -> io::Result<bool> {
+    let before = fs::symlink_metadata(artifact)?;
+    if !before.file_type().is_file() || !read.unchanged(&identity(&before)) {
+        return Ok(false);
+    }
+    // glibc's dlopen returns the library already loaded from the same device and inode,
+    // whatever its path: an inode mapped in this process already (loaded from the artifact
+    // path by other code, or an earlier generation still mapped) must be copied.
+    if inode_mapped(read.dev, read.ino) != Some(false) {
+        return Ok(false);
+    }
+    match fs::hard_link(artifact, dest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(e),
+        Err(e) => {
+            tracing::debug!(artifact = %artifact.display(), error = %e, "no hard link; copying");
+            return Ok(false);
+        }
+    }
+    // The link shares the inode that was read: the same device and inode, not written
+    // since (size, modification time). Its change time moved with the link.
+    let linked = fs::symlink_metadata(dest);
+    if linked.is_ok_and(|m| m.file_type().is_file() && read.same_inode_and_content(&identity(&m))) {
+        Ok(true)
+    } else {
+        fs::remove_file(dest)?;
+        Ok(false)
+    }
+}
+
+/// Whether a file with this device and inode is mapped into this process (Linux:
+/// `/proc/self/maps`); `None` when that cannot be read.
+#[cfg(target_os = "linux")]
+fn inode_mapped(dev: u64, ino: u64) -> Option<bool> {
+    let maps = fs::read_to_string("/proc/self/maps").ok()?;
+    // `dev` as the kernel prints it, major:minor in hex (glibc's encoding of dev_t).
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let wanted_dev = format!("{major:02x}:{minor:02x}");
+    let wanted_ino = ino.to_string();
+    Some(maps.lines().any(|line| {
+        // address perms offset dev inode [path]
+        let mut fields = line.split_whitespace().skip(3);
+        fields.next() == Some(wanted_dev.as_str()) && fields.next() == Some(wanted_ino.as_str())
+    }))
+}
+
+/// Elsewhere the shadow copy is always written.
+#[cfg(not(target_os = "linux"))]
+pub fn link_unchanged(_artifact: &Path, _dest: &Path, _read: &Identity) -> io::Result<bool> {
+    Ok(false)
 }
 
 /// Describes a file type that is not a regular file or directory.

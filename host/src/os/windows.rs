@@ -79,6 +79,24 @@ pub fn identity(meta: &fs::Metadata) -> Identity {
     }
 }
 
+impl Identity {
+    /// Whether `later` is the same version of the file.
+    pub fn unchanged(&self, later: &Identity) -> bool {
+        self == later
+    }
+
+    /// No device and inode numbers here.
+    pub fn file_key(&self) -> Option<(u64, u64)> {
+        None
+    }
+}
+
+/// Windows always copies: the copy is what keeps the build output free of the loader's
+/// lock, so that the next build can replace it.
+pub fn link_unchanged(_artifact: &Path, _dest: &Path, _read: &Identity) -> io::Result<bool> {
+    Ok(false)
+}
+
 /// Describes a file type that is not a regular file or directory.
 pub fn special_kind(_meta: &fs::Metadata) -> &'static str {
     "special file"
