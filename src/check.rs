@@ -8,7 +8,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use hotdev_host::{LoadError, fingerprint, library};
+use hotdev_host::shadow::{self, ShadowDir};
+use hotdev_host::{LoadError, fingerprint, library, pipeline};
 use reloadable::Interface;
 
 /// What to check.
@@ -86,8 +87,10 @@ fn library_path(opts: &CheckOptions, report: &mut Report<'_>) -> io::Result<Opti
     }
 }
 
+/// The load path's steps ([`pipeline`]), as a host takes them, each reported.
 fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool> {
-    let bytes = match library::read_artifact(path) {
+    let steps = pipeline::Steps::new(path);
+    let bytes = match steps.read() {
         Ok(b) => b,
         Err(e) => return r.fail("file exists and is readable", &e),
     };
@@ -95,21 +98,43 @@ fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool
         "file exists and is readable ({} bytes)",
         bytes.len()
     ))?;
-    if let Err(e) = library::inspect(path, &bytes) {
+    if let Err(e) = steps.inspect(&bytes) {
         return r.fail("a complete shared library for this machine", &e);
     }
     r.ok(&format!(
         "a complete shared library for {}",
         std::env::consts::ARCH
     ))?;
+    // The shadow directory a host would use: a copy that cannot be made there fails a
+    // real load (HD030), so it fails the check too. The copy is removed afterwards.
+    let root = shadow::default_root(path);
+    let shadow = match ShadowDir::create(&root) {
+        Ok(shadow) => shadow,
+        Err(source) => {
+            let e = LoadError::Shadow {
+                path: path.to_path_buf(),
+                dir: root,
+                source,
+            };
+            return r.fail("a private shadow copy", &e);
+        }
+    };
+    let copy = match steps.copy(&bytes, &shadow, 1) {
+        Ok(copy) => copy,
+        Err(e) => return r.fail("a private shadow copy", &e),
+    };
+    r.ok(&format!(
+        "a private shadow copy ({})",
+        copy.path().display()
+    ))?;
     // SAFETY: `hotdev check` is pointed at the user's own plugin, and the file passed the
     // object-header checks, so only its own initialisers run.
-    let lib = match unsafe { library::open(path) } {
+    let lib = match unsafe { steps.open(&copy) } {
         Ok(l) => l,
         Err(e) => return r.fail("the system loader accepts it", &e),
     };
     r.ok("the system loader accepts it")?;
-    let desc = match library::descriptor(&lib, path) {
+    let desc = match steps.descriptor(&lib) {
         Ok(d) => d,
         Err(e @ LoadError::NoEntrySymbol { .. }) => {
             return r.fail(
@@ -149,7 +174,7 @@ fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool
     }
     let app = reloadable::web::app::Interface::DECL.name.as_str();
     if found == app {
-        if let Err(e) = library::check_interface::<reloadable::web::app::Interface>(desc, path) {
+        if let Err(e) = steps.interface::<reloadable::web::app::Interface>(desc) {
             return r.fail(
                 &format!("interface `{found}` matches this hotdev's fingerprint"),
                 &e,

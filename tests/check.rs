@@ -168,3 +168,34 @@ fn a_plugin_crate_directory_is_built_then_checked() {
         "{stdout}"
     );
 }
+
+/// The check takes the load path as a host does, shadow copy included: where a host could
+/// not make its copy (here the shadow directory's name is taken by a file), the check
+/// fails there too, with the host's code, instead of passing a library a load refuses.
+#[test]
+fn a_shadow_copy_that_cannot_be_made_fails_the_check_as_it_fails_a_load() {
+    let good = fixture("");
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target");
+    std::fs::create_dir_all(target.join("debug")).unwrap();
+    std::fs::write(
+        target.join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55",
+    )
+    .unwrap();
+    let library = target.join("debug").join(good.file_name().unwrap());
+    std::fs::copy(&good, &library).unwrap();
+    // A good library checks out, and its shadow copy is gone afterwards.
+    let out = check(&[library.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("a private shadow copy ("), "{stdout}");
+    let leftovers: Vec<_> = std::fs::read_dir(target.join("hotdev-shadow"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+
+    std::fs::remove_dir_all(target.join("hotdev-shadow")).ok();
+    std::fs::write(target.join("hotdev-shadow"), "not a directory").unwrap();
+    expect_failure(&library, &[], "HD030", "shadow");
+}

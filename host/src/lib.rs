@@ -56,6 +56,8 @@ mod logs;
 #[cfg(not(loom))]
 mod os;
 #[cfg(not(loom))]
+pub mod pipeline;
+#[cfg(not(loom))]
 mod plugin;
 #[cfg(not(loom))]
 pub mod shadow;

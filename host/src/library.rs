@@ -26,43 +26,60 @@ use crate::{LoadError, os};
 /// the path during the read is refused (HD031). A change time that moved together with
 /// the link count is not a change: hotdev's own shadow links to the file come and go.
 ///
-/// The identity of what was read is remembered on this thread, for the shadow directory
-/// to link the same file instead of writing a copy (see [`ShadowDir::place`]).
+/// The bytes come with the identity of the file they were read from, so that the shadow
+/// directory can link that same file instead of writing a copy (see
+/// [`ShadowDir::place`]).
 ///
 /// [`ShadowDir::place`]: crate::shadow::ShadowDir::place
-pub fn read_artifact(path: &Path) -> Result<Vec<u8>, LoadError> {
+pub fn read_artifact(path: &Path) -> Result<Bytes, LoadError> {
     let (bytes, identity) = read_checked(path, || {})?;
-    LAST_READ.with(|last| {
-        *last.borrow_mut() = Some(ReadRecord {
-            path: path.to_path_buf(),
-            identity,
-            bytes: (bytes.as_ptr() as usize, bytes.len()),
-        })
-    });
-    Ok(bytes)
-}
-
-/// What the last [`read_artifact`] on a thread read: the path, the file's identity, and
-/// the address and length of the bytes it returned.
-struct ReadRecord {
-    path: PathBuf,
-    identity: os::Identity,
-    bytes: (usize, usize),
-}
-
-thread_local! {
-    static LAST_READ: std::cell::RefCell<Option<ReadRecord>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The identity of the file `bytes` were read from, if they are what the last
-/// [`read_artifact`] of `path` on this thread returned (the same buffer, not a copy).
-pub(crate) fn identity_of_read(path: &Path, bytes: &[u8]) -> Option<os::Identity> {
-    LAST_READ.with(|last| {
-        let last = last.borrow();
-        let record = last.as_ref()?;
-        (record.path == path && record.bytes == (bytes.as_ptr() as usize, bytes.len()))
-            .then(|| record.identity.clone())
+    Ok(Bytes {
+        bytes,
+        identity: Some(identity),
     })
+}
+
+/// A library's bytes as [`read_artifact`] read them, with the identity (device, inode,
+/// size, times) the file had throughout the read; or bytes from elsewhere, without one.
+/// Dereferences to the bytes.
+#[derive(Clone)]
+pub struct Bytes {
+    bytes: Vec<u8>,
+    identity: Option<os::Identity>,
+}
+
+impl Bytes {
+    /// The identity of the file these bytes are the whole of, when they were read from one.
+    pub(crate) fn identity(&self) -> Option<&os::Identity> {
+        self.identity.as_ref()
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    /// Bytes that were not read from a file (no identity: a shadow copy of them is
+    /// written, never linked).
+    fn from(bytes: Vec<u8>) -> Self {
+        Bytes {
+            bytes,
+            identity: None,
+        }
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bytes")
+            .field("len", &self.bytes.len())
+            .field("read_from_a_file", &self.identity.is_some())
+            .finish()
+    }
 }
 
 /// [`read_artifact`], running `mid_read` after the bytes are read and before the file is
@@ -955,17 +972,16 @@ mod tests {
         assert_eq!(err.code(), "HD031", "{err}");
     }
 
-    /// The identity of a read is handed to the shadow directory only for the very bytes
-    /// that read returned.
+    /// Bytes read from a file carry its identity; bytes from elsewhere carry none.
     #[test]
-    fn the_identity_of_a_read_is_only_given_for_its_own_bytes() {
+    fn only_bytes_read_from_a_file_carry_its_identity() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("libplugin.so");
         fs::write(&path, vec![1u8; 64]).unwrap();
         let bytes = read_artifact(&path).unwrap();
-        assert!(identity_of_read(&path, &bytes).is_some());
-        let copy = bytes.clone();
-        assert!(identity_of_read(&path, &copy).is_none());
-        assert!(identity_of_read(&dir.path().join("other.so"), &bytes).is_none());
+        let meta = fs::metadata(&path).unwrap();
+        let identity = bytes.identity().expect("read from a file");
+        assert!(identity.unchanged(&os::identity(&meta)));
+        assert!(Bytes::from(bytes.to_vec()).identity().is_none());
     }
 }

@@ -51,6 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::library::Bytes;
 use crate::os;
 
 /// The shadow links this process made, by path, with the (device, inode) each shares;
@@ -161,12 +162,14 @@ impl ShadowDir {
     /// A name already taken in the directory (by anything, a planted link included) is
     /// skipped, never written through.
     ///
-    /// When `bytes` are what [`read_artifact`](crate::library::read_artifact) just read
-    /// from `artifact` on this thread, and the artifact lies in a cargo target directory,
-    /// the file is hard-linked instead (Linux; see the module docs).
-    pub fn place(&self, artifact: &Path, bytes: &[u8], generation: u64) -> io::Result<PathBuf> {
+    /// When `bytes` were read from `artifact` ([`read_artifact`](crate::library::read_artifact):
+    /// they carry its identity) and the artifact lies in a cargo target directory, the file
+    /// is hard-linked instead (Linux; see the module docs).
+    pub fn place(&self, artifact: &Path, bytes: &Bytes, generation: u64) -> io::Result<PathBuf> {
         self.ensure()?;
-        let read = crate::library::identity_of_read(artifact, bytes)
+        let read = bytes
+            .identity()
+            .cloned()
             .filter(|read| read.file_key().is_some_and(|key| !link_in_use(key)))
             .filter(|_| links_allowed(artifact));
         let stem = artifact
@@ -362,8 +365,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let shadow = ShadowDir::create(root.path()).unwrap();
         let artifact = Path::new("/build/libplugin.so");
-        let a = shadow.place(artifact, b"one", 1).unwrap();
-        let b = shadow.place(artifact, b"two", 2).unwrap();
+        let a = shadow
+            .place(artifact, &Bytes::from(b"one".to_vec()), 1)
+            .unwrap();
+        let b = shadow
+            .place(artifact, &Bytes::from(b"two".to_vec()), 2)
+            .unwrap();
         assert_ne!(a, b);
         assert_eq!(fs::read(&a).unwrap(), b"one");
         assert!(a.file_name().unwrap().to_string_lossy().ends_with(".so"));
@@ -467,7 +474,7 @@ mod tests {
         assert_eq!(inode(&placed), inode(&artifact));
         assert_eq!(fs::read(&placed).unwrap(), b"library v1");
         // Bytes that are not the read's own (a copy of them) are written, not linked.
-        let copy = bytes.clone();
+        let copy = Bytes::from(bytes.to_vec());
         let written = shadow.place(&artifact, &copy, 2).unwrap();
         assert_ne!(inode(&written), inode(&artifact));
         // Nor while a link to the same inode exists: the loader would take it for the

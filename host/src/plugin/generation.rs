@@ -10,9 +10,10 @@ use reloadable::{Interface, Report};
 
 use super::state::StateHooks;
 use crate::events::Events;
+use crate::library::Bytes;
 use crate::shadow::ShadowDir;
 use crate::threads::{self, ThreadCount};
-use crate::{Event, Hook, LoadError, library, os};
+use crate::{Event, Hook, LoadError, os, pipeline};
 
 /// One loaded copy of the library.
 pub(super) struct Generation<I: Interface> {
@@ -34,40 +35,24 @@ pub(super) struct Generation<I: Interface> {
 }
 
 impl<I: Interface> Generation<I> {
-    /// Copies, opens and validates a library and runs its load hook.
+    /// Takes a library that was read and inspected (the first two [`pipeline`] steps)
+    /// through the rest of the load path (shadow copy, open, descriptor, interface),
+    /// counts the threads it starts, and runs its load hook. On error nothing of it stays
+    /// (its shadow copy is removed).
     pub(super) fn load(
-        artifact: &Path,
-        bytes: &[u8],
+        steps: pipeline::Steps<'_>,
+        bytes: &Bytes,
         id: u64,
         shadow: &ShadowDir,
     ) -> Result<Self, LoadError> {
-        let shadow_path =
-            shadow
-                .place(artifact, bytes, id)
-                .map_err(|source| LoadError::Shadow {
-                    path: artifact.to_path_buf(),
-                    dir: shadow.path().to_path_buf(),
-                    source,
-                })?;
-        let result = Self::open_copy(artifact, &shadow_path, bytes, id);
-        if result.is_err() {
-            let _ = shadow.remove(&shadow_path);
-        }
-        result
-    }
-
-    fn open_copy(
-        artifact: &Path,
-        shadow_path: &Path,
-        bytes: &[u8],
-        id: u64,
-    ) -> Result<Self, LoadError> {
+        let artifact = steps.artifact();
+        let copy = steps.copy(bytes, shadow, id)?;
         // SAFETY: the file was inspected (complete, a shared library for this machine,
         // relocations inside its own image); the user loads their own plugin, accepting
         // its initialisers (documented on `Plugin::load`).
-        let opened = unsafe { library::open(shadow_path)? };
-        let desc = library::descriptor(&opened, artifact)?;
-        library::check_interface::<I>(desc, artifact)?;
+        let opened = unsafe { steps.open(&copy)? };
+        let desc = steps.descriptor(&opened)?;
+        steps.interface::<I>(desc)?;
         // Before any of the plugin's code runs: count the threads it starts.
         let threads =
             match opened.image() {
@@ -89,7 +74,7 @@ impl<I: Interface> Generation<I> {
             id,
             plugin: desc.plugin_name.as_str().to_string(),
             build_id: desc.build_id.as_str().to_string(),
-            shadow_path: shadow_path.to_path_buf(),
+            shadow_path: copy.path().to_path_buf(),
             state: desc.state.map(StateHooks::from_decl),
             fini: desc.fini,
             on_unload: desc.on_unload,
@@ -115,6 +100,7 @@ impl<I: Interface> Generation<I> {
                 return Err(hook_error(artifact, Hook::Load, report));
             }
         }
+        copy.keep();
         Ok(Generation {
             lib: Some(opened.into_library()),
             ..generation

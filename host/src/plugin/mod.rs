@@ -28,7 +28,7 @@ use state::{StateSlot, drop_state, init_state, state_transition};
 use crate::crash;
 use crate::epoch;
 use crate::events::Events;
-use crate::library;
+use crate::pipeline;
 use crate::shadow::{self, ShadowDir};
 use crate::{Event, LoadError};
 
@@ -294,8 +294,9 @@ impl<I: Interface> Plugin<I> {
                 })
                 .map_err(rejected)?;
         }
-        let bytes = library::read_artifact(path).map_err(rejected)?;
-        library::inspect(path, &bytes).map_err(rejected)?;
+        let steps = pipeline::Steps::new(path);
+        let bytes = steps.read().map_err(rejected)?;
+        steps.inspect(&bytes).map_err(rejected)?;
         let root = options
             .shadow_dir
             .clone()
@@ -307,7 +308,7 @@ impl<I: Interface> Plugin<I> {
                 source,
             })
             .map_err(rejected)?;
-        let generation = Generation::<I>::load(path, &bytes, 1, &shadow).map_err(rejected)?;
+        let generation = Generation::<I>::load(steps, &bytes, 1, &shadow).map_err(rejected)?;
         let state = match &generation.state {
             Some(hooks) => match init_state(hooks, path) {
                 Ok(mem) => Some(mem),
@@ -420,9 +421,10 @@ impl<I: Interface> Plugin<I> {
 
         let started = Instant::now();
         let id = inner.next_generation.load(Ordering::Relaxed);
-        let bytes = library::read_artifact(path).map_err(rejected)?;
-        library::inspect(path, &bytes).map_err(rejected)?;
-        let new = Generation::<I>::load(path, &bytes, id, &inner.shadow).map_err(rejected)?;
+        let steps = pipeline::Steps::new(path);
+        let bytes = steps.read().map_err(rejected)?;
+        steps.inspect(&bytes).map_err(rejected)?;
+        let new = Generation::<I>::load(steps, &bytes, id, &inner.shadow).map_err(rejected)?;
         let old = slots.current().clone();
 
         // The state: kept, created, dropped or migrated; a migration (or creation, or drop)
