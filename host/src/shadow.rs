@@ -58,6 +58,9 @@ use crate::os;
 /// an entry goes when its link is removed and the library is no longer mapped.
 static LINKED: Mutex<Option<HashMap<PathBuf, (u64, u64)>>> = Mutex::new(None);
 
+/// Held from the decision to link an inode until the link is recorded in [`LINKED`].
+static LINKING: Mutex<()> = Mutex::new(());
+
 fn linked() -> std::sync::MutexGuard<'static, Option<HashMap<PathBuf, (u64, u64)>>> {
     LINKED.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -167,11 +170,16 @@ impl ShadowDir {
     /// is hard-linked instead (Linux; see the module docs).
     pub fn place(&self, artifact: &Path, bytes: &Bytes, generation: u64) -> io::Result<PathBuf> {
         self.ensure()?;
+        let may_link = bytes.identity().is_some() && links_allowed(artifact);
+        // One link decision at a time in this process: between the look at the links in
+        // use and the new link's record, another thread must not link the same inode (the
+        // loader would hand both the first one's mapping).
+        let _deciding = may_link.then(|| LINKING.lock().unwrap_or_else(PoisonError::into_inner));
         let read = bytes
             .identity()
             .cloned()
-            .filter(|read| read.file_key().is_some_and(|key| !link_in_use(key)))
-            .filter(|_| links_allowed(artifact));
+            .filter(|_| may_link)
+            .filter(|read| read.file_key().is_some_and(|key| !link_in_use(key)));
         let stem = artifact
             .file_stem()
             .and_then(|s| s.to_str())

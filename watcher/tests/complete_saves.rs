@@ -6,14 +6,14 @@
 //! close after writing, a rename into place) can start a build. Each test waits for
 //! events, never for a fixed time.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::io::Write;
 use std::time::Duration;
 
-use common::{Fixture, Session, contains, count_builds, marker};
 use hotdev_watcher::Event;
+use support::{Fixture, Session, contains, count_builds, marker};
 
 const HOUR: Duration = Duration::from_secs(3600);
 

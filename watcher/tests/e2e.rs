@@ -2,13 +2,13 @@
 //!
 //! Each test waits for events (with generous timeouts), never for a fixed time.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::time::Duration;
 
-use common::{Fixture, contains, count_builds, marker};
 use hotdev_watcher::Event;
+use support::{Fixture, contains, count_builds, marker};
 
 /// The first build starts at once, and an edit yields an artifact built from the edit.
 #[test]
@@ -260,11 +260,11 @@ fn asset_changes_are_reported_and_never_build() {
     fs::write(&style, "h1 { color: red }").unwrap();
     let mut config = fixture.config();
     config.asset_dirs.push(static_dir.clone());
-    let mut session = common::Session::start(config);
+    let mut session = support::Session::start(config);
     session.artifact();
     let style = style.canonicalize().unwrap();
 
-    let assets_until_changed = |session: &mut common::Session| -> Vec<_> {
+    let assets_until_changed = |session: &mut support::Session| -> Vec<_> {
         let events = session.until(|e| matches!(e, Event::AssetsChanged { .. }));
         assert_eq!(count_builds(&events), 0, "{:#?}", session.log);
         match events.last() {

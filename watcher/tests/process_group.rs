@@ -5,13 +5,13 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
+mod support;
 
 use std::fs;
 use std::time::{Duration, Instant};
 
-use common::{Fixture, contains, eventually, marker, processes_in_group};
 use hotdev_watcher::Event;
+use support::{Fixture, contains, eventually, marker, processes_in_group};
 
 /// A build script that, while `slow.txt` says "slow", starts `sleep 300` and waits for it.
 const SLOW_BUILD_RS: &str = r#"
@@ -32,13 +32,13 @@ fn slow_fixture(name: &str) -> Fixture {
 }
 
 /// Waits until cargo's group holds the build script's `sleep`; returns cargo's pid.
-fn wait_for_sleep_in_group(session: &mut common::Session) -> u32 {
+fn wait_for_sleep_in_group(session: &mut support::Session) -> u32 {
     session.until(|e| matches!(e, Event::BuildStarted { .. }));
     let pid = session
         .dev
         .build_pid()
         .expect("a build runs after BuildStarted");
-    let found = eventually(common::EVENT_TIMEOUT, || {
+    let found = eventually(support::EVENT_TIMEOUT, || {
         processes_in_group(pid)
             .iter()
             .any(|p| p.comm == "sleep" && p.state != 'Z')
@@ -51,7 +51,7 @@ fn wait_for_sleep_in_group(session: &mut common::Session) -> u32 {
     pid
 }
 
-fn live(pgid: u32) -> Vec<common::Proc> {
+fn live(pgid: u32) -> Vec<support::Proc> {
     processes_in_group(pgid)
         .into_iter()
         .filter(|p| p.state != 'Z')
@@ -89,7 +89,7 @@ fn restart_on_change_kills_the_running_build_and_builds_the_new_sources() {
     let fixture = slow_fixture("e2e_restart");
     let mut config = fixture.config();
     config.restart_build_on_change = true;
-    let mut session = common::Session::start(config);
+    let mut session = support::Session::start(config);
     let pid = wait_for_sleep_in_group(&mut session);
 
     // Without the restart this build would take five minutes.

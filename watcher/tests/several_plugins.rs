@@ -1,13 +1,13 @@
 //! Several plugin crates in one loop: a change rebuilds exactly the plugins that depend on
 //! the changed files, all in one cargo invocation.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::path::Path;
 
-use common::{Session, contains, marker};
 use hotdev_watcher::{Artifact, Config, Event};
+use support::{Session, contains, marker};
 
 /// A workspace with two cdylib plugins, `alpha` and `beta`, both using the library `shared`.
 fn workspace(root: &Path) {
