@@ -71,10 +71,10 @@ fn documented_rows() -> Vec<(String, usize)> {
             .unwrap_or("")
             .trim()
             .trim_matches('`');
-        if let [(code, _)] = codes_in(first).as_slice() {
-            if code.len() == first.len() {
-                rows.push((code.clone(), index + 1));
-            }
+        if let [(code, _)] = codes_in(first).as_slice()
+            && code.len() == first.len()
+        {
+            rows.push((code.clone(), index + 1));
         }
     }
     rows

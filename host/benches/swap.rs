@@ -90,7 +90,7 @@ fn main() {
 
 /// The version variant `i` of `variants` answers with.
 fn version_of(i: usize) -> u32 {
-    if i % 2 == 0 { 1 } else { 2 }
+    if i.is_multiple_of(2) { 1 } else { 2 }
 }
 
 fn hotdev(variants: &[PathBuf; 2], reloads: usize, tool: &str, note: &str) {

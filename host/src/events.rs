@@ -197,14 +197,13 @@ impl Events {
             return;
         };
         let unreported = self.dropped.unreported.swap(0, Ordering::Relaxed);
-        if unreported > 0 {
-            if let Err(TrySendError::Full(_)) =
+        if unreported > 0
+            && let Err(TrySendError::Full(_)) =
                 tx.try_send(Event::EventsDropped { count: unreported })
-            {
-                self.dropped
-                    .unreported
-                    .fetch_add(unreported, Ordering::Relaxed);
-            }
+        {
+            self.dropped
+                .unreported
+                .fetch_add(unreported, Ordering::Relaxed);
         }
         if let Err(TrySendError::Full(_)) = tx.try_send(event) {
             let total = self.dropped.total.fetch_add(1, Ordering::Relaxed) + 1;

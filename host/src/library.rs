@@ -196,13 +196,13 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
             )));
         }
     }
-    if let Some(expected) = host_architecture() {
-        if file.architecture() != expected {
-            return Err(not_lib(format!(
-                "it is built for {:?}, this machine is {expected:?}",
-                file.architecture()
-            )));
-        }
+    if let Some(expected) = host_architecture()
+        && file.architecture() != expected
+    {
+        return Err(not_lib(format!(
+            "it is built for {:?}, this machine is {expected:?}",
+            file.architecture()
+        )));
     }
     match &file {
         object::File::Elf64(elf) => check_elf(elf, bytes.len() as u64).map_err(truncated)?,
@@ -320,13 +320,13 @@ fn check_elf<Elf: object::read::elf::FileHeader<Endian = object::Endianness>>(
     let mut arrays = Vec::new();
     for sh in elf.elf_section_table().iter() {
         let file_range = sh.file_range(e);
-        if let Some((offset, size)) = file_range {
-            if offset.saturating_add(size) > len {
-                return Err(format!(
-                    "a section ends at byte {} but the file has {len} bytes",
-                    offset.saturating_add(size)
-                ));
-            }
+        if let Some((offset, size)) = file_range
+            && offset.saturating_add(size) > len
+        {
+            return Err(format!(
+                "a section ends at byte {} but the file has {len} bytes",
+                offset.saturating_add(size)
+            ));
         }
         let flags: u64 = sh.sh_flags(e).into();
         let (addr, size): (u64, u64) = (sh.sh_addr(e).into(), sh.sh_size(e).into());
@@ -343,13 +343,13 @@ fn check_elf<Elf: object::read::elf::FileHeader<Endian = object::Endianness>>(
                  (its headers disagree, as when one build is written over another)"
             ));
         };
-        if let Some((offset, _)) = file_range {
-            if addr - load.vaddr != offset.wrapping_sub(load.offset) {
-                return Err(format!(
-                    "the section at file offset {offset:#x} does not map to its address \
+        if let Some((offset, _)) = file_range
+            && addr - load.vaddr != offset.wrapping_sub(load.offset)
+        {
+            return Err(format!(
+                "the section at file offset {offset:#x} does not map to its address \
                      {addr:#x} (its headers disagree, as when one build is written over another)"
-                ));
-            }
+            ));
         }
         if matches!(
             sh.sh_type(e),
@@ -596,7 +596,7 @@ macro_rules! field {
 
 impl Walk<'_> {
     fn data(&self, addr: usize, len: usize, align: usize, what: &str) -> Result<(), String> {
-        if addr % align.max(1) != 0 || !self.image.holds_data(addr, len.max(1)) {
+        if !addr.is_multiple_of(align.max(1)) || !self.image.holds_data(addr, len.max(1)) {
             return Err(format!(
                 "{what} at {addr:#x} lies outside the library's data"
             ));

@@ -249,10 +249,10 @@ impl ShadowDir {
         for (companion, _) in os::companion_files(copy) {
             let _ = fs::remove_file(companion);
         }
-        if os::is_mapped(copy) != Some(true) {
-            if let Some(map) = linked().as_mut() {
-                map.remove(copy);
-            }
+        if os::is_mapped(copy) != Some(true)
+            && let Some(map) = linked().as_mut()
+        {
+            map.remove(copy);
         }
         match fs::remove_file(copy) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

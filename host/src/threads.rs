@@ -118,7 +118,7 @@ mod linux {
     /// # Safety
     /// `slot` must be a pointer-sized, aligned entry of `image`'s global offset table.
     unsafe fn redirect(image: &Image, slot: usize) -> Result<(), String> {
-        if slot % std::mem::align_of::<usize>() != 0 || !image.contains(slot) {
+        if !slot.is_multiple_of(std::mem::align_of::<usize>()) || !image.contains(slot) {
             return Err(format!(
                 "a pthread_create slot at {slot:#x} lies outside the library"
             ));

@@ -401,21 +401,19 @@ mod imp {
         /// nothing runs).
         fn on_binary(&mut self, binary: &Path, fresh: bool) {
             let cause = std::mem::take(&mut self.changed);
-            if fresh {
-                if let Some(running) = &self.running {
-                    let pid = running.host.pid();
-                    self.term.line(&format!(
-                        "hotdev run: {} changed, but not {}'s binary: pid {pid} keeps running \
+            if fresh && let Some(running) = &self.running {
+                let pid = running.host.pid();
+                self.term.line(&format!(
+                    "hotdev run: {} changed, but not {}'s binary: pid {pid} keeps running \
                          (what the host loads at run time, it hot-reloads itself)",
-                        self.describe(&cause),
-                        self.host.name
-                    ));
-                    self.emit(&Event::HostUnchanged {
-                        pid,
-                        paths: cause.iter().map(|p| p.display().to_string()).collect(),
-                    });
-                    return;
-                }
+                    self.describe(&cause),
+                    self.host.name
+                ));
+                self.emit(&Event::HostUnchanged {
+                    pid,
+                    paths: cause.iter().map(|p| p.display().to_string()).collect(),
+                });
+                return;
             }
             let copy = match self.copy_binary(binary) {
                 Ok(copy) => copy,

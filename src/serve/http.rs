@@ -314,11 +314,11 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared, slot: &Slot) -> Next {
         own(rq, name, query, shared);
         return Next::Serve;
     }
-    if let Some(files) = &shared.static_dir {
-        if let Some(rest) = path.strip_prefix(static_files::PREFIX) {
-            serve_static(rq, files, rest, shared);
-            return Next::Serve;
-        }
+    if let Some(files) = &shared.static_dir
+        && let Some(rest) = path.strip_prefix(static_files::PREFIX)
+    {
+        serve_static(rq, files, rest, shared);
+        return Next::Serve;
     }
 
     let headers: RVec<Header> = rq

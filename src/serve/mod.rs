@@ -724,10 +724,10 @@ impl Reloader {
                     running: flight.running,
                     stuck: flight.stuck,
                 });
-                if current.is_none() {
-                    if let Some(url) = self.open.take() {
-                        open_browser(&url);
-                    }
+                if current.is_none()
+                    && let Some(url) = self.open.take()
+                {
+                    open_browser(&url);
                 }
             }
             Err(error) => {

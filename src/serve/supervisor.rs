@@ -527,10 +527,10 @@ impl Supervisor {
     }
 
     fn drop_copy(&mut self, generation: u64) {
-        if let Some(path) = self.good.remove(&generation) {
-            if !self.pending.contains(&path) {
-                let _ = std::fs::remove_file(path);
-            }
+        if let Some(path) = self.good.remove(&generation)
+            && !self.pending.contains(&path)
+        {
+            let _ = std::fs::remove_file(path);
         }
     }
 

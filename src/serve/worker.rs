@@ -226,12 +226,12 @@ pub fn run(init: &str) -> anyhow::Result<()> {
         }));
     }
     let mut lines = io::stdin().lock().lines();
-    if init.has_state {
-        if let Some(Ok(line)) = lines.next() {
-            match serde_json::from_str(&line) {
-                Ok(Command::State { from, bytes }) => reloader.restore = Some((from, bytes)),
-                _ => tracing::warn!(%line, "the worker expected the plugin's state first"),
-            }
+    if init.has_state
+        && let Some(Ok(line)) = lines.next()
+    {
+        match serde_json::from_str(&line) {
+            Ok(Command::State { from, bytes }) => reloader.restore = Some((from, bytes)),
+            _ => tracing::warn!(%line, "the worker expected the plugin's state first"),
         }
     }
     if let Some(artifact) = &init.artifact {

@@ -769,11 +769,11 @@ mod tests {
             if saves.contains(&now) {
                 s.record(ms(now), [modified("/a/src/lib.rs", 0)]);
             }
-            if let Some((id, started)) = running {
-                if now >= started + build_time {
-                    builds.push((id, started, s.finished(id)));
-                    running = None;
-                }
+            if let Some((id, started)) = running
+                && now >= started + build_time
+            {
+                builds.push((id, started, s.finished(id)));
+                running = None;
             }
             for action in s.poll(ms(now)) {
                 if let Action::Start { id, plugins, .. } = action {

@@ -18,12 +18,6 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
 }
 
-/// Windows locks an open file against deletion, which is what the stale-copy sweep needs:
-/// a directory whose lock file cannot be removed belongs to a live process.
-pub fn try_lock(_file: &File) -> io::Result<bool> {
-    Ok(true)
-}
-
 /// Unknown on Windows.
 pub fn is_mapped(_path: &Path) -> Option<bool> {
     None

@@ -56,28 +56,26 @@ impl<I: Interface> Inner<I> {
             location: location.clone(),
         });
         let mut rolled_back_to = None;
-        if generation.probation_left.load(Ordering::Relaxed) != 0 {
-            if let Ok(mut slots) = self.slots.try_lock() {
-                if slots.is_current(generation) {
-                    if let Some(previous) = slots.previous.take() {
-                        generation.probation_left.store(0, Ordering::Relaxed);
-                        self.current
-                            .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
-                        let to = previous.id;
-                        let bad = slots.current.replace(previous).expect("current");
-                        events.emit(Event::RolledBack {
-                            from: bad.id,
-                            to,
-                            reason: format!(
-                                "generation {} panicked in its first calls: {report}",
-                                bad.id
-                            ),
-                        });
-                        self.reaper.retire(bad);
-                        rolled_back_to = Some(to);
-                    }
-                }
-            }
+        if generation.probation_left.load(Ordering::Relaxed) != 0
+            && let Ok(mut slots) = self.slots.try_lock()
+            && slots.is_current(generation)
+            && let Some(previous) = slots.previous.take()
+        {
+            generation.probation_left.store(0, Ordering::Relaxed);
+            self.current
+                .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
+            let to = previous.id;
+            let bad = slots.current.replace(previous).expect("current");
+            events.emit(Event::RolledBack {
+                from: bad.id,
+                to,
+                reason: format!(
+                    "generation {} panicked in its first calls: {report}",
+                    bad.id
+                ),
+            });
+            self.reaper.retire(bad);
+            rolled_back_to = Some(to);
         }
         CallError::Panicked {
             message,
@@ -111,26 +109,25 @@ impl<I: Interface> Inner<I> {
         };
         // Never wait for the lock, as in `call_failed`: a reload holding it may be waiting
         // for this thread to leave the call. That reload swaps the crashed generation out.
-        if let Ok(mut slots) = self.slots.try_lock() {
-            if slots.is_current(generation) {
-                if let Some(previous) = slots.previous.take() {
-                    generation.probation_left.store(0, Ordering::Relaxed);
-                    self.current
-                        .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
-                    let to = previous.id;
-                    let bad = slots.current.replace(previous).expect("current");
-                    if let CallError::Crashed { rolled_back_to, .. } = &mut error {
-                        *rolled_back_to = Some(to);
-                    }
-                    events.emit(Event::RolledBack {
-                        from: bad.id,
-                        to,
-                        reason: error.to_string(),
-                    });
-                    // Drained like any retired generation, then kept mapped (`crashed`).
-                    self.reaper.retire(bad);
-                }
+        if let Ok(mut slots) = self.slots.try_lock()
+            && slots.is_current(generation)
+            && let Some(previous) = slots.previous.take()
+        {
+            generation.probation_left.store(0, Ordering::Relaxed);
+            self.current
+                .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
+            let to = previous.id;
+            let bad = slots.current.replace(previous).expect("current");
+            if let CallError::Crashed { rolled_back_to, .. } = &mut error {
+                *rolled_back_to = Some(to);
             }
+            events.emit(Event::RolledBack {
+                from: bad.id,
+                to,
+                reason: error.to_string(),
+            });
+            // Drained like any retired generation, then kept mapped (`crashed`).
+            self.reaper.retire(bad);
         }
         error
     }

@@ -155,10 +155,10 @@ impl<I: Interface> Generation<I> {
             std::mem::forget(lib);
             None
         } else {
-            if let Some(lib) = lib {
-                if let Err(e) = lib.close() {
-                    tracing::warn!(generation = self.id, error = %e, "closing the library failed");
-                }
+            if let Some(lib) = lib
+                && let Err(e) = lib.close()
+            {
+                tracing::warn!(generation = self.id, error = %e, "closing the library failed");
             }
             (os::is_mapped(&self.shadow_path) == Some(true)).then(|| os::PIN_REASON.to_string())
         };

@@ -227,12 +227,12 @@ impl Control {
                 },
                 default(timeout) => {}
             }
-            if let Some(build) = &mut self.build {
-                if build.kill_deadline.is_some_and(|d| Instant::now() >= d) {
-                    tracing::warn!(id = build.id, "cargo ignored SIGTERM; killing its group");
-                    cargo::signal_group(&mut build.child, Stop::Kill);
-                    build.kill_deadline = None;
-                }
+            if let Some(build) = &mut self.build
+                && build.kill_deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                tracing::warn!(id = build.id, "cargo ignored SIGTERM; killing its group");
+                cargo::signal_group(&mut build.child, Stop::Kill);
+                build.kill_deadline = None;
             }
             self.act(Instant::now());
         }

@@ -128,14 +128,14 @@ pub(super) fn load_ancestor_gitignores(plan: &mut WatchPlan, root: &Path) {
         return;
     }
     for dir in root.ancestors().skip(1) {
-        if let Ok(text) = std::fs::read_to_string(dir.join(".gitignore")) {
-            if !plan.add_gitignore_lines_unless_ignoring(dir, &text, Some(root)) {
-                tracing::warn!(
-                    package = %root.display(),
-                    gitignore = %dir.join(".gitignore").display(),
-                    "the package lies in a folder this .gitignore ignores; its rules are not applied to the package's files"
-                );
-            }
+        if let Ok(text) = std::fs::read_to_string(dir.join(".gitignore"))
+            && !plan.add_gitignore_lines_unless_ignoring(dir, &text, Some(root))
+        {
+            tracing::warn!(
+                package = %root.display(),
+                gitignore = %dir.join(".gitignore").display(),
+                "the package lies in a folder this .gitignore ignores; its rules are not applied to the package's files"
+            );
         }
         if dir == repo {
             break;
