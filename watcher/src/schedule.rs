@@ -283,7 +283,7 @@ impl Scheduler {
     }
 
     /// Requests a build of every plugin now, as if each had changed.
-    pub(crate) fn request_all(&mut self, _now: Instant) {
+    pub(crate) fn request_all(&mut self) {
         for plugin in 0..self.workspace_of_plugin.len() {
             self.pending.entry(plugin).or_default();
         }
@@ -464,7 +464,7 @@ mod tests {
                 Input::Finished(id, verdict) => {
                     assert_eq!(scheduler.finished(id), verdict, "step {step} at {ms} ms")
                 }
-                Input::Rebuild => scheduler.request_all(now),
+                Input::Rebuild => scheduler.request_all(),
                 Input::Nothing => {}
             }
             assert_eq!(scheduler.poll(now), expected, "step {step} at {ms} ms");
@@ -764,7 +764,7 @@ mod tests {
         let last_save = *saves.last().unwrap();
         let mut running: Option<(u64, u64)> = None; // (id, started at)
         let mut builds = Vec::new(); // (id, started at, verdict)
-        s.request_all(ms(0));
+        s.request_all();
         for now in 0..5_000 {
             if saves.contains(&now) {
                 s.record(ms(now), [modified("/a/src/lib.rs", 0)]);

@@ -189,7 +189,7 @@ impl Control {
         builds: Receiver<(u64, BuildOutput)>,
     ) {
         let _span = tracing::info_span!("hotdev_watcher").entered();
-        self.scheduler.request_all(Instant::now());
+        self.scheduler.request_all();
         self.act(Instant::now());
         loop {
             let now = Instant::now();
@@ -217,7 +217,7 @@ impl Control {
                     }
                 },
                 recv(commands) -> command => match command {
-                    Ok(Command::Rebuild) => self.scheduler.request_all(Instant::now()),
+                    Ok(Command::Rebuild) => self.scheduler.request_all(),
                     Ok(Command::Shutdown) | Err(_) => break,
                 },
                 recv(builds) -> message => {
@@ -282,7 +282,7 @@ impl Control {
                 self.emit(Event::Warning(
                     "the file watcher lost events (its queue overflowed); rebuilding".into(),
                 ));
-                self.scheduler.request_all(now);
+                self.scheduler.request_all();
                 continue;
             }
             let (appeared, gone) = moved_paths(&event);
