@@ -12,8 +12,13 @@ use support::{fixture, shadow_root};
 #[cfg(target_os = "linux")]
 #[test]
 fn a_copy_that_fills_the_disk_leaves_no_partial_file_behind() {
-    // Built before the limit is lowered: cargo inherits it.
-    let (v1, v2) = (fixture(""), fixture("v2"));
+    // Built before the limit is lowered: cargo inherits it. The new build is copied out
+    // of its target directory first: a cargo output there would be linked into the
+    // shadow directory, not written, and a link cannot fill the disk.
+    let (v1, built) = (fixture(""), fixture("v2"));
+    let outside = tempfile::tempdir().unwrap();
+    let v2 = outside.path().join(built.file_name().unwrap());
+    std::fs::copy(&built, &v2).unwrap();
     let root = shadow_root();
     let plugin = Plugin::<CounterApi>::load_with(
         &v1,
