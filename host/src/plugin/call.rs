@@ -62,8 +62,7 @@ impl<I: Interface> Inner<I> {
             && let Some(previous) = slots.previous.take()
         {
             generation.probation_left.store(0, Ordering::Relaxed);
-            self.current
-                .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
+            self.set_current(Arc::as_ptr(&previous));
             let to = previous.id;
             let bad = slots.current.replace(previous).expect("current");
             events.emit(Event::RolledBack {
@@ -114,8 +113,7 @@ impl<I: Interface> Inner<I> {
             && let Some(previous) = slots.previous.take()
         {
             generation.probation_left.store(0, Ordering::Relaxed);
-            self.current
-                .store(Arc::as_ptr(&previous).cast_mut(), Ordering::Release);
+            self.set_current(Arc::as_ptr(&previous));
             let to = previous.id;
             let bad = slots.current.replace(previous).expect("current");
             if let CallError::Crashed { rolled_back_to, .. } = &mut error {
@@ -146,13 +144,16 @@ unsafe impl<I: Interface> Caller<I> for Plugin<I> {
         &self,
         call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     ) -> Result<R, CallError> {
-        if self.inner.catch_crashes {
-            return invoke_guarded(&self.inner, call, None);
-        }
         let guard = epoch::pin();
+        let current = self.inner.current.load(Ordering::Acquire);
+        if current.addr() & CATCH_TAG != 0 {
+            // The guard stays here (moving it on one path only would cost the plain path
+            // a drop flag): the guarded call runs as a pinned one would.
+            return invoke_guarded(&self.inner, call, current);
+        }
         // SAFETY: see the impl's comment: entered before this load, so the generation
-        // stays alive until `guard` drops; it is not used after that.
-        let generation = unsafe { &*self.inner.current.load(Ordering::Acquire) };
+        // stays alive until `guard` drops; it is not used after that. The tag is clear.
+        let generation = unsafe { &*current };
         invoke_in(&self.inner, generation, call, Some(guard))
     }
 }
@@ -209,24 +210,49 @@ fn finish_call<I: Interface, R>(
     }
 }
 
+/// The low bit of [`Inner::current`]: calls run under the crash guard
+/// (`Options::catch_crashes`). Generations are aligned to more than one byte, so the bit
+/// is free; carrying the flag in the pointer every call loads anyway costs the plain path
+/// a test of a register, where a separate field cost it a load and most of a nanosecond.
+const CATCH_TAG: usize = 1;
+
+impl<I: Interface> Inner<I> {
+    /// Points [`current`](Inner::current) at `generation`, tagged with [`CATCH_TAG`] when
+    /// calls run under the crash guard.
+    pub(super) fn set_current(&self, generation: *const Generation<I>) {
+        let tagged = generation
+            .cast_mut()
+            .map_addr(|addr| addr | if self.catch_crashes { CATCH_TAG } else { 0 });
+        self.current.store(tagged, Ordering::Release);
+    }
+
+    /// The serving generation, without its tag. Only a thread inside the epoch domain may
+    /// follow it (see `Plugin::invoke`).
+    pub(super) fn current_generation(&self) -> *const Generation<I> {
+        untag(self.current.load(Ordering::Acquire))
+    }
+}
+
+/// `current` without [`CATCH_TAG`].
+fn untag<I: Interface>(current: *mut Generation<I>) -> *const Generation<I> {
+    current.map_addr(|addr| addr & !CATCH_TAG).cast_const()
+}
+
 /// A whole call with crash catching on (`Options::catch_crashes`), out of line: the plain
-/// path pays one predictable branch on a field of the plugin, before anything else, and
-/// stays as it was after it. Enters the epoch domain unless the caller is pinned
-/// (`pinned`), calls under the guard, and turns a crash into its error after handling it
-/// (`Inner::call_crashed`).
+/// path pays one test of the pointer it loaded and stays as it was after it. Calls under
+/// the guard in the generation `current` (tagged) points at, for a caller inside the epoch
+/// domain until it returns (as a pinned caller is), and turns a crash into its error after
+/// handling it (`Inner::call_crashed`).
 #[cold]
 #[inline(never)]
 fn invoke_guarded<I: Interface, R>(
     inner: &Inner<I>,
     call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
-    pinned: Option<&Generation<I>>,
+    current: *mut Generation<I>,
 ) -> Result<R, CallError> {
-    let guard = pinned.is_none().then(epoch::pin);
-    let generation = match pinned {
-        Some(generation) => generation,
-        // SAFETY: entered the domain just above, before this load; see `Plugin::invoke`.
-        None => unsafe { &*inner.current.load(Ordering::Acquire) },
-    };
+    // SAFETY: the caller entered the epoch domain before loading `current` (or holds a
+    // pin taken before), so the generation stays alive for this call.
+    let generation = unsafe { &*untag(current) };
     let mut out = MaybeUninit::<R>::uninit();
     let out_ptr = out.as_mut_ptr();
     let mut report = std::ptr::null_mut();
@@ -237,7 +263,7 @@ fn invoke_guarded<I: Interface, R>(
         }
     };
     match crash::guarded(&mut run) {
-        Ok(()) => finish_call(inner, generation, report, out, guard),
+        Ok(()) => finish_call(inner, generation, report, out, None),
         Err(fault) => Err(inner.call_crashed(generation, fault)),
     }
 }
@@ -248,11 +274,10 @@ impl<I: Interface> Plugin<I> {
     /// happens meanwhile (the generation then stays loaded until the pin is dropped).
     pub fn pin(&self) -> Pinned<'_, I> {
         let guard = epoch::pin();
-        // SAFETY: entered before loading the pointer; see `invoke`.
-        let generation = unsafe { &*self.inner.current.load(Ordering::Acquire) };
+        let current = self.inner.current.load(Ordering::Acquire);
         Pinned {
             plugin: self,
-            generation,
+            current,
             _guard: guard,
         }
     }
@@ -262,21 +287,29 @@ impl<I: Interface> Plugin<I> {
 /// be dropped on the thread that pinned.
 pub struct Pinned<'a, I: Interface> {
     plugin: &'a Plugin<I>,
-    generation: &'a Generation<I>,
+    /// The pinned generation, tagged as [`Inner::current`] is.
+    current: *mut Generation<I>,
     _guard: epoch::Guard,
 }
 
 impl<I: Interface> Pinned<'_, I> {
+    /// The pinned generation.
+    fn pinned(&self) -> &Generation<I> {
+        // SAFETY: loaded after entering the epoch domain; the guard keeps this thread
+        // announced while the `Pinned` lives, so the generation stays loaded.
+        unsafe { &*untag(self.current) }
+    }
+
     /// The pinned generation's number.
     pub fn generation(&self) -> u64 {
-        self.generation.id
+        self.pinned().id
     }
 }
 
 impl<I: Interface> fmt::Debug for Pinned<'_, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pinned")
-            .field("generation", &self.generation.id)
+            .field("generation", &self.pinned().id)
             .finish()
     }
 }
@@ -290,9 +323,10 @@ unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
         call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     ) -> Result<R, CallError> {
         let inner = &self.plugin.inner;
-        if inner.catch_crashes {
-            return invoke_guarded(inner, call, Some(self.generation));
+        if self.current.addr() & CATCH_TAG != 0 {
+            return invoke_guarded(inner, call, self.current);
         }
-        invoke_in(inner, self.generation, call, None)
+        // SAFETY: as in `pinned`; the tag is clear.
+        invoke_in(inner, unsafe { &*self.current }, call, None)
     }
 }

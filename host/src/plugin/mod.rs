@@ -224,7 +224,9 @@ impl<I: Interface> fmt::Debug for Plugin<I> {
 // `repr(C)`: the two fields every call reads come first, in one cache line.
 #[repr(C)]
 struct Inner<I: Interface> {
-    /// The serving generation; always points into `slots.current`.
+    /// The serving generation; always points into `slots.current`. Its low bit says
+    /// whether calls run under the crash guard (`call.rs`, `CATCH_TAG`): set it with
+    /// `set_current`, read it with `current_generation` or untag it.
     current: AtomicPtr<Generation<I>>,
     /// Calls run under the crash guard (`Options::catch_crashes`).
     catch_crashes: bool,
@@ -328,8 +330,9 @@ impl<I: Interface> Plugin<I> {
         });
         let shadow = Arc::new(shadow);
         let generation = Arc::new(generation);
+        let first = Arc::as_ptr(&generation);
         let inner = Inner {
-            current: AtomicPtr::new(Arc::as_ptr(&generation).cast_mut()),
+            current: AtomicPtr::new(std::ptr::null_mut()),
             slots: Mutex::new(Slots {
                 current: Some(generation),
                 previous: None,
@@ -349,6 +352,7 @@ impl<I: Interface> Plugin<I> {
             events,
             shadow,
         };
+        inner.set_current(first);
         Ok(Plugin {
             inner: Arc::new(inner),
         })
@@ -358,7 +362,7 @@ impl<I: Interface> Plugin<I> {
     pub fn generation(&self) -> u64 {
         let _pin = epoch::pin();
         // SAFETY: entered the epoch domain before loading the pointer, as in `invoke`.
-        unsafe { (*self.inner.current.load(Ordering::Acquire)).id }
+        unsafe { (*self.inner.current_generation()).id }
     }
 
     /// How many events were dropped because the [`Options::events`] channel was full.
@@ -455,9 +459,7 @@ impl<I: Interface> Plugin<I> {
         let migrated = transition.guard.is_some();
         let new = Arc::new(new);
         let swap_started = Instant::now();
-        inner
-            .current
-            .store(Arc::as_ptr(&new).cast_mut(), Ordering::Release);
+        inner.set_current(Arc::as_ptr(&new));
         let swap = swap_started.elapsed();
         drop(transition.guard);
         inner.next_generation.store(id + 1, Ordering::Relaxed);

@@ -10,7 +10,6 @@ use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -361,7 +360,7 @@ impl<I: Interface> Plugin<I> {
         let _pin = epoch::pin();
         // SAFETY: entered the epoch domain before loading the pointer, as in `invoke`: the
         // generation stays loaded while the pin lives.
-        let generation = unsafe { &*inner.current.load(Ordering::Acquire) };
+        let generation = unsafe { &*inner.current_generation() };
         let Some(hooks) = &generation.state else {
             return Ok(None);
         };
@@ -389,7 +388,7 @@ impl<I: Interface> Plugin<I> {
         let inner = &*self.inner;
         let _pin = epoch::pin();
         // SAFETY: as in `save_state`.
-        let generation = unsafe { &*inner.current.load(Ordering::Acquire) };
+        let generation = unsafe { &*inner.current_generation() };
         let Some(hooks) = &generation.state else {
             return Ok(false);
         };
