@@ -308,7 +308,7 @@ mod imp {
         match AltStack::new() {
             Ok(stack) => ALT_STACK.with(|s| *s.borrow_mut() = Some(stack)),
             Err(e) => tracing::warn!(
-                code = "HD056",
+                code = reloadable::codes::CRASH_CATCHING,
                 error = %e,
                 "no alternate signal stack on this thread: a stack overflow in a plugin call will end the process"
             ),

@@ -1,11 +1,13 @@
 //! Events: what the host did, as plain data for listeners.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
+use reloadable::codes;
 
 /// One step of a plugin's life, sent to [`Options::events`](crate::Options::events).
 #[non_exhaustive]
@@ -210,7 +212,7 @@ impl Events {
             self.dropped.unreported.fetch_add(1, Ordering::Relaxed);
             if total.is_power_of_two() {
                 tracing::warn!(
-                    code = "HD043",
+                    code = codes::EVENTS_DROPPED,
                     dropped = total,
                     "the event channel is full; events are dropped, reloads and calls go on"
                 );
@@ -219,74 +221,209 @@ impl Events {
     }
 }
 
-/// Mirrors an event in `tracing`, warnings with their codes.
-fn trace(event: &Event) {
-    match event {
-        Event::Rejected { code, message, .. } => tracing::warn!(code, "{message}"),
-        Event::DrainTimeout {
-            generation,
-            waited,
-            calls,
-        } => {
-            tracing::warn!(
-                code = "HD040",
+impl Event {
+    /// The code of an event that reports something going wrong (`HD040`–`HD055`, or a
+    /// refusal's own), `None` for the ordinary steps of a reload.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Event::Rejected { code, .. } => Some(code),
+            Event::DrainTimeout { .. } => Some(codes::DRAIN_TIMEOUT),
+            Event::Unloaded {
+                pinned: Some(_), ..
+            } => Some(codes::STILL_MAPPED),
+            Event::ThreadsRunning { .. } => Some(codes::THREADS_RUNNING),
+            Event::EventsDropped { .. } => Some(codes::EVENTS_DROPPED),
+            Event::Panicked { .. } => Some(codes::PANICKED),
+            Event::RolledBack { .. } => Some(codes::ROLLED_BACK),
+            Event::Crashed { .. } => Some(codes::CRASHED),
+            _ => None,
+        }
+    }
+}
+
+/// One line for people, starting with the code when the event has one. Every reporter
+/// (the terminals of `hotdev serve` and of `HotPlugin`, `tracing`) prints events this way.
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (Some(code), false) = (self.code(), matches!(self, Event::Rejected { .. })) {
+            write!(f, "[{code}] ")?;
+        }
+        match self {
+            Event::Loaded {
                 generation,
-                ?waited,
+                path,
+                load,
+                ..
+            } => write!(
+                f,
+                "generation {generation} loaded from {} in {} ms",
+                path.display(),
+                load.as_millis()
+            ),
+            Event::Rejected { message, .. } => f.write_str(message),
+            Event::Swapped { from, to, swap } => write!(
+                f,
+                "generation {to} serves in place of {from} (swap {:.1} µs)",
+                swap.as_secs_f64() * 1e6
+            ),
+            Event::StateMigrated { to, bytes, .. } => write!(
+                f,
+                "the plugin's state was migrated to generation {to} ({bytes} bytes)"
+            ),
+            Event::StateReset {
+                to, diff, reason, ..
+            } => write!(
+                f,
+                "the plugin's state was reset: {} ({reason}); generation {to} starts from Default",
+                diff.join("; ")
+            ),
+            Event::Drained {
+                generation,
                 calls,
-                "calls still running in a retired generation"
-            )
-        }
-        Event::Unloaded {
-            generation,
-            pinned: Some(why),
-        } => {
-            tracing::warn!(
-                code = "HD041",
+                waited,
+            } => write!(
+                f,
+                "generation {generation} drained after {} ms: the {calls} call(s) that entered \
+                 before it was retired returned",
+                waited.as_millis()
+            ),
+            Event::DrainTimeout {
                 generation,
-                "library still mapped after unloading: {why}"
-            )
-        }
-        Event::ThreadsRunning {
-            generation,
-            threads,
-        } => {
-            tracing::warn!(
-                code = "HD042",
+                waited,
+                calls,
+            } => write!(
+                f,
+                "generation {generation} is not drained after {} ms: {calls} call(s) that \
+                 entered before it was retired (in it or an older generation) are still \
+                 running; its library stays loaded until they return",
+                waited.as_millis()
+            ),
+            Event::Unloaded {
+                generation,
+                pinned: None,
+            } => write!(f, "generation {generation} unloaded"),
+            Event::Unloaded {
+                generation,
+                pinned: Some(why),
+            } => write!(
+                f,
+                "generation {generation} stays mapped after unloading: {why}"
+            ),
+            Event::RolledBack { from, to, reason } => {
+                write!(f, "rolled back from generation {from} to {to}: {reason}")
+            }
+            Event::Panicked {
+                generation,
+                message,
+                location,
+            } => {
+                write!(f, "generation {generation} panicked")?;
+                if let Some(at) = location {
+                    write!(f, " at {at}")?;
+                }
+                write!(f, ": {message}")
+            }
+            Event::Crashed {
+                generation,
+                signal,
+                address,
+                stack_overflow,
+            } => {
+                let what = if *stack_overflow {
+                    "stack overflow".to_string()
+                } else {
+                    reloadable::signal_name(*signal)
+                };
+                write!(
+                    f,
+                    "generation {generation} crashed ({what} at {address:#x}); the host goes on"
+                )
+            }
+            Event::KeptMapped { generation } => write!(
+                f,
+                "generation {generation} drained and stays mapped (values it made may still \
+                 be in use)"
+            ),
+            Event::ThreadsRunning {
                 generation,
                 threads,
-                "threads started by a retired generation still run; its library stays loaded until they end"
-            )
-        }
-        Event::Panicked {
-            generation,
-            message,
-            location,
-        } => {
-            tracing::warn!(
-                code = "HD050",
+            } => write!(
+                f,
+                "generation {generation} started {threads} thread(s) that still run; its \
+                 library stays loaded until they end"
+            ),
+            Event::EventsDropped { count } => write!(
+                f,
+                "{count} event(s) were dropped: the event channel was full (reloads and calls \
+                 went on)"
+            ),
+            Event::UnloadHookPanicked {
                 generation,
-                ?location,
-                "plugin panicked: {message}"
-            )
+                message,
+            } => write!(
+                f,
+                "generation {generation}'s unload hook panicked: {message}"
+            ),
         }
-        Event::Crashed {
-            generation,
-            signal,
-            address,
-            stack_overflow,
-        } => {
-            tracing::error!(
-                code = "HD055",
-                generation,
-                signal = %reloadable::signal_name(*signal),
-                address = format_args!("{address:#x}"),
-                stack_overflow,
-                "plugin call crashed; the host goes on"
-            )
-        }
-        Event::RolledBack { from, to, reason } => {
-            tracing::warn!(code = "HD051", from, to, "rolled back: {reason}")
-        }
-        other => tracing::debug!(event = ?other),
+    }
+}
+
+/// Mirrors an event in `tracing`: those with a code as warnings, the rest as debug lines.
+fn trace(event: &Event) {
+    match event.code() {
+        Some(code) => tracing::warn!(code, "{event}"),
+        None => tracing::debug!("{event}"),
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn problems_start_with_their_code_and_steps_do_not() {
+        let timeout = Event::DrainTimeout {
+            generation: 3,
+            waited: Duration::from_millis(5000),
+            calls: 2,
+        };
+        assert_eq!(timeout.code(), Some("HD040"));
+        assert!(
+            timeout
+                .to_string()
+                .starts_with("[HD040] generation 3 is not drained after 5000 ms: 2 call(s)"),
+            "{timeout}"
+        );
+        let rejected = Event::Rejected {
+            code: "HD013",
+            message: "[HD013] x was built against a different ABI: y".into(),
+            path: PathBuf::from("x"),
+        };
+        assert_eq!(
+            rejected.to_string(),
+            "[HD013] x was built against a different ABI: y"
+        );
+        let swapped = Event::Swapped {
+            from: 1,
+            to: 2,
+            swap: Duration::from_nanos(1500),
+        };
+        assert_eq!(swapped.code(), None);
+        assert_eq!(
+            swapped.to_string(),
+            "generation 2 serves in place of 1 (swap 1.5 µs)"
+        );
+        let crashed = Event::Crashed {
+            generation: 4,
+            signal: 11,
+            address: 0,
+            stack_overflow: true,
+        };
+        assert!(
+            crashed
+                .to_string()
+                .starts_with("[HD055] generation 4 crashed (stack overflow at 0x0)"),
+            "{crashed}"
+        );
     }
 }

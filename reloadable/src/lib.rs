@@ -56,6 +56,7 @@
 
 pub mod abi;
 pub mod alloc;
+pub mod codes;
 pub mod descriptor;
 mod exports;
 pub mod ffi;
@@ -174,12 +175,12 @@ impl CallError {
             CallError::Panicked {
                 rolled_back_to: None,
                 ..
-            } => "HD050",
+            } => codes::PANICKED,
             CallError::Panicked {
                 rolled_back_to: Some(_),
                 ..
-            } => "HD051",
-            CallError::Crashed { .. } => "HD055",
+            } => codes::ROLLED_BACK,
+            CallError::Crashed { .. } => codes::CRASHED,
         }
     }
 }

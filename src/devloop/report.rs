@@ -54,57 +54,14 @@ impl Reporter {
 
     pub(super) fn host(&self, event: &hotdev_host::Event) {
         use hotdev_host::Event as H;
-        match event {
-            H::Drained {
-                generation,
-                calls,
-                waited,
-            } if *calls > 0 => self.line(&format!(
-                "hotdev: generation {generation} drained after {}: the {calls} call(s) that \
-                 entered before it was retired returned",
-                ms(*waited)
-            )),
-            H::DrainTimeout {
-                generation,
-                calls,
-                waited,
-            } => self.line(&format!(
-                "hotdev: [HD040] generation {generation} is not drained after {}: {calls} call(s) \
-                 that entered before it was retired (in it or an older generation) are still \
-                 running; it stays loaded until they return",
-                ms(*waited)
-            )),
-            H::ThreadsRunning {
-                generation,
-                threads,
-            } => self.line(&format!(
-                "hotdev: [HD042] generation {generation} started {threads} thread(s) that still run; it stays loaded until they end"
-            )),
-            H::Unloaded {
-                generation,
-                pinned: Some(why),
-            } => self.line(&format!(
-                "hotdev: [HD041] generation {generation} stays mapped after unloading: {why}"
-            )),
-            H::Panicked {
-                generation,
-                message,
-                location,
-            } => self.line(&format!(
-                "hotdev: [HD050] generation {generation} panicked{}: {message}",
-                location
-                    .as_ref()
-                    .map(|l| format!(" at {l}"))
-                    .unwrap_or_default()
-            )),
-            H::RolledBack { from, to, reason } => self.line(&format!(
-                "hotdev: [HD051] rolled back from generation {from} to {to}: {reason}"
-            )),
-            H::StateReset { to, diff, reason, .. } => self.line(&format!(
-                "hotdev: the plugin's state was reset: {} ({reason}); generation {to} starts from Default",
-                diff.join("; ")
-            )),
-            _ => {}
+        // Problems (the events with a code), a drain that waited for calls, and a state
+        // that was reset: the rest are the ordinary steps of a reload, reported as one
+        // line by the loop itself.
+        let worth_a_line = event.code().is_some()
+            || matches!(event, H::Drained { calls, .. } if *calls > 0)
+            || matches!(event, H::StateReset { .. });
+        if worth_a_line {
+            self.line(&format!("hotdev: {event}"));
         }
     }
 }

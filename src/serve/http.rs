@@ -17,7 +17,7 @@ use anyhow::{Context, anyhow};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use reloadable::web::app::Calls as _;
 use reloadable::web::{Header, Request, Response};
-use reloadable::{CallError, RVec};
+use reloadable::{CallError, RVec, codes};
 use tiny_http::StatusCode;
 
 use super::Shared;
@@ -250,8 +250,9 @@ fn timed_out(pool: &Arc<Pool>, expired: Expired) {
         "no new worker is started"
     };
     shared.term.line(&format!(
-        "[HD052] {route} (generation {generation}) has not returned after {}: answered 504. \
+        "[{}] {route} (generation {generation}) has not returned after {}: answered 504. \
          Its thread cannot be stopped and keeps running ({stuck} stuck); {place}",
+        codes::HANDLER_TIMEOUT,
         seconds(elapsed)
     ));
     shared.emit(&Event::HandlerTimeout {
@@ -263,9 +264,10 @@ fn timed_out(pool: &Arc<Pool>, expired: Expired) {
     });
     if !replace && calls.at_limit() && !shared.cap_reported.swap(true, Ordering::SeqCst) {
         shared.term.line(&format!(
-            "[HD054] {stuck} calls are stuck, the limit is {MAX_STUCK}: no more workers are \
+            "[{}] {stuck} calls are stuck, the limit is {MAX_STUCK}: no more workers are \
              started for stuck calls, so fewer requests are served at once; restart hotdev \
-             to free their threads"
+             to free their threads",
+            codes::STUCK_LIMIT
         ));
         shared.emit(&Event::StuckLimit {
             stuck: stuck as u64,
@@ -287,8 +289,9 @@ fn trip(shared: &Shared, generation: u64, route: &str, what: &str) {
 /// Says that the breaker of `route` opened.
 fn breaker_opened(shared: &Shared, generation: u64, route: &str) {
     shared.term.line(&format!(
-        "[HD053] {route} failed {} times in generation {generation}: its breaker is open, it \
+        "[{}] {route} failed {} times in generation {generation}: its breaker is open, it \
          is answered at once with the error page until the next generation goes live",
+        codes::BREAKER_OPEN,
         super::breaker::FAILURES
     ));
     shared.emit(&Event::BreakerOpen {

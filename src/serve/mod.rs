@@ -876,9 +876,12 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
                         ", and {older} calls running in older generations hold it too"
                     ));
                 }
+                // Rendered here rather than by the event's `Display`: the server numbers
+                // generations across worker processes, and knows where the calls run.
                 shared.term.line(&format!(
-                    "warning: [HD040] generation {generation} is not drained after {} ms: \
+                    "warning: [{}] generation {generation} is not drained after {} ms: \
                      {why}; its library stays loaded until they return",
+                    reloadable::codes::DRAIN_TIMEOUT,
                     waited.as_millis()
                 ));
                 shared.emit(&Event::DrainTimeout {
@@ -893,8 +896,9 @@ fn follow_host(events: &Receiver<hotdev_host::Event>, shared: &Shared) {
             } => {
                 let generation = display(generation);
                 shared.term.line(&format!(
-                    "warning: [HD042] generation {generation} started {threads} thread(s) that \
-                     still run; its library stays loaded until they end"
+                    "warning: [{}] generation {generation} started {threads} thread(s) that \
+                     still run; its library stays loaded until they end",
+                    reloadable::codes::THREADS_RUNNING
                 ));
                 shared.emit(&Event::ThreadsRunning {
                     generation,

@@ -97,7 +97,7 @@ pub fn timeout_page(
     page(
         "handler timed out",
         &format!(
-            "<h1>the handler did not return</h1><pre id=\"hotdev-timeout\">[HD052] {route} \
+            "<h1>the handler did not return</h1><pre id=\"hotdev-timeout\">[{code}] {route} \
              has run for {elapsed:.1} s in generation {generation}, past the handler timeout \
              ({limit:.1} s)</pre><p>Its thread cannot be stopped: the call keeps running in \
              the background ({stuck} stuck), and another worker took its place. After \
@@ -106,6 +106,7 @@ pub fn timeout_page(
              never released?) and save: the new generation serves at once and this page \
              reloads by itself.</p><p class=\"dim\">change the limit with \
              <code>hotdev serve --handler-timeout</code></p>",
+            code = reloadable::codes::HANDLER_TIMEOUT,
             route = escape(route),
             elapsed = elapsed.as_secs_f64(),
             limit = limit.as_secs_f64(),
@@ -119,11 +120,12 @@ pub fn breaker_page(route: &str, generation: u64, failures: u32, last: &str) -> 
     page(
         "circuit breaker open",
         &format!(
-            "<h1>circuit breaker open</h1><pre id=\"hotdev-breaker\">[HD053] {route} failed \
+            "<h1>circuit breaker open</h1><pre id=\"hotdev-breaker\">[{code}] {route} failed \
              {failures} times in generation {generation}; last: {last}</pre><p>This request \
              was answered without calling the handler. Requests to this route are answered \
              so until the next generation goes live: fix the code and save, and this page \
              reloads by itself.</p>",
+            code = reloadable::codes::BREAKER_OPEN,
             route = escape(route),
             last = escape(last),
         ),

@@ -91,7 +91,7 @@ impl<I: Interface> Generation<I> {
                 unsafe { (desc.fini)() };
                 if generation.threads_running() > 0 {
                     tracing::warn!(
-                        code = "HD042",
+                        code = reloadable::codes::THREADS_RUNNING,
                         path = %artifact.display(),
                         "the refused library started threads that still run; it stays loaded"
                     );

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use reloadable::Interface;
+use reloadable::{Interface, codes};
 
 use super::Generation;
 use crate::Event;
@@ -220,9 +220,12 @@ fn reap<I: Interface>(
                 }
                 for l in lingering.drain(..) {
                     let (code, what) = if l.grace.is_some() {
-                        ("HD040", "calls never returned")
+                        (codes::DRAIN_TIMEOUT, "calls never returned")
                     } else {
-                        ("HD042", "threads started by the plugin still run")
+                        (
+                            codes::THREADS_RUNNING,
+                            "threads started by the plugin still run",
+                        )
                     };
                     tracing::error!(
                         code,
