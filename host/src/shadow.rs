@@ -435,17 +435,10 @@ mod tests {
 
     #[test]
     fn the_default_root_is_in_the_cargo_target_dir() {
-        let root = tempfile::tempdir().unwrap();
-        let target = root.path().join("target");
-        fs::create_dir_all(target.join("debug")).unwrap();
-        fs::write(
-            target.join("CACHEDIR.TAG"),
-            b"Signature: 8a477f597d28d172789f06886806bc55",
-        )
-        .unwrap();
-        let artifact = target.join("debug/libplugin.so");
-        fs::write(&artifact, b"").unwrap();
-        let expected = fs::canonicalize(&target).unwrap().join("hotdev-shadow");
+        let (root, artifact) = target_with_artifact(b"");
+        let expected = fs::canonicalize(root.path().join("target"))
+            .unwrap()
+            .join("hotdev-shadow");
         assert_eq!(default_root(&artifact), expected);
     }
 

@@ -55,27 +55,16 @@ impl<I: Interface> Inner<I> {
             message: message.clone(),
             location: location.clone(),
         });
-        let mut rolled_back_to = None;
-        if generation.probation_left.load(Ordering::Relaxed) != 0
-            && let Ok(mut slots) = self.slots.try_lock()
-            && slots.is_current(generation)
-            && let Some(previous) = slots.previous.take()
-        {
-            generation.probation_left.store(0, Ordering::Relaxed);
-            self.set_current(Arc::as_ptr(&previous));
-            let to = previous.id;
-            let bad = slots.current.replace(previous).expect("current");
-            events.emit(Event::RolledBack {
-                from: bad.id,
-                to,
-                reason: format!(
+        let rolled_back_to = if generation.probation_left.load(Ordering::Relaxed) != 0 {
+            self.roll_back(generation, |_| {
+                format!(
                     "generation {} panicked in its first calls: {report}",
-                    bad.id
-                ),
-            });
-            self.reaper.retire(bad);
-            rolled_back_to = Some(to);
-        }
+                    generation.id
+                )
+            })
+        } else {
+            None
+        };
         CallError::Panicked {
             message,
             location,
@@ -86,6 +75,35 @@ impl<I: Interface> Inner<I> {
 }
 
 impl<I: Interface> Inner<I> {
+    /// Rolls back from `generation` to the generation before it, when `generation` serves
+    /// on probation (a previous generation is kept): returns the generation serving again,
+    /// whose number `reason` gets to explain the rollback. Never waits for the slots' lock:
+    /// a reload holding it may be waiting for this thread to leave its call, and that
+    /// reload swaps `generation` out anyway. The bad generation is retired like any other
+    /// (drained, then unloaded, or kept mapped when a call crashed in it).
+    fn roll_back(
+        &self,
+        generation: &Generation<I>,
+        reason: impl FnOnce(u64) -> String,
+    ) -> Option<u64> {
+        let mut slots = self.slots.try_lock().ok()?;
+        if !slots.is_current(generation) {
+            return None;
+        }
+        let previous = slots.previous.take()?;
+        generation.probation_left.store(0, Ordering::Relaxed);
+        self.set_current(Arc::as_ptr(&previous));
+        let to = previous.id;
+        let bad = slots.current.replace(previous).expect("current");
+        self.events().emit(Event::RolledBack {
+            from: bad.id,
+            to,
+            reason: reason(to),
+        });
+        self.reaper.retire(bad);
+        Some(to)
+    }
+
     /// A call into `generation` crashed: marks it crashed (never unloaded) and, when it
     /// serves on probation, rolls back to the previous generation.
     #[cold]
@@ -99,35 +117,15 @@ impl<I: Interface> Inner<I> {
             address: fault.address,
             stack_overflow: fault.stack_overflow,
         });
-        let mut error = CallError::Crashed {
+        let crashed = |rolled_back_to| CallError::Crashed {
             signal: fault.signal,
             address: fault.address,
             stack_overflow: fault.stack_overflow,
             generation: generation.id,
-            rolled_back_to: None,
+            rolled_back_to,
         };
-        // Never wait for the lock, as in `call_failed`: a reload holding it may be waiting
-        // for this thread to leave the call. That reload swaps the crashed generation out.
-        if let Ok(mut slots) = self.slots.try_lock()
-            && slots.is_current(generation)
-            && let Some(previous) = slots.previous.take()
-        {
-            generation.probation_left.store(0, Ordering::Relaxed);
-            self.set_current(Arc::as_ptr(&previous));
-            let to = previous.id;
-            let bad = slots.current.replace(previous).expect("current");
-            if let CallError::Crashed { rolled_back_to, .. } = &mut error {
-                *rolled_back_to = Some(to);
-            }
-            events.emit(Event::RolledBack {
-                from: bad.id,
-                to,
-                reason: error.to_string(),
-            });
-            // Drained like any retired generation, then kept mapped (`crashed`).
-            self.reaper.retire(bad);
-        }
-        error
+        let rolled_back_to = self.roll_back(generation, |to| crashed(Some(to)).to_string());
+        crashed(rolled_back_to)
     }
 }
 

@@ -204,14 +204,8 @@ fn reap<I: Interface>(
                 // unmapped under running code) for the rest of the process's life.
                 let deadline = Instant::now() + drain_timeout;
                 loop {
-                    let mut i = 0;
-                    while i < lingering.len() {
-                        if lingering[i].ready(events, keep_mapped) {
-                            let l = lingering.swap_remove(i);
-                            finish(l.generation, l.since, l.calls);
-                        } else {
-                            i += 1;
-                        }
+                    for l in lingering.extract_if(.., |l| l.ready(events, keep_mapped)) {
+                        finish(l.generation, l.since, l.calls);
                     }
                     if lingering.is_empty() || Instant::now() >= deadline {
                         break;
@@ -238,14 +232,8 @@ fn reap<I: Interface>(
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
-        let mut i = 0;
-        while i < lingering.len() {
-            if lingering[i].ready(events, keep_mapped) {
-                let l = lingering.swap_remove(i);
-                finish(l.generation, l.since, l.calls);
-            } else {
-                i += 1;
-            }
+        for l in lingering.extract_if(.., |l| l.ready(events, keep_mapped)) {
+            finish(l.generation, l.since, l.calls);
         }
     }
 }
