@@ -9,13 +9,13 @@ use std::path::PathBuf;
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// `HD001`.
+    /// The library file does not exist.
     #[error("[HD001] library not found: {}", path.display())]
     NotFound {
         /// The path asked for.
         path: PathBuf,
     },
-    /// `HD002`.
+    /// The library file may not be read.
     #[error("[HD002] permission denied reading {}", path.display())]
     PermissionDenied {
         /// The file.
@@ -23,13 +23,13 @@ pub enum LoadError {
         /// The OS error.
         source: io::Error,
     },
-    /// `HD003`.
+    /// The path is a directory.
     #[error("[HD003] {} is a directory, not a library", path.display())]
     NotAFile {
         /// The path.
         path: PathBuf,
     },
-    /// `HD004`.
+    /// The file is not a shared library for this machine.
     #[error("[HD004] {} is not a loadable library: {reason}", path.display())]
     NotALibrary {
         /// The file.
@@ -37,7 +37,7 @@ pub enum LoadError {
         /// What it is instead.
         reason: String,
     },
-    /// `HD005`.
+    /// The file is cut short, or its headers disagree with each other.
     #[error("[HD005] {} is truncated or half-written: {reason}", path.display())]
     Truncated {
         /// The file.
@@ -45,7 +45,7 @@ pub enum LoadError {
         /// What is missing.
         reason: String,
     },
-    /// `HD006`.
+    /// The system loader refused the library.
     #[error("[HD006] the system loader refused {}", path.display())]
     Loader {
         /// The shadow copy given to the loader.
@@ -53,7 +53,7 @@ pub enum LoadError {
         /// The loader's message.
         source: libloading::Error,
     },
-    /// `HD007`.
+    /// Reading the file failed.
     #[error("[HD007] could not read {}", path.display())]
     Io {
         /// The file.
@@ -61,7 +61,7 @@ pub enum LoadError {
         /// The OS error.
         source: io::Error,
     },
-    /// `HD008`.
+    /// The path is not a regular file (a FIFO, a device, a socket).
     #[error("[HD008] {} is a {kind}, not a regular file", path.display())]
     NotRegular {
         /// The path.
@@ -69,7 +69,7 @@ pub enum LoadError {
         /// What it is (`FIFO (named pipe)`, `character device`, ...).
         kind: &'static str,
     },
-    /// `HD010`.
+    /// The library exports no plugin descriptor.
     #[error("[HD010] {} has no `{symbol}` symbol: not a hotdev plugin", path.display())]
     NoEntrySymbol {
         /// The library.
@@ -77,7 +77,7 @@ pub enum LoadError {
         /// The symbol looked for.
         symbol: &'static str,
     },
-    /// `HD011`.
+    /// The plugin descriptor is unusable (another version, or a pointer outside the library).
     #[error("[HD011] {} has an unusable plugin descriptor: {reason}", path.display())]
     BadDescriptor {
         /// The library.
@@ -85,7 +85,7 @@ pub enum LoadError {
         /// What is wrong with it.
         reason: String,
     },
-    /// `HD012`.
+    /// The library implements another interface.
     #[error("[HD012] {} implements interface `{found}`, not `{expected}`", path.display())]
     WrongInterface {
         /// The library.
@@ -95,7 +95,7 @@ pub enum LoadError {
         /// The interface the plugin implements.
         found: String,
     },
-    /// `HD013`.
+    /// The interface was built differently (signatures, layouts, compiler, target).
     #[error("[HD013] {} was built against a different ABI: {}", path.display(), diff.join("; "))]
     FingerprintMismatch {
         /// The library.
@@ -103,7 +103,7 @@ pub enum LoadError {
         /// Each difference, host side first: `CounterState: size 16 -> 24`.
         diff: Vec<String>,
     },
-    /// `HD015`.
+    /// A type crossing a Rust-typed interface is another build of its crate.
     #[error(
         "[HD015] {} was built in another build world: {}",
         path.display(),
@@ -115,7 +115,7 @@ pub enum LoadError {
         /// Each Rust type whose identity differs, by full name, with the cause.
         types: Vec<String>,
     },
-    /// `HD016`.
+    /// The plugin was rebuilt for a change outside its crate (Rust-typed interfaces).
     #[error(
         "[HD016] {} was rebuilt for a change in {}, outside the plugin crate: a Rust-typed interface cannot take it without restarting the host",
         path.display(),
@@ -127,7 +127,7 @@ pub enum LoadError {
         /// The packages (or directories) whose files changed.
         packages: Vec<String>,
     },
-    /// `HD014`.
+    /// The threads the library starts could not be watched.
     #[error("[HD014] could not watch the threads {} starts: {reason}", path.display())]
     ThreadWatch {
         /// The library.
@@ -135,7 +135,7 @@ pub enum LoadError {
         /// Why.
         reason: String,
     },
-    /// `HD020`.
+    /// The plugin's load hook returned an error.
     #[error("[HD020] the load hook of {} failed: {message}", path.display())]
     OnLoadFailed {
         /// The library.
@@ -143,7 +143,7 @@ pub enum LoadError {
         /// The hook's error.
         message: String,
     },
-    /// `HD021`.
+    /// A hook of the plugin panicked.
     #[error("[HD021] the {hook} hook of {} panicked{}: {message}", path.display(), at(location))]
     HookPanicked {
         /// The library.
@@ -155,7 +155,7 @@ pub enum LoadError {
         /// The plugin's `file:line:column`.
         location: Option<String>,
     },
-    /// `HD022`.
+    /// The state changed layout and cannot be migrated.
     #[error(
         "[HD022] the state of {} changed layout ({}) and {missing}, so it cannot be migrated",
         path.display(),
@@ -169,7 +169,7 @@ pub enum LoadError {
         /// Which hook is missing.
         missing: &'static str,
     },
-    /// `HD023`.
+    /// The state's save or restore hook failed.
     #[error("[HD023] migrating the state to {} failed: {message}", path.display())]
     StateMigrationFailed {
         /// The library.
@@ -177,7 +177,7 @@ pub enum LoadError {
         /// The hook's error.
         message: String,
     },
-    /// `HD030`.
+    /// The shadow copy could not be made.
     #[error("[HD030] could not make a shadow copy of {} in {}", path.display(), dir.display())]
     Shadow {
         /// The artifact.
@@ -187,13 +187,13 @@ pub enum LoadError {
         /// The OS error.
         source: io::Error,
     },
-    /// `HD031`.
+    /// The file changed while it was read.
     #[error("[HD031] {} changed while it was being copied: a build is still writing it", path.display())]
     ChangedWhileCopying {
         /// The artifact.
         path: PathBuf,
     },
-    /// `HD056`.
+    /// Crash catching could not be turned on.
     #[error("[HD056] could not turn on crash catching for {}", path.display())]
     CrashCatching {
         /// The library being loaded.
