@@ -4,8 +4,9 @@
 //!
 //! Known problem: when two of these run at once on a two-core machine, a keep-alive
 //! request can go unanswered (its client times out while the server waits for the next
-//! request); the same test on the build before the supervised server and the crash
-//! catching passes under the same load. Under investigation.
+//! request). A bisect under that load points at the change that starts builds from
+//! completion events and lowers their priority (commit ee3a281); the build before it
+//! passes. Under investigation.
 
 mod support;
 
