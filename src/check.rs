@@ -105,6 +105,41 @@ fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool
         "a complete shared library for {}",
         std::env::consts::ARCH
     ))?;
+    // A plugin in a host's one world links that host's std and world libraries: it loads
+    // into such a host (which checks them, HD017/HD018), not into this process.
+    let world = hotdev_host::world::linked_world(path, &bytes);
+    if !world.is_empty() {
+        let mut missing = false;
+        let names: Vec<String> = world
+            .iter()
+            .map(|(name, built)| match built {
+                Some(p) => format!("{name} ({})", p.display()),
+                None if name.starts_with("libstd-") => format!("{name} (the toolchain's)"),
+                None => {
+                    missing = true;
+                    format!("{name} (missing)")
+                }
+            })
+            .collect();
+        r.ok(&format!(
+            "a plugin of the one-world form (a Rust dylib) linking {}",
+            names.join(", ")
+        ))?;
+        if missing {
+            writeln!(
+                r.out,
+                "  FAIL  a world library of the plugin's build is missing: rebuild host and plugin together"
+            )?;
+            return Ok(false);
+        }
+        writeln!(
+            r.out,
+            "  note  it loads into a host built in its world, which checks the rest (the world \
+             libraries are the ones it loaded, every symbol is defined: HD017, HD018); \
+             hotdev check does not load it into its own process"
+        )?;
+        return Ok(true);
+    }
     // The shadow directory a host would use: a copy that cannot be made there fails a
     // real load (HD030), so it fails the check too. The copy is removed afterwards.
     let root = shadow::default_root(path);
@@ -134,7 +169,7 @@ fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool
         Err(e) => return r.fail("the system loader accepts it", &e),
     };
     r.ok("the system loader accepts it")?;
-    let desc = match steps.descriptor(&lib) {
+    let desc = match steps.descriptor(&lib, &hotdev_host::world::World::default()) {
         Ok(d) => d,
         Err(e @ LoadError::NoEntrySymbol { .. }) => {
             return r.fail(

@@ -127,6 +127,36 @@ pub enum LoadError {
         /// The packages (or directories) whose files changed.
         packages: Vec<String>,
     },
+    /// A Rust symbol the plugin needs is defined nowhere in this process's world.
+    #[error(
+        "[HD017] {} needs `{symbol}`, which this process does not define{}",
+        path.display(),
+        if *more > 0 { format!(" (and {more} more symbols)") } else { String::new() }
+    )]
+    MissingSymbol {
+        /// The library.
+        path: PathBuf,
+        /// The first missing symbol, demangled.
+        symbol: String,
+        /// The same, as the library names it.
+        mangled: String,
+        /// How many more are missing.
+        more: usize,
+    },
+    /// The plugin links a world library other than the one this process loaded.
+    #[error(
+        "[HD018] {} links {}, which {reason}",
+        path.display(),
+        library.display()
+    )]
+    WorldChanged {
+        /// The library.
+        path: PathBuf,
+        /// The world library, as the plugin's build made it.
+        library: PathBuf,
+        /// What differs.
+        reason: String,
+    },
     /// The threads the library starts could not be watched.
     #[error("[HD014] could not watch the threads {} starts: {reason}", path.display())]
     ThreadWatch {
@@ -229,6 +259,8 @@ impl LoadError {
             LoadError::ThreadWatch { .. } => "HD014",
             LoadError::TypeMismatch { .. } => "HD015",
             LoadError::OutsideChange { .. } => "HD016",
+            LoadError::MissingSymbol { .. } => "HD017",
+            LoadError::WorldChanged { .. } => "HD018",
             LoadError::OnLoadFailed { .. } => "HD020",
             LoadError::HookPanicked { .. } => "HD021",
             LoadError::StateLayoutChanged { .. } => "HD022",
@@ -274,6 +306,12 @@ impl LoadError {
             }
             LoadError::OutsideChange { .. } => {
                 "restart the host to use the change (hotdev run restarts it by itself); the running generation keeps serving"
+            }
+            LoadError::MissingSymbol { .. } => {
+                "the plugin was built against another build of its world (the interface crate's library): restart the host so that both are built together (hotdev run does); a crate's private item reached through inlining is a bug to report"
+            }
+            LoadError::WorldChanged { .. } => {
+                "restart the host to take the new world (hotdev run restarts it by itself); add crates the plugin needs to the interface crate's dependencies, not to the plugin's"
             }
             LoadError::TypeMismatch { .. } => {
                 "build host and plugin together: same profile, and one version, source and feature set of each crate whose types cross (hotdev's dev loop builds the plugin with the host's)"

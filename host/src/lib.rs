@@ -63,6 +63,8 @@ mod plugin;
 pub mod shadow;
 #[cfg(not(loom))]
 mod threads;
+#[cfg(not(loom))]
+pub mod world;
 
 #[cfg(not(loom))]
 pub use error::{Hook, LoadError};

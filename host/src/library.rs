@@ -14,6 +14,7 @@ use reloadable::{Descriptor, FnDecl, InterfaceDecl, StateDecl, StaticStr, TypeLa
 
 use crate::fingerprint::{self, Build, Part};
 use crate::image::Image;
+use crate::world::World;
 use crate::{LoadError, os};
 
 /// Reads a library file whole, refusing a missing path, a directory or any other file
@@ -477,15 +478,34 @@ impl Opened {
 pub unsafe fn open(path: &Path) -> Result<Opened, LoadError> {
     let absolute = std::path::absolute(path).map_err(|e| classify_io(path, e))?;
     // SAFETY: the caller accepts the initialiser hazard (see above).
-    let lib =
-        unsafe { libloading::Library::new(&absolute) }.map_err(|source| LoadError::Loader {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let lib = unsafe { open_now(&absolute) }.map_err(|source| LoadError::Loader {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(Opened {
         lib,
         path: absolute,
     })
+}
+
+/// Opens a library binding every symbol at once (`RTLD_NOW`): a symbol missing from the
+/// process is refused here, by the loader, instead of ending the process at the first
+/// call that needs it (what lazy binding would do).
+///
+/// # Safety
+/// As for [`open`]: the library's initialisers run.
+unsafe fn open_now(path: &Path) -> Result<libloading::Library, libloading::Error> {
+    #[cfg(unix)]
+    {
+        use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+        // SAFETY: the caller's contract.
+        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map(Into::into)
+    }
+    #[cfg(not(unix))]
+    {
+        // SAFETY: the caller's contract. Windows binds imports at load.
+        unsafe { libloading::Library::new(path) }
+    }
 }
 
 /// Finds the descriptor and checks it before anything else reads it: its header (magic,
@@ -494,7 +514,15 @@ pub unsafe fn open(path: &Path) -> Result<Opened, LoadError> {
 /// executable ones), that every string is UTF-8, and that type layouts do not nest without
 /// end. A descriptor with null or wild pointers is refused (HD011) instead of crashing
 /// the host.
-pub fn descriptor<'lib>(opened: &'lib Opened, path: &Path) -> Result<&'lib Descriptor, LoadError> {
+///
+/// A plugin in the host's one world ([`World`]) may point into the world libraries it
+/// links and this process loaded (its `init` function lives with reloadable, in the
+/// interface crate's library); the descriptor itself must lie in the plugin.
+pub fn descriptor<'lib>(
+    opened: &'lib Opened,
+    path: &Path,
+    world: &World,
+) -> Result<&'lib Descriptor, LoadError> {
     let symbol = format!("{ENTRY_SYMBOL}\0");
     // SAFETY: the symbol is looked up as a data address; nothing is called.
     let found = unsafe { opened.lib.get::<*const u8>(symbol.as_bytes()) };
@@ -562,7 +590,8 @@ pub fn descriptor<'lib>(opened: &'lib Opened, path: &Path) -> Result<&'lib Descr
         )));
     }
     if let Some(image) = &image {
-        Walk { image, nodes: 0 }.descriptor(d).map_err(bad)?;
+        let images = std::iter::once(image).chain(world.images()).collect();
+        Walk { images, nodes: 0 }.descriptor(d).map_err(bad)?;
     }
     // SAFETY: magic and version match, so the static is a `Descriptor` of this layout,
     // living as long as the library (`'lib`); every reference and string in it was checked
@@ -573,7 +602,8 @@ pub fn descriptor<'lib>(opened: &'lib Opened, path: &Path) -> Result<&'lib Descr
 /// Follows a descriptor's pointers as raw addresses, checking each against the image
 /// before reading through it.
 struct Walk<'a> {
-    image: &'a Image,
+    /// The plugin's image, then those of the world libraries it links.
+    images: Vec<&'a Image>,
     nodes: usize,
 }
 
@@ -596,7 +626,9 @@ macro_rules! field {
 
 impl Walk<'_> {
     fn data(&self, addr: usize, len: usize, align: usize, what: &str) -> Result<(), String> {
-        if !addr.is_multiple_of(align.max(1)) || !self.image.holds_data(addr, len.max(1)) {
+        if !addr.is_multiple_of(align.max(1))
+            || !self.images.iter().any(|i| i.holds_data(addr, len.max(1)))
+        {
             return Err(format!(
                 "{what} at {addr:#x} lies outside the library's data"
             ));
@@ -605,7 +637,7 @@ impl Walk<'_> {
     }
 
     fn code(&self, addr: usize, what: &str) -> Result<(), String> {
-        if !self.image.holds_code(addr) {
+        if !self.images.iter().any(|i| i.holds_code(addr)) {
             return Err(format!(
                 "{what} at {addr:#x} lies outside the library's code"
             ));

@@ -6,11 +6,14 @@
 //!    while it is read (`HD001`–`HD008`, `HD031`);
 //! 2. [`inspect`](Steps::inspect): its object headers, complete and consistent, for this
 //!    machine (`HD004`, `HD005`);
-//! 3. [`copy`](Steps::copy): the shadow copy (or link) the loader opens (`HD030`);
-//! 4. [`open`](Steps::open): the system loader (`HD006`);
-//! 5. [`descriptor`](Steps::descriptor): the plugin's descriptor, every pointer checked
-//!    against the library's own image (`HD010`, `HD011`);
-//! 6. [`interface`](Steps::interface): the interface, its fingerprint and, for a
+//! 3. [`world`](Steps::world): for a plugin in the host's one world, the world libraries
+//!    it links are the files this process loaded, and every Rust symbol it needs is
+//!    defined here (`HD017`, `HD018`; see [`world`](crate::world));
+//! 4. [`copy`](Steps::copy): the shadow copy (or link) the loader opens (`HD030`);
+//! 5. [`open`](Steps::open): the system loader, every symbol bound at once (`HD006`);
+//! 6. [`descriptor`](Steps::descriptor): the plugin's descriptor, every pointer checked
+//!    against the library's own image and its world's (`HD010`, `HD011`);
+//! 7. [`interface`](Steps::interface): the interface, its fingerprint and, for a
 //!    Rust-typed interface, each crossing type's identity (`HD012`, `HD013`, `HD015`).
 //!
 //! What follows for a load (threads counted, the table read, the load hook run, the swap)
@@ -27,6 +30,7 @@ use reloadable::{Descriptor, Interface};
 use crate::LoadError;
 use crate::library::{self, Bytes, Opened};
 use crate::shadow::ShadowDir;
+use crate::world::World;
 
 /// A step of the load path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +40,8 @@ pub enum Step {
     Read,
     /// Checking its object headers.
     Inspect,
+    /// Checking the world libraries it links.
+    World,
     /// Making the shadow copy.
     Copy,
     /// The system loader.
@@ -51,6 +57,7 @@ impl fmt::Display for Step {
         f.write_str(match self {
             Step::Read => "read",
             Step::Inspect => "inspect",
+            Step::World => "world",
             Step::Copy => "shadow copy",
             Step::Open => "open",
             Step::Descriptor => "descriptor",
@@ -111,7 +118,13 @@ impl<'a> Steps<'a> {
         library::inspect(self.artifact, bytes)
     }
 
-    /// 3. Makes the shadow copy the loader opens for generation `id`, in `shadow` (a link
+    /// 3. Checks the world libraries the plugin links, and the Rust symbols it needs
+    ///    ([`world::check`](crate::world::check)).
+    pub fn world(&self, bytes: &Bytes) -> Result<World, LoadError> {
+        crate::world::check(self.artifact, bytes)
+    }
+
+    /// 4. Makes the shadow copy the loader opens for generation `id`, in `shadow` (a link
     ///    where that is safe: see [`ShadowDir::place`]). The shadow directory is created
     ///    by the caller only once the file was read: a path that names nothing must not
     ///    make directories.
@@ -135,7 +148,7 @@ impl<'a> Steps<'a> {
         })
     }
 
-    /// 4. Opens the copy with the system loader.
+    /// 5. Opens the copy with the system loader.
     ///
     /// # Safety
     ///
@@ -147,12 +160,17 @@ impl<'a> Steps<'a> {
         unsafe { library::open(copy.path()) }
     }
 
-    /// 5. Reads the descriptor, checking every pointer in it against the library's image.
-    pub fn descriptor<'l>(&self, opened: &'l Opened) -> Result<&'l Descriptor, LoadError> {
-        library::descriptor(opened, self.artifact)
+    /// 6. Reads the descriptor, checking every pointer in it against the library's image
+    ///    and those of the `world` libraries it links.
+    pub fn descriptor<'l>(
+        &self,
+        opened: &'l Opened,
+        world: &World,
+    ) -> Result<&'l Descriptor, LoadError> {
+        library::descriptor(opened, self.artifact, world)
     }
 
-    /// 6. Checks that the library implements interface `I` as this host declares it.
+    /// 7. Checks that the library implements interface `I` as this host declares it.
     pub fn interface<I: Interface>(&self, descriptor: &Descriptor) -> Result<(), LoadError> {
         library::check_interface::<I>(descriptor, self.artifact)
     }

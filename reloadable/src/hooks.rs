@@ -1,7 +1,10 @@
 //! What a host hands a plugin when it initialises it: its allocator and its logger.
 //!
-//! A plugin links its own copy of std and of every crate it uses, so the globals of those
-//! crates exist twice: the plugin's copy of `log` has no logger unless one is set in it.
+//! A plugin in its host's one world (a Rust `dylib`, see `docs/rust-types.md`) shares the
+//! host's std and crates, so none of this is needed there: it is recognised by the
+//! allocator the host hands over being this very copy's ([`same_world`]). A plugin with its
+//! own std (a `cdylib`) links its own copy of std and of every crate it uses, so the
+//! globals of those crates exist twice: the plugin's copy of `log` has no logger unless one is set in it.
 //! With the `log` feature (on by default), [`init`](crate::rt::init) sets a bridge as the
 //! plugin's logger that forwards every record, with its level, target, file and line, to
 //! the host through a C function, and the host passes it on to its own logger (and so to
@@ -89,6 +92,36 @@ mod bridge {
             });
         }
     }
+}
+
+/// Whether the host that handed over `hooks` runs this very copy of reloadable: the plugin
+/// is in the host's one world (one std, one copy of every shared crate), so the allocator,
+/// the loggers and the panic hook are already the host's. Remembered for
+/// [`is_own_world`].
+///
+/// # Safety
+/// `hooks` must be null or valid for this call.
+pub(crate) unsafe fn same_world(hooks: *const HostHooks) -> bool {
+    if hooks.is_null() {
+        return false;
+    }
+    // SAFETY: the caller's promise.
+    let allocator = unsafe { (*hooks).allocator };
+    let same = std::ptr::eq(allocator, &crate::alloc::THIS_PROCESS);
+    if same {
+        SHARED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    same
+}
+
+/// Set once a host of this copy of reloadable's own process initialised a plugin through
+/// it: this copy is the one world's, shared by host and plugins.
+static SHARED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this copy of reloadable is shared by a host and its plugins (see
+/// [`same_world`]).
+pub(crate) fn is_own_world() -> bool {
+    SHARED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Takes what the host handed over (see [`rt::init`](crate::rt::init)).

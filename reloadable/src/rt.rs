@@ -4,7 +4,9 @@
 //! the plugin's function under [`guard`], which catches the panic and returns a
 //! [`Report`] carrying the message and the plugin's source location. The location comes
 //! from a panic hook installed in the plugin's own copy of std when the host loads it
-//! (each `cdylib` links its own std, so the hook sees only the plugin's panics).
+//! (each `cdylib` links its own std, so the hook sees only the plugin's panics). A plugin in
+//! the host's one world shares the host's std: there the hook notes the location and hands
+//! every panic on to the host's hook (see [`init`]).
 //!
 //! Nothing here uses a thread-local with a destructor: on glibc such a destructor pins the
 //! library in memory until its thread exits, and plugins must be able to unload.
@@ -124,7 +126,16 @@ pub fn guard<F: FnOnce()>(f: F) -> *mut Report {
 #[inline(never)]
 fn caught(payload: Box<dyn Any + Send>) -> *mut Report {
     let report = LAST_PANIC.replace(ptr::null_mut());
-    if report.is_null() {
+    // SAFETY: a non-null report in `LAST_PANIC` comes from `sys_box` and is alive.
+    let stale =
+        !report.is_null() && unsafe { (*report).message.as_str() } != payload_message(&*payload);
+    if stale {
+        // Noted for a panic that ended elsewhere (outside any call, where the one world's
+        // hook also sees panics), and this one came without the hook (`resume_unwind`).
+        // SAFETY: as above; taken once, here.
+        drop(unsafe { Report::take(report) });
+    }
+    if report.is_null() || stale {
         // The hook did not run (the plugin's hook was replaced, or `resume_unwind`).
         sys_box(Report {
             kind: Report::PANIC,
@@ -155,10 +166,32 @@ pub fn guard_result<E: fmt::Display, F: FnOnce() -> Result<(), E>>(f: F) -> *mut
 /// Takes the host's allocator and logger and installs the plugin's panic hook. Exported
 /// through every descriptor's `init`.
 ///
+/// A plugin in its host's one world (a Rust `dylib` linking the host's std and crates)
+/// shares this very copy of reloadable with the host: the allocator and the loggers are
+/// already one, and the panic hook is the host's. It then installs, once per process, a
+/// hook that notes the location of each panic for the call shims and hands the panic on
+/// to the hook that was there, so a panic in plugin code is reported as a panic in host
+/// code would be.
+///
 /// # Safety
 /// Called by the host once per load, from one thread, before any shim runs, with its
 /// hooks (see [`HostHooks`](crate::hooks::HostHooks)) or null.
 pub unsafe extern "C" fn init(host: *const crate::hooks::HostHooks) {
+    // SAFETY: the caller's promise: `host` is null or valid for this call.
+    if unsafe { crate::hooks::same_world(host) } {
+        // The allocator is already one: the plugin reaches `__rust_alloc` through its
+        // global offset table, which the loader binds to the process's (the host's
+        // `#[global_allocator]`, or std's), never to the plugin's own `Forward`.
+        static CHAINED: std::sync::Once = std::sync::Once::new();
+        CHAINED.call_once(|| {
+            let previous = panic::take_hook();
+            panic::set_hook(Box::new(move |info| {
+                panic_hook(info);
+                previous(info);
+            }));
+        });
+        return;
+    }
     // SAFETY: the host's promise (above); nothing of the plugin has allocated yet.
     unsafe { crate::hooks::take(host) };
     // `panic_hook` is a function item, so the box holds nothing and allocates nothing.
@@ -176,12 +209,15 @@ pub fn type_name_of<T: ?Sized>() -> &'static str {
     std::any::type_name::<T>()
 }
 
-/// Restores the default panic hook. Exported through every descriptor's `fini`.
+/// Restores the default panic hook of a plugin with its own std. Exported through every
+/// descriptor's `fini`. In the host's one world the hook is the host's and stays.
 ///
 /// # Safety
 /// Called by the host once before unloading, after every call has returned.
 pub unsafe extern "C" fn fini() {
-    drop(panic::take_hook());
+    if !crate::hooks::is_own_world() {
+        drop(panic::take_hook());
+    }
     // SAFETY: pointers in `LAST_PANIC` come from `sys_box` and are taken exactly once.
     drop(unsafe { Report::take(LAST_PANIC.replace(ptr::null_mut())) });
 }

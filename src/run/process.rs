@@ -144,7 +144,12 @@ const LISTEN_PID: &[u8] = b"LISTEN_PID=";
 const PID_ROOM: usize = 24;
 
 impl ExecPlan {
-    fn new(program: &Path, args: &[OsString], listeners: &Listeners) -> io::Result<Self> {
+    fn new(
+        program: &Path,
+        args: &[OsString],
+        overrides: &[(OsString, OsString)],
+        listeners: &Listeners,
+    ) -> io::Result<Self> {
         let cstring = |bytes: &[u8]| {
             CString::new(bytes).map_err(|_| {
                 io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in an argument")
@@ -157,7 +162,9 @@ impl ExecPlan {
         }
         let n = listeners.len();
         let mut env = Vec::new();
-        for (key, value) in std::env::vars_os() {
+        let overridden = |key: &OsString| overrides.iter().any(|(k, _)| k == key);
+        let own = std::env::vars_os().filter(|(key, _)| !overridden(key));
+        for (key, value) in own.chain(overrides.iter().cloned()) {
             // Sockets hotdev itself may have been handed are not the host's.
             if key.as_bytes().starts_with(b"LISTEN_") {
                 continue;
@@ -288,13 +295,17 @@ impl Host {
     /// descriptors 3.. and `LISTEN_FDS`/`LISTEN_PID` set. Its standard input is closed (a
     /// process outside the terminal's foreground group that reads it would be stopped);
     /// its standard output is hotdev's, or hotdev's standard error when `stdout_to_stderr`.
+    ///
+    /// `env` is set in the host's environment over hotdev's own (the run-time library
+    /// path, see [`library_path`]).
     pub(crate) fn start(
         program: &Path,
         args: &[OsString],
+        env: &[(OsString, OsString)],
         listeners: &Listeners,
         stdout_to_stderr: bool,
     ) -> io::Result<Host> {
-        let mut plan = ExecPlan::new(program, args, listeners)?;
+        let mut plan = ExecPlan::new(program, args, env, listeners)?;
         let mut command = Command::new(program);
         command.args(args).process_group(0).stdin(Stdio::null());
         if stdout_to_stderr {
@@ -396,7 +407,7 @@ mod tests {
             report.display()
         );
         let args: Vec<OsString> = vec!["-c".into(), script.into()];
-        let host = Host::start(Path::new("/bin/sh"), &args, &listeners, false).unwrap();
+        let host = Host::start(Path::new("/bin/sh"), &args, &[], &listeners, false).unwrap();
         let pid = host.pid();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !host.has_exited() {
@@ -416,7 +427,7 @@ mod tests {
     fn a_host_that_ignores_sigint_is_killed_with_its_group() {
         let listeners = Listeners::bind(&[]).unwrap();
         let args: Vec<OsString> = vec!["-c".into(), "trap '' INT; sleep 300 & wait".into()];
-        let host = Host::start(Path::new("/bin/sh"), &args, &listeners, false).unwrap();
+        let host = Host::start(Path::new("/bin/sh"), &args, &[], &listeners, false).unwrap();
         let pid = host.pid();
         // Let the shell start its child and install the trap.
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -450,5 +461,43 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+/// The run-time library path a host built by cargo needs when it runs from its private
+/// copy: the build's `deps/` folder and the folder of the binary (a host in a one world
+/// links its world's Rust dylibs from there) and the toolchain's library folder (std's
+/// shared library, for a host built with `-C prefer-dynamic`), ahead of the environment's
+/// own `LD_LIBRARY_PATH`, as `cargo run` sets it.
+pub(crate) fn library_path(binary: &Path) -> Vec<(OsString, OsString)> {
+    let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(dir) = binary.parent() {
+        dirs.push(dir.join("deps"));
+        dirs.push(dir.to_path_buf());
+    }
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    if let Ok(out) = Command::new(rustc)
+        .args(["--print", "target-libdir"])
+        .stdin(Stdio::null())
+        .output()
+        && out.status.success()
+    {
+        let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !libdir.is_empty() {
+            dirs.push(libdir.into());
+        }
+    }
+    // macOS (untested here) reads the same list from DYLD_LIBRARY_PATH.
+    let var = if cfg!(target_os = "macos") {
+        "DYLD_LIBRARY_PATH"
+    } else {
+        "LD_LIBRARY_PATH"
+    };
+    if let Some(existing) = std::env::var_os(var) {
+        dirs.extend(std::env::split_paths(&existing));
+    }
+    match std::env::join_paths(dirs) {
+        Ok(joined) => vec![(var.into(), joined)],
+        Err(_) => Vec::new(),
     }
 }

@@ -4,7 +4,7 @@
 //! Cargo prints one JSON message per line on stdout (read with `cargo_metadata`'s
 //! types), its own progress and errors on stderr. The artifact of a plugin is the file,
 //! ending in the platform's dynamic library suffix, of the `compiler-artifact` message
-//! whose `manifest_path` is the plugin's and whose target kinds include `cdylib`. Each
+//! whose `manifest_path` is the plugin's and whose target kinds include `cdylib` or `dylib`. Each
 //! `compiler-message` becomes a [`Diagnostic`] (data, with rustc's rendering kept).
 //! Reading stops at `build-finished`. The stderr text is kept byte for byte (lossily
 //! decoded) for the failure report.
@@ -217,11 +217,17 @@ pub(crate) fn read_message(line: &str, wanted: &Wanted, output: &mut BuildOutput
                     .executable
                     .filter(|_| artifact.target.name == *bin && kinds.contains(&TargetKind::Bin))
                     .map(|f| f.into_std_path_buf()),
-                None if kinds.contains(&TargetKind::CDyLib) => artifact
-                    .filenames
-                    .into_iter()
-                    .find(|f| f.as_str().ends_with(std::env::consts::DLL_SUFFIX))
-                    .map(|f| f.into_std_path_buf()),
+                // A `cdylib` (an FFI plugin, or a Rust-typed one with its own std) or a Rust
+                // `dylib` (a Rust-typed plugin in its host's one world).
+                None if kinds.contains(&TargetKind::CDyLib)
+                    || kinds.contains(&TargetKind::DyLib) =>
+                {
+                    artifact
+                        .filenames
+                        .into_iter()
+                        .find(|f| f.as_str().ends_with(std::env::consts::DLL_SUFFIX))
+                        .map(|f| f.into_std_path_buf())
+                }
                 None => None,
             };
             if let Some(file) = file {
@@ -473,6 +479,30 @@ mod tests {
             vec![(manifests.manifests[0].clone(), PathBuf::from(lib), false)]
         );
         assert_eq!(output.finished, Some(true));
+    }
+
+    #[test]
+    fn picks_a_rust_dylib_plugin_of_the_one_world_form() {
+        let manifests = libraries_of(&[PathBuf::from("/w/plugin/Cargo.toml")]);
+        let lib = dylib("plugin");
+        let mut output = BuildOutput::default();
+        for line in [
+            artifact(
+                "/w/plugin/Cargo.toml",
+                &["dylib"],
+                "plugin",
+                &[&lib],
+                None,
+                false,
+            ),
+            FINISHED_OK.to_string(),
+        ] {
+            read_message(&line, &manifests, &mut output);
+        }
+        assert_eq!(
+            output.artifacts,
+            vec![(manifests.manifests[0].clone(), PathBuf::from(lib), false)]
+        );
     }
 
     #[test]

@@ -374,6 +374,18 @@ fn each_loaded(f: &mut dyn FnMut(&[u8], &libc::dl_phdr_info) -> bool) {
     };
 }
 
+/// Calls `f` with the name of every loaded object (the path the loader lists; empty for
+/// the program itself), from one snapshot of the loader's list.
+pub fn each_loaded_name(f: &mut dyn FnMut(&[u8])) {
+    #[cfg(target_os = "linux")]
+    each_loaded(&mut |name, _| {
+        f(name);
+        false
+    });
+    #[cfg(not(target_os = "linux"))]
+    let _ = f;
+}
+
 /// How many libraries under `dir` the dynamic loader has loaded, from one consistent
 /// snapshot of its list. `None` where that walk is not available.
 pub fn loaded_under(dir: &Path) -> Option<usize> {

@@ -36,7 +36,7 @@ pub(super) struct Generation<I: Interface> {
 
 impl<I: Interface> Generation<I> {
     /// Takes a library that was read and inspected (the first two [`pipeline`] steps)
-    /// through the rest of the load path (shadow copy, open, descriptor, interface),
+    /// through the rest of the load path (world, shadow copy, open, descriptor, interface),
     /// counts the threads it starts, and runs its load hook. On error nothing of it stays
     /// (its shadow copy is removed).
     pub(super) fn load(
@@ -46,12 +46,13 @@ impl<I: Interface> Generation<I> {
         shadow: &ShadowDir,
     ) -> Result<Self, LoadError> {
         let artifact = steps.artifact();
+        let world = steps.world(bytes)?;
         let copy = steps.copy(bytes, shadow, id)?;
         // SAFETY: the file was inspected (complete, a shared library for this machine,
         // relocations inside its own image); the user loads their own plugin, accepting
         // its initialisers (documented on `Plugin::load`).
         let opened = unsafe { steps.open(&copy)? };
-        let desc = steps.descriptor(&opened)?;
+        let desc = steps.descriptor(&opened, &world)?;
         steps.interface::<I>(desc)?;
         // Before any of the plugin's code runs: count the threads it starts.
         let threads =

@@ -221,8 +221,8 @@ impl Control {
                     self.config.bin.as_deref().unwrap_or_default()
                 ))),
                 None => self.emit(Event::Warning(format!(
-                    "cargo built {} but reported no cdylib for it; add `crate-type = \
-                     [\"cdylib\"]` to the [lib] section of {}",
+                    "cargo built {} but reported no cdylib or dylib for it; add `crate-type = \
+                     [\"dylib\"]` (a Rust-typed plugin) or `[\"cdylib\"]` to the [lib] section of {}",
                     spec.name,
                     spec.manifest_path.display()
                 ))),

@@ -1,0 +1,117 @@
+//! Drives a one-world plugin through what a real host does with it, one scenario per
+//! argument, printing one `name: result` line each. Used by host/tests/one_world.rs.
+//!
+//!   world-host PLUGIN SCENARIO...
+//!
+//! Exits 0 when every scenario ran, 1 with the load error when the plugin is refused.
+
+use std::sync::{Arc, Mutex};
+
+use hotdev_host::Plugin;
+use world_api::app::{self, Calls};
+use world_api::tokio;
+
+/// Every formatted log line, for the `tracing` scenario.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("usage: world-host PLUGIN SCENARIO...");
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let plugin = match Plugin::<app::Interface>::load(&path) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("refused: {} {e}", e.code());
+            std::process::exit(1);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for scenario in args {
+        let result = match scenario.as_str() {
+            "sleep" => runtime.block_on(plugin.sleepy(20).unwrap()),
+            "spawn" => runtime.block_on(plugin.spawner(10).unwrap()).to_string(),
+            "task-panic" => runtime.block_on(plugin.failing_task().unwrap()).to_string(),
+            "closure-panic" => {
+                let f = plugin.closure().unwrap();
+                let joined = std::thread::spawn(move || f()).join();
+                match joined {
+                    Ok(v) => format!("returned {v}"),
+                    Err(payload) => format!(
+                        "panicked: {}",
+                        payload
+                            .downcast_ref::<&str>()
+                            .copied()
+                            .or(payload.downcast_ref::<String>().map(String::as_str))
+                            .unwrap_or("?")
+                    ),
+                }
+            }
+            "call-panic" => match plugin.closure().map(|f| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))) {
+                Ok(Err(_)) => "caught by the host".into(),
+                other => format!("unexpected {}", other.is_ok()),
+            },
+            "tracing" => {
+                let v = plugin.traced(21).unwrap();
+                let text = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+                let line = text
+                    .lines()
+                    .find(|l| l.contains("plugin says hello"))
+                    .unwrap_or("no line")
+                    .to_string();
+                format!("{v} {line}")
+            }
+            "rayon" => {
+                // The world's rayon pool serves every generation: the thread count after ten
+                // reloads, each calling into its own generation, is the count after one.
+                plugin.par_sum(1000).unwrap();
+                let before = threads();
+                for _ in 0..10 {
+                    plugin.reload(&path).expect("reload");
+                    assert_eq!(plugin.par_sum(1000).unwrap(), 999_000);
+                }
+                format!("threads {before} -> {} over 10 reloads", threads())
+            }
+            "build-name" => plugin.build_name().unwrap().to_string(),
+            "wait-reload" => {
+                // Reloads from the path given on standard input, once per line.
+                let mut line = String::new();
+                let mut out = Vec::new();
+                while std::io::stdin().read_line(&mut line).unwrap() > 0 {
+                    match plugin.reload(line.trim()) {
+                        Ok(_) => out.push(format!("reloaded {}", plugin.build_name().unwrap_or("?"))),
+                        Err(e) => out.push(format!("refused {} {e}", e.code())),
+                    }
+                    println!("{}", out.last().unwrap());
+                    line.clear();
+                }
+                out.join("; ")
+            }
+            other => format!("unknown scenario {other}"),
+        };
+        println!("{scenario}: {result}");
+    }
+}
