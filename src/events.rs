@@ -296,6 +296,17 @@ pub enum Event {
         /// save/restore hooks (with them, the state saved when the last generation went
         /// live is restored).
         state_reset: bool,
+        /// Whether the same generation was started again (the restart policy kept it).
+        restarted: bool,
+        /// Why the crashed generation was given up, when it was: `"loading"` (it crashed
+        /// while loading), `"crash_loop"` (again before answering a request since its
+        /// restart), `"probation"` (in its first requests, with an earlier generation to go
+        /// back to) or `"intensity"` (too many crashes in the window).
+        reason: Option<String>,
+        /// How many times the crashed generation crashed since it went live.
+        crashes: u32,
+        /// The whole message, as the terminal and the overlay show it.
+        message: String,
     },
     /// The server is shutting down.
     Shutdown {

@@ -54,6 +54,11 @@ enum Cmd {
         /// the plugin then ends the server; for debuggers and comparisons).
         #[arg(long)]
         single_process: bool,
+        /// Give up a crashing generation (the last good one serves, or the waiting page)
+        /// when it crashes this many times within this long; until then the worker
+        /// restarts it (`5/10s`: five crashes in ten seconds).
+        #[arg(long, value_name = "CRASHES/DURATION", default_value = "5/10s")]
+        restart_intensity: hotdev::serve::restarts::Intensity,
     },
     /// The worker process of `hotdev serve` (started by it, not by people).
     #[command(name = "__serve-worker", hide = true)]
@@ -128,6 +133,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             handler_timeout,
             keep_state,
             single_process,
+            restart_intensity,
         } => {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let mut pressed = false;
@@ -151,6 +157,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     handler_timeout,
                     keep_state,
                     single_process,
+                    restart_intensity,
                 },
                 rx,
             )?;

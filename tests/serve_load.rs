@@ -1,12 +1,13 @@
-//! `hotdev serve` under load across many reloads, in a test binary of its own: cargo runs
-//! test binaries one after another, so this one never shares the machine with the other
-//! serve tests (eight clients and fifty builds are load enough).
+//! `hotdev serve` under load across many reloads, in a test binary of its own (it is the
+//! longest test; two copies of it at once on two cores pass too).
 //!
-//! Known problem: when two of these run at once on a two-core machine, a keep-alive
-//! request can go unanswered (its client times out while the server waits for the next
-//! request). A bisect under that load points at the change that starts builds from
-//! completion events and lowers their priority (commit ee3a281); the build before it
-//! passes. Under investigation.
+//! Regression test for a keep-alive request left unanswered under load (issue 22). The
+//! cause was tiny_http's connection pool: a connection accepted while the pool's woken
+//! threads had not yet run was queued behind them, and each of them then served another
+//! keep-alive connection for as long as it stayed open, so the queued connection's
+//! requests were never read (seen with `ss`: its request in the socket's receive queue;
+//! with gdb: the pool's 4 threads in `recv` on other connections, 16 idle HTTP workers).
+//! hotdev uses a copy of tiny_http with that fixed (`vendor/tiny_http/PATCHED.md`).
 
 mod support;
 

@@ -97,7 +97,7 @@ fn read_checked(
     let opened = file.metadata().map_err(io_err)?;
     check_kind(path, &opened)?;
     let identity = os::identity(&opened);
-    if !identity.unchanged(&os::identity(&before)) {
+    if !identity.same_content(&os::identity(&before)) {
         return Err(LoadError::ChangedWhileCopying { path: p() });
     }
     let len = opened.len();
@@ -108,15 +108,44 @@ fn read_checked(
         .read_to_end(&mut bytes)
         .map_err(io_err)?;
     mid_read();
-    let after = file.metadata().map_err(io_err)?;
-    let now = fs::metadata(path).map_err(io_err)?;
-    if bytes.len() as u64 != len
-        || !identity.unchanged(&os::identity(&after))
-        || !identity.unchanged(&os::identity(&now))
-    {
-        return Err(LoadError::ChangedWhileCopying { path: p() });
+    let changed = || LoadError::ChangedWhileCopying { path: p() };
+    let after = os::identity(&file.metadata().map_err(io_err)?);
+    let now = os::identity(&fs::metadata(path).map_err(io_err)?);
+    if bytes.len() as u64 != len || !identity.same_content(&after) || !identity.same_content(&now) {
+        return Err(changed());
     }
-    Ok((bytes, identity))
+    if identity.unchanged(&after) && identity.unchanged(&now) {
+        return Ok((bytes, identity));
+    }
+    // Only the inode's change time moved: a hard link came or went (another load of this
+    // file made or removed its shadow link), or a writer put the modification time back.
+    // The file is read once more: bytes equal to those read are the file's whole content.
+    if !reads_the_same(&mut file, &bytes).map_err(io_err)? {
+        return Err(changed());
+    }
+    let last = os::identity(&fs::metadata(path).map_err(io_err)?);
+    if !identity.same_content(&last) {
+        return Err(changed());
+    }
+    Ok((bytes, last))
+}
+
+/// Whether `file`, read again from its start, holds exactly `bytes`.
+fn reads_the_same(file: &mut fs::File, bytes: &[u8]) -> io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(0))?;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(at == bytes.len());
+        }
+        if bytes.get(at..at + n) != Some(&chunk[..n]) {
+            return Ok(false);
+        }
+        at += n;
+    }
 }
 
 fn check_kind(path: &Path, meta: &fs::Metadata) -> Result<(), LoadError> {
@@ -979,8 +1008,9 @@ mod tests {
     }
 
     /// A hard link added or removed during the read (hotdev's own shadow links) moves the
-    /// inode's change time, and is not a change; a write in place whose writer puts the
-    /// modification time back moves the change time alone, and is refused.
+    /// inode's change time, and is not a change, nor is a link added and removed again
+    /// (two other loads of the file); a write in place whose writer puts the modification
+    /// time back moves the change time alone, and is refused.
     #[cfg(unix)]
     #[test]
     fn a_link_added_during_the_read_is_not_a_change_but_a_restored_mtime_is() {
@@ -992,6 +1022,14 @@ mod tests {
         assert_eq!(bytes.len(), 4096);
         let (bytes, _) = read_checked(&path, || fs::remove_file(&link).unwrap()).unwrap();
         assert_eq!(bytes.len(), 4096);
+        let (bytes, identity) = read_checked(&path, || {
+            fs::hard_link(&path, &link).unwrap();
+            fs::remove_file(&link).unwrap();
+        })
+        .unwrap();
+        assert_eq!(bytes.len(), 4096);
+        let now = os::identity(&fs::metadata(&path).unwrap());
+        assert!(identity.unchanged(&now), "the identity after the links");
 
         let err = read_checked(&path, || {
             let mtime = fs::metadata(&path).unwrap().modified().unwrap();

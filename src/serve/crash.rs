@@ -24,13 +24,18 @@
 //! followed by death from SIGABRT is read as a stack overflow too
 //! ([`Crash::from_records`]).
 //!
+//! Each record also says how many requests the crashing generation had answered in this
+//! process ([`leave`] counts them in one atomic word the handler reads): the supervisor's
+//! restart policy tells a crash loop (none since the restart) from a route that crashes
+//! now and then.
+//!
 //! Record format, one line each:
-//! `hotdev-crash <signo> <generation> <in_call 0|1> <overflow 0|1> <route>`.
+//! `hotdev-crash <signo> <generation> <in_call 0|1> <overflow 0|1> <answered> <route>`.
 
 use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, Ordering, compiler_fence};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering, compiler_fence};
 
 /// The longest route kept (longer ones are cut).
 const ROUTE_MAX: usize = 200;
@@ -108,9 +113,46 @@ pub fn enter_load(generation: u64) {
     });
 }
 
-/// This thread's call returned.
+/// This thread's call returned (a request's call counts as answered).
 pub fn leave() {
-    CONTEXT.with(|c| c.phase.set(0));
+    CONTEXT.with(|c| {
+        if c.phase.get() == 2 {
+            count_answer(c.generation.get());
+        }
+        c.phase.set(0);
+    });
+}
+
+/// Bits of [`ANSWERED`] that hold the count; the generation is above them.
+const COUNT_BITS: u32 = 24;
+const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
+
+/// The newest generation that answered a request in this process, and how many it
+/// answered (saturating), in one word so that a signal handler reads both at once.
+static ANSWERED: AtomicU64 = AtomicU64::new(0);
+
+/// One more request answered by `generation` (an older generation's are not counted).
+fn count_answer(generation: u64) {
+    let _ = ANSWERED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
+        let (counted, n) = (word >> COUNT_BITS, word & COUNT_MAX);
+        if generation < counted {
+            None
+        } else if generation == counted {
+            Some(word + u64::from(n < COUNT_MAX))
+        } else {
+            Some((generation << COUNT_BITS) | 1)
+        }
+    });
+}
+
+/// How many requests `generation` answered in this process.
+fn answered(generation: u64) -> u64 {
+    let word = ANSWERED.load(Ordering::Relaxed);
+    if word >> COUNT_BITS == generation {
+        word & COUNT_MAX
+    } else {
+        0
+    }
 }
 
 /// Installs the handlers; records go to `fd` (the write end of the crash pipe, which
@@ -235,7 +277,7 @@ fn write_record(signal: libc::c_int, overflow: bool) {
     if fd < 0 {
         return;
     }
-    let mut buf = [0u8; ROUTE_MAX + 64];
+    let mut buf = [0u8; ROUTE_MAX + 96];
     let mut at = 0;
     let mut put = |bytes: &[u8], at: &mut usize| {
         let n = bytes.len().min(buf.len() - *at);
@@ -260,6 +302,8 @@ fn write_record(signal: libc::c_int, overflow: bool) {
     put(digits(generation).as_slice(), &mut at);
     put(if phase == 2 { b" 1" } else { b" 0" }, &mut at);
     put(if overflow { b" 1 " } else { b" 0 " }, &mut at);
+    put(digits(answered(generation)).as_slice(), &mut at);
+    put(b" ", &mut at);
     if phase == 2 {
         put(&route[..len.min(ROUTE_MAX)], &mut at);
     }
@@ -306,23 +350,27 @@ pub struct Record {
     pub route: Option<String>,
     /// The fault hit the stack's end.
     pub overflow: bool,
+    /// How many requests the generation had answered in this process.
+    pub answered: u64,
 }
 
 impl Record {
     /// Reads one line written by the handler.
     pub fn parse(line: &str) -> Option<Record> {
         let rest = line.strip_prefix("hotdev-crash ")?;
-        let mut parts = rest.splitn(5, ' ');
+        let mut parts = rest.splitn(6, ' ');
         let signal = parts.next()?.parse().ok()?;
         let generation = parts.next()?.parse().ok()?;
         let in_call = parts.next()? == "1";
         let overflow = parts.next()? == "1";
+        let answered = parts.next()?.parse().ok()?;
         let route = parts.next().unwrap_or("").trim_end().to_string();
         Some(Record {
             signal,
             generation,
             route: in_call.then_some(route),
             overflow,
+            answered,
         })
     }
 }
@@ -338,6 +386,8 @@ pub struct Crash {
     pub generation: Option<u64>,
     /// The request being served.
     pub route: Option<String>,
+    /// How many requests that generation had answered in the worker.
+    pub answered: u64,
 }
 
 impl Crash {
@@ -353,6 +403,7 @@ impl Crash {
                 cause: "the worker exited".into(),
                 generation: records.first().map(|r| r.generation).filter(|&g| g > 0),
                 route: records.first().and_then(|r| r.route.clone()),
+                answered: records.first().map_or(0, |r| r.answered),
             };
         };
         let first = records.first();
@@ -378,6 +429,7 @@ impl Crash {
             cause,
             generation: first.map(|r| r.generation).filter(|&g| g > 0),
             route: first.and_then(|r| r.route.clone()),
+            answered: first.map_or(0, |r| r.answered),
         }
     }
 }
@@ -405,24 +457,41 @@ mod tests {
     #[test]
     fn records_round_trip_through_their_line() {
         assert_eq!(
-            Record::parse("hotdev-crash 11 3 1 1 GET /deep path\n"),
+            Record::parse("hotdev-crash 11 3 1 1 7 GET /deep path\n"),
             Some(Record {
                 signal: 11,
                 generation: 3,
                 route: Some("GET /deep path".into()),
                 overflow: true,
+                answered: 7,
             })
         );
         assert_eq!(
-            Record::parse("hotdev-crash 6 4 0 0 \n"),
+            Record::parse("hotdev-crash 6 4 0 0 0 \n"),
             Some(Record {
                 signal: 6,
                 generation: 4,
                 route: None,
                 overflow: false,
+                answered: 0,
             })
         );
         assert_eq!(Record::parse("noise"), None);
+    }
+
+    #[test]
+    fn answers_are_counted_for_the_newest_generation_only() {
+        count_answer(5);
+        count_answer(5);
+        assert_eq!(answered(5), 2);
+        count_answer(4);
+        assert_eq!(
+            answered(5),
+            2,
+            "an older generation's answer is not counted"
+        );
+        count_answer(6);
+        assert_eq!((answered(5), answered(6)), (0, 1));
     }
 
     #[test]
@@ -432,6 +501,7 @@ mod tests {
             generation: 3,
             route: Some("GET /deep".into()),
             overflow: false,
+            answered: 0,
         };
         let abrt = Record {
             signal: libc::SIGABRT,

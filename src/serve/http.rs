@@ -345,7 +345,10 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared, slot: &Slot) -> Next {
 
     let plugin = shared.plugin();
     let Some(plugin) = plugin else {
-        respond(rq, html(503, pages::starting_page().into_bytes()));
+        respond(
+            rq,
+            html(503, pages::starting_page(&shared.hub.status()).into_bytes()),
+        );
         return Next::Serve;
     };
 

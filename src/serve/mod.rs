@@ -44,6 +44,7 @@ mod diagnostics;
 mod http;
 mod live;
 mod pages;
+pub mod restarts;
 mod static_files;
 #[cfg(unix)]
 mod supervisor;
@@ -116,6 +117,9 @@ pub struct ServeOptions {
     /// (on Unix) this process supervises a worker process that serves, and starts a new
     /// one when a crash ends it; elsewhere the server always runs as one process.
     pub single_process: bool,
+    /// How many crashes of one generation within how long make the supervisor give it up
+    /// instead of restarting it (`--restart-intensity`, 5 in 10 s by default).
+    pub restart_intensity: restarts::Intensity,
 }
 
 impl ServeOptions {
@@ -131,6 +135,7 @@ impl ServeOptions {
             handler_timeout: DEFAULT_HANDLER_TIMEOUT,
             keep_state: false,
             single_process: false,
+            restart_intensity: restarts::Intensity::default(),
         }
     }
 }

@@ -133,14 +133,37 @@ pub fn breaker_page(route: &str, generation: u64, failures: u32, last: &str) -> 
     )
 }
 
-/// The 503 page shown until the first build is loaded; it reloads by itself.
-pub fn starting_page() -> String {
-    page(
-        "building",
-        "<h1>hotdev is building the plugin</h1>\
-         <p class=\"dim\">this page reloads by itself when the first build is ready</p>",
-        0,
-    )
+/// The 503 page shown while no generation serves; it reloads by itself when one goes
+/// live. It says why nothing serves: the first build is running, it failed, or every
+/// generation left crashed (then it names the crash and asks for a fix, and never says
+/// "building" when nothing builds).
+pub fn starting_page(status: &super::live::Status) -> String {
+    use super::live::BuildState;
+    let crashed = status.notice.as_ref().filter(|n| n.kind == "crashed");
+    let (title, body) = match (crashed, &status.state) {
+        (Some(notice), _) => (
+            "waiting for a fix",
+            format!(
+                "<h1>waiting for a fix</h1><pre id=\"hotdev-waiting\">{}</pre>\
+                 <p class=\"dim\">save a fix: this page reloads by itself when a generation \
+                 goes live</p>",
+                escape(&notice.message)
+            ),
+        ),
+        (None, BuildState::Failed | BuildState::Rejected) => (
+            "build failed",
+            "<h1>the build failed</h1><p class=\"dim\">the errors show over this page; \
+             save a fix and this page reloads by itself when a generation goes live</p>"
+                .to_string(),
+        ),
+        (None, _) => (
+            "building",
+            "<h1>hotdev is building the plugin</h1>\
+             <p class=\"dim\">this page reloads by itself when the first build is ready</p>"
+                .to_string(),
+        ),
+    };
+    page(title, &body, 0)
 }
 
 #[cfg(test)]
@@ -172,6 +195,23 @@ mod tests {
         let page = breaker_page("GET /loop", 3, 3, "panicked: <b>");
         assert!(page.contains("[HD053] GET /loop failed 3 times in generation 3"));
         assert!(page.contains("&lt;b&gt;"), "{page}");
+    }
+
+    #[test]
+    fn the_waiting_page_names_the_crash_and_never_says_building() {
+        let mut status = super::super::live::Hub::default().status();
+        assert!(starting_page(&status).contains("building the plugin"));
+        status.notice = Some(super::super::live::Notice {
+            generation: 0,
+            kind: "crashed",
+            message: "[HD064] generation 1 crashed 2 times: stack overflow while serving \
+                      GET /deep; save a fix"
+                .into(),
+        });
+        let page = starting_page(&status);
+        assert!(page.contains("generation 1 crashed 2 times"), "{page}");
+        assert!(!page.contains("building"), "{page}");
+        assert!(page.contains(SCRIPT_TAG), "it reloads by itself: {page}");
     }
 
     #[test]

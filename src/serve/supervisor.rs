@@ -14,11 +14,14 @@
 //! ```
 //!
 //! When the worker dies from a signal, the socket stays bound and listening here, so new
-//! connections wait in its backlog; a new worker starts at once and loads the last
-//! generation that did not crash (its artifact was copied when it was built). The
-//! crashing generation is marked bad and never loaded again. The new worker's browsers get
-//! a notice naming the signal, the route and the generation, and the terminal and
-//! `--events` (`crashed`) say the same. When the plugin has save/restore hooks
+//! connections wait in its backlog; a new worker starts at once. It loads the same
+//! generation again, unless the restart policy ([`restarts`](super::restarts)) gives that
+//! generation up (a crash loop, a crash while loading or on probation, too many crashes
+//! in the window): then it is marked bad, never loaded again, and the last good
+//! generation serves (its artifact was copied when it was built), or the waiting page
+//! shows until a fix is saved. The new worker's browsers get a notice naming the signal,
+//! the route, the generation and what was done, and the terminal and `--events`
+//! (`crashed`) say the same. When the plugin has save/restore hooks
 //! (`export_plugin!(.., migrate: ..)`), the worker saves the state with them each time a
 //! generation goes live and sends the bytes here; the next worker restores them (so the
 //! state is the one of the last reload, not of the moment of the crash). Without hooks,
@@ -48,6 +51,7 @@ use serde_json::Value;
 
 use super::crash::{Crash, Record};
 use super::diagnostics::Failure;
+use super::restarts::{CrashOf, Restarts, Verdict};
 use super::worker::{Command, Init};
 use super::{SHUTDOWN_GRACE, ServeOptions, Shared, Target, Watch};
 use crate::events::Event;
@@ -201,6 +205,8 @@ struct Supervisor {
     /// The plugin's state as its save hook wrote it when the last generation went live,
     /// and that generation.
     state: Option<(u64, Vec<u8>)>,
+    /// The restart policy and the crash history it keeps.
+    restarts: Restarts,
 }
 
 /// Runs the supervisor until `shutdown` receives. See the module docs.
@@ -242,6 +248,7 @@ pub(super) fn run(
         open: opts.open.then_some(url),
         saw_shutdown: false,
         state: None,
+        restarts: Restarts::new(opts.restart_intensity),
     };
     if let Err(error) = sup.spawn(None, None) {
         watch.shutdown();
@@ -481,6 +488,9 @@ impl Supervisor {
                 self.pending.retain(|p| *p != artifact);
                 self.good.insert(generation, artifact);
                 self.serving = Some(generation);
+                if generation > self.max_seen {
+                    self.restarts.went_live(generation);
+                }
                 self.max_seen = self.max_seen.max(generation);
                 self.failed = None;
                 self.start_crashes = 0;
@@ -544,10 +554,30 @@ impl Supervisor {
         };
         tracing::debug!(?records, ?signal, ?code, "the worker exited");
         let crash = Crash::from_records(signal, code, records);
-        if let Some(generation) = crash.generation {
-            self.bad.insert(generation);
-            self.max_seen = self.max_seen.max(generation);
-            self.drop_copy(generation);
+        let verdict = crash.generation.map(|generation| {
+            let earlier_good = self
+                .good
+                .keys()
+                .any(|&g| g < generation && !self.bad.contains(&g));
+            let of = CrashOf {
+                generation,
+                loading: crash.route.is_none(),
+                answered: crash.answered,
+                at: Instant::now(),
+            };
+            (generation, self.restarts.decide(of, earlier_good))
+        });
+        let mut restarted = None;
+        match &verdict {
+            Some((generation, Verdict::Restart { .. })) if self.good.contains_key(generation) => {
+                restarted = Some(*generation);
+            }
+            Some((generation, _)) => {
+                self.bad.insert(*generation);
+                self.max_seen = self.max_seen.max(*generation);
+                self.drop_copy(*generation);
+            }
+            None => {}
         }
         // Builds sent to the dead worker that never served: the first was loading when a
         // crash came outside any request (it is the culprit); the newest of the others is
@@ -565,7 +595,10 @@ impl Supervisor {
         } else {
             self.start_crashes += 1;
         }
-        let fallback = self.last_good();
+        let fallback = match restarted {
+            Some(generation) => self.good.get(&generation).map(|p| (generation, p.clone())),
+            None => self.last_good(),
+        };
         let what = match (&crash.generation, &crash.route) {
             (Some(g), Some(route)) => {
                 format!("{} in generation {g} while serving {route}", crash.cause)
@@ -576,9 +609,19 @@ impl Supervisor {
                 None => crash.cause.clone(),
             },
         };
-        let next = match &fallback {
+        let serving = match &fallback {
             Some((g, _)) => format!("serving generation {g}"),
-            None => "no generation that did not crash is left: waiting for the next build".into(),
+            None => "no generation that did not crash is left: waiting for a fix".into(),
+        };
+        let (next, reason) = match &verdict {
+            Some((g, Verdict::Restart { crash, of })) if restarted.is_some() => (
+                format!("restarted generation {g} (crash {crash} of {of})"),
+                None,
+            ),
+            Some((g, Verdict::GiveUp(reason))) => {
+                (format!("generation {g} {reason}: {serving}"), Some(reason))
+            }
+            _ => (serving, None),
         };
         let state = match &self.state {
             Some((from, _)) => {
@@ -593,11 +636,30 @@ impl Supervisor {
             crash.signal,
             worker.started.elapsed().as_secs_f64()
         ));
-        if fallback.is_none() {
-            self.shared.term.line(&format!(
-                "[HD064] {}: save a fix to build again",
-                "no generation that did not crash is left"
-            ));
+        let waiting = fallback.is_none().then(|| {
+            let crashes = crash
+                .generation
+                .map_or(1, |g| self.restarts.crashes(g).max(1));
+            let times = if crashes == 1 { "once" } else { "times" };
+            let count = if crashes == 1 {
+                String::new()
+            } else {
+                format!("{crashes} ")
+            };
+            let generation = crash
+                .generation
+                .map_or("the plugin".into(), |g| format!("generation {g}"));
+            let place = crash
+                .route
+                .as_ref()
+                .map_or(String::new(), |r| format!(" while serving {r}"));
+            format!(
+                "[HD064] {generation} crashed {count}{times}: {}{place}; save a fix",
+                crash.cause
+            )
+        });
+        if let Some(waiting) = &waiting {
+            self.shared.term.line(waiting);
         }
         self.shared.emit(&Event::Crashed {
             signal: crash.signal.clone(),
@@ -606,11 +668,18 @@ impl Supervisor {
             route: crash.route.clone(),
             serving: fallback.as_ref().map(|(g, _)| *g),
             state_reset: self.state.is_none(),
+            restarted: restarted.is_some(),
+            reason: reason.map(|r| r.name().to_string()),
+            crashes: crash.generation.map_or(0, |g| self.restarts.crashes(g)),
+            message: message.clone(),
         });
         self.serving = fallback.as_ref().map(|(g, _)| *g);
         self.notice = Some((
             self.serving.unwrap_or(0),
-            format!("the plugin crashed ({}): {message}", crash.signal),
+            match waiting {
+                Some(waiting) => waiting,
+                None => format!("the plugin crashed ({}): {message}", crash.signal),
+            },
         ));
         let delay = backoff(self.start_crashes);
         if delay.is_zero() {

@@ -198,32 +198,32 @@ pub struct Identity {
     len: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
-    nlink: u64,
 }
 
 impl Identity {
-    /// Whether `later` is the same version of the file. Everything must be equal, except
-    /// that the change time may move when the link count moved with it: adding or
-    /// removing a hard link (hotdev's own shadow links, see `link_unchanged`) changes the
-    /// inode's ctime and nothing of its content. A write in place changes the size or
-    /// the modification time, and putting the modification time back changes the
-    /// change time without changing the link count, so both are still refused.
+    /// Whether `later` is the same version of the file, inode and all: nothing about it
+    /// changed, not even its change time.
     pub fn unchanged(&self, later: &Identity) -> bool {
-        self.same_inode_and_content(later)
-            && (self.ctime == later.ctime || self.nlink != later.nlink)
+        self == later
+    }
+
+    /// Whether `later` is the same file with the same size and modification time: its
+    /// content was not written, as far as its metadata can tell. Its change time may have
+    /// moved: adding or removing a hard link (hotdev's own shadow links, by this process or
+    /// another one) changes the inode's ctime and nothing of its content, and so do
+    /// `chmod` and `chown`. So does a write in place whose writer put the modification
+    /// time back, which is why a reader that sees the change time move reads the file
+    /// again before it trusts it (see `library::read_artifact`).
+    pub fn same_content(&self, later: &Identity) -> bool {
+        self.dev == later.dev
+            && self.ino == later.ino
+            && self.len == later.len
+            && self.mtime == later.mtime
     }
 
     /// The file's device and inode numbers.
     pub fn file_key(&self) -> Option<(u64, u64)> {
         Some((self.dev, self.ino))
-    }
-
-    /// Device, inode, size and modification time equal: the same inode, not written.
-    fn same_inode_and_content(&self, later: &Identity) -> bool {
-        self.dev == later.dev
-            && self.ino == later.ino
-            && self.len == later.len
-            && self.mtime == later.mtime
     }
 }
 
@@ -235,7 +235,6 @@ pub fn identity(meta: &fs::Metadata) -> Identity {
         len: meta.len(),
         mtime: (meta.mtime(), meta.mtime_nsec()),
         ctime: (meta.ctime(), meta.ctime_nsec()),
-        nlink: meta.nlink(),
     }
 }
 
@@ -287,7 +286,7 @@ pub fn link_unchanged(artifact: &Path, dest: &Path, read: &Identity) -> io::Resu
     // The link shares the inode that was read: the same device and inode, not written
     // since (size, modification time). Its change time moved with the link.
     let linked = fs::symlink_metadata(dest);
-    if linked.is_ok_and(|m| m.file_type().is_file() && read.same_inode_and_content(&identity(&m))) {
+    if linked.is_ok_and(|m| m.file_type().is_file() && read.same_content(&identity(&m))) {
         Ok(true)
     } else {
         fs::remove_file(dest)?;

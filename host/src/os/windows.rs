@@ -79,6 +79,11 @@ impl Identity {
         self == later
     }
 
+    /// Whether `later` is the same version of the file: here, [`Identity::unchanged`].
+    pub fn same_content(&self, later: &Identity) -> bool {
+        self == later
+    }
+
     /// No device and inode numbers here.
     pub fn file_key(&self) -> Option<(u64, u64)> {
         None
