@@ -26,3 +26,6 @@ pub const STUCK_LIMIT: &str = "HD054";
 pub const CRASHED: &str = "HD055";
 /// Crash catching could not be turned on.
 pub const CRASH_CATCHING: &str = "HD056";
+/// A request was refused: its `Host` (or, for the dev server's own endpoints, its
+/// `Origin`) is not one the server answers to (DNS rebinding; `hotdev::allowed_hosts`).
+pub const HOST_NOT_ALLOWED: &str = "HD057";
