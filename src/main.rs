@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use hotdev::allowed_hosts::AllowedHosts;
 use hotdev::check::CheckOptions;
 use hotdev::events::EventsTarget;
 use hotdev::run::RunOptions;
@@ -54,6 +55,14 @@ enum Cmd {
         /// the plugin then ends the server; for debuggers and comparisons).
         #[arg(long)]
         single_process: bool,
+        /// Answer requests naming NAME too (repeatable). IP addresses, localhost and
+        /// *.localhost are always answered; any other Host gets a 403 (HD057), so that no
+        /// web page can read the server through DNS rebinding. NAME: a name (a tunnel's,
+        /// this machine's on the LAN), `.example.test` for it and every name under it, an
+        /// IP address (for pages on it calling /__hotdev/), or `all` to turn the check off
+        /// (then any page open in your browser can read the server).
+        #[arg(long = "allowed-host", value_name = "NAME", value_parser = parse_allowed_host)]
+        allowed_hosts: Vec<String>,
     },
     /// The worker process of `hotdev serve` (started by it, not by people).
     #[command(name = "__serve-worker", hide = true)]
@@ -128,7 +137,9 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             handler_timeout,
             keep_state,
             single_process,
+            allowed_hosts,
         } => {
+            let allowed_hosts = AllowedHosts::from_names(&allowed_hosts)?;
             let (tx, rx) = crossbeam_channel::bounded(1);
             let mut pressed = false;
             ctrlc::set_handler(move || {
@@ -151,6 +162,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     handler_timeout,
                     keep_state,
                     single_process,
+                    allowed_hosts,
                 },
                 rx,
             )?;
@@ -219,6 +231,14 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             Ok(hotdev::check::run(&opts, &mut std::io::stdout().lock())?)
         }
     }
+}
+
+/// Checks one `--allowed-host` value.
+fn parse_allowed_host(name: &str) -> Result<String, String> {
+    AllowedHosts::new()
+        .allow(name)
+        .map(|()| name.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Reads `5s`, `500ms`, `2.5s` or `5` (seconds).

@@ -41,6 +41,7 @@ mod calls;
 #[cfg(unix)]
 mod crash;
 mod diagnostics;
+mod hosts;
 mod http;
 mod live;
 mod pages;
@@ -67,6 +68,7 @@ use crossbeam_channel::{Receiver, select};
 use hotdev_host::{Plugin, StateChange, StatePolicy};
 use hotdev_watcher::Config;
 
+use crate::allowed_hosts::AllowedHosts;
 use crate::devloop::Core;
 use reloadable::web::app;
 
@@ -116,6 +118,10 @@ pub struct ServeOptions {
     /// (on Unix) this process supervises a worker process that serves, and starts a new
     /// one when a crash ends it; elsewhere the server always runs as one process.
     pub single_process: bool,
+    /// The names the server answers to besides IP addresses, `localhost` and the names
+    /// under it (`--allowed-host`); the host of [`addr`](Self::addr) is added. Requests
+    /// naming any other host are refused (`HD057`): see [`crate::allowed_hosts`].
+    pub allowed_hosts: AllowedHosts,
 }
 
 impl ServeOptions {
@@ -131,6 +137,7 @@ impl ServeOptions {
             handler_timeout: DEFAULT_HANDLER_TIMEOUT,
             keep_state: false,
             single_process: false,
+            allowed_hosts: AllowedHosts::new(),
         }
     }
 }
@@ -176,6 +183,8 @@ pub(crate) struct Shared {
     breaker: breaker::Breaker,
     /// Whether the limit of stuck calls was reported.
     cap_reported: AtomicBool,
+    /// The `Host` and `Origin` headers answered, and the refusals already reported.
+    hosts: hosts::HostCheck,
 }
 
 impl Shared {
@@ -234,12 +243,15 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let mut allowed = opts.allowed_hosts.clone();
+    allowed.allow_addr(opts.addr);
     let shared = Arc::new(Shared::new(
         Term::default(),
         events,
         static_dir,
         opts.handler_timeout,
         Gens::ONE_PROCESS,
+        allowed,
     ));
     #[cfg(unix)]
     if !opts.single_process {
@@ -292,6 +304,7 @@ impl Shared {
         static_dir: Option<StaticDir>,
         handler_timeout: Duration,
         gens: Gens,
+        allowed: AllowedHosts,
     ) -> Self {
         Shared {
             plugin: RwLock::new(None),
@@ -303,6 +316,7 @@ impl Shared {
             calls: calls::Calls::new(handler_timeout),
             breaker: breaker::Breaker::default(),
             cap_reported: AtomicBool::new(false),
+            hosts: hosts::HostCheck::new(allowed),
         }
     }
 }
@@ -320,6 +334,12 @@ fn announce(shared: &Shared, opts: &ServeOptions, addr: SocketAddr) -> String {
              it can use this server",
             addr.ip()
         ));
+    }
+    if opts.allowed_hosts.allows_any() {
+        shared.term.line(
+            "warning: --allowed-host all: requests naming any host are answered, so any web \
+             page open in your browser can read this server through DNS rebinding",
+        );
     }
     if let Some(files) = &shared.static_dir {
         shared.term.line(&format!(
