@@ -1,7 +1,9 @@
 //! The HTTP side: a tiny_http server, a pool of workers, and the conversion between
 //! tiny_http's requests and responses and the plugin's [`Request`] and [`Response`].
 //!
-//! Requests under `/__hotdev/` are the server's own (event stream, client script,
+//! Every request is first checked for its `Host`, and a request to the server's own routes
+//! for its `Origin` too ([`hosts`](super::hosts), [`crate::allowed_hosts`]): the defence
+//! against DNS rebinding. Requests under `/__hotdev/` are the server's own (event stream, client script,
 //! status); requests under `/static/` are answered from the static directory when there
 //! is one ([`static_files`](super::static_files)); every other request goes to the
 //! plugin's generation serving at that moment.

@@ -23,6 +23,10 @@
 //! on stderr for the developer, [`Event`]s for scripts (`--events`), and server-sent
 //! events for browsers (`/__hotdev/events`).
 //!
+//! Every request names a host the server answers to, or is refused before anything else
+//! reads it (`hosts.rs`, with the decision in [`crate::allowed_hosts`]): IP addresses,
+//! `localhost`, `*.localhost` and the names given with `--allowed-host`.
+//!
 //! Static files (the plugin crate's `static/`, or `--static DIR`) take a shorter path: a
 //! save there is reported by the watcher as an asset change and never builds; the server
 //! says so on the terminal and on `--events` (`asset_changed`), and tells the browsers,
