@@ -225,6 +225,23 @@ pub enum Event {
         /// The limit.
         limit: u64,
     },
+    /// A request was refused because of its `Host` or `Origin` (`HD057`): reported once
+    /// per host (or malformed value), not once per request.
+    HostRefused {
+        /// The `Host` header (`null` when the request had none).
+        host: Option<String>,
+        /// The `Origin` header, when the refusal is about it.
+        origin: Option<String>,
+        /// The name that `--allowed-host` would allow (`null` for a missing or malformed
+        /// header, or `Origin: null`).
+        allow: Option<String>,
+        /// The status answered: 400 or 403.
+        status: u16,
+        /// The request's method and path, `"GET /__hotdev/status"`.
+        route: String,
+        /// The refusal, with its code.
+        message: String,
+    },
     /// A problem the server survived (for example a watcher warning).
     Warning {
         /// What happened.

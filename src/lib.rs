@@ -7,6 +7,8 @@
 //!   restart (listening sockets kept) where not.
 //! - `new`: `hotdev new`, a plugin crate that `serve` runs at once.
 //! - [`check`]: `hotdev check`, the load path step by step.
+//! - [`allowed_hosts`]: which `Host` and `Origin` headers a development server answers
+//!   (the defence against DNS rebinding), for `hotdev serve` and any other dev server.
 //!
 //! `serve`, `new` and the `hotdev` command come with the default cargo feature `cli`
 //! (clap, an HTTP server and their dependencies). A host program that only reloads its
@@ -18,6 +20,7 @@
 //! building).
 #![deny(missing_docs)]
 
+pub mod allowed_hosts;
 pub mod check;
 pub mod devloop;
 #[cfg(feature = "cli")]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use hotdev::allowed_hosts::AllowedHosts;
 use hotdev::check::CheckOptions;
 use hotdev::events::EventsTarget;
 use hotdev::run::RunOptions;
@@ -59,6 +60,14 @@ enum Cmd {
         /// restarts it (`5/10s`: five crashes in ten seconds).
         #[arg(long, value_name = "CRASHES/DURATION", default_value = "5/10s")]
         restart_intensity: hotdev::serve::restarts::Intensity,
+        /// Answer requests naming NAME too (repeatable). IP addresses, localhost and
+        /// *.localhost are always answered; any other Host gets a 403 (HD057), so that no
+        /// web page can read the server through DNS rebinding. NAME: a name (a tunnel's,
+        /// this machine's on the LAN), `.example.test` for it and every name under it, an
+        /// IP address (for pages on it calling /__hotdev/), or `all` to turn the check off
+        /// (then any page open in your browser can read the server).
+        #[arg(long = "allowed-host", value_name = "NAME", value_parser = parse_allowed_host)]
+        allowed_hosts: Vec<String>,
     },
     /// The worker process of `hotdev serve` (started by it, not by people).
     #[command(name = "__serve-worker", hide = true)]
@@ -134,7 +143,9 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             keep_state,
             single_process,
             restart_intensity,
+            allowed_hosts,
         } => {
+            let allowed_hosts = AllowedHosts::from_names(&allowed_hosts)?;
             let (tx, rx) = crossbeam_channel::bounded(1);
             let mut pressed = false;
             ctrlc::set_handler(move || {
@@ -158,6 +169,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     keep_state,
                     single_process,
                     restart_intensity,
+                    allowed_hosts,
                 },
                 rx,
             )?;
@@ -226,6 +238,14 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             Ok(hotdev::check::run(&opts, &mut std::io::stdout().lock())?)
         }
     }
+}
+
+/// Checks one `--allowed-host` value.
+fn parse_allowed_host(name: &str) -> Result<String, String> {
+    AllowedHosts::new()
+        .allow(name)
+        .map(|()| name.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Reads `5s`, `500ms`, `2.5s` or `5` (seconds).

@@ -908,3 +908,235 @@ fn plugin_dir_of(source: &str) -> std::path::PathBuf {
         .expect("a file under src/")
         .to_path_buf()
 }
+
+/// Issue 21: the server answers only to its own names, so that a web page cannot read it
+/// through DNS rebinding (its requests carry the page's own name in `Host`), and its own
+/// endpoints refuse requests from pages on other names (`Origin`). Checked with the
+/// supervised worker (with `--allowed-host`) and with `--single-process` (without).
+#[test]
+fn the_server_answers_only_to_its_own_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("named");
+    new_plugin(&dir);
+    let mut server = Server::start_with(&dir, tmp.path(), &["--allowed-host", "dev.example.test"]);
+    server.wait_reloaded(1);
+    let port = server.addr.port();
+    let own_origin = format!("http://127.0.0.1:{port}");
+    let get = |server: &Server, host: Option<&str>, path: &str, headers: &[(&str, &str)]| {
+        server
+            .connect()
+            .with_host(host)
+            .request("GET", path, headers, b"")
+            .unwrap_or_else(|e| panic!("GET {path} with Host {host:?}: {e}"))
+    };
+    let stream_status = |server: &Server, host: &str, origin: Option<&str>| {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+        server
+            .connect()
+            .with_host(Some(host))
+            .status_of("/__hotdev/events", &headers)
+            .unwrap()
+    };
+
+    // IP addresses, localhost and the names under it, and the allowed name: answered.
+    let answered = [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LocalHost.:{port}"),
+        format!("app.localhost:{port}"),
+        "[::1]".to_string(),
+        format!("[::1]:{port}"),
+        "dev.example.test".to_string(),
+        format!("DEV.example.test:{port}"),
+    ];
+    for host in &answered {
+        let page = get(&server, Some(host), "/", &[]);
+        assert_eq!(page.status, 200, "Host: {host}\n{}", page.text());
+        assert!(page.text().contains("Hello from hotdev"), "{}", page.text());
+        assert_eq!(
+            get(&server, Some(host), "/static/style.css", &[]).status,
+            200
+        );
+        assert_eq!(
+            get(&server, Some(host), "/__hotdev/status", &[]).status,
+            200
+        );
+        assert_eq!(stream_status(&server, host, None), 200, "Host: {host}");
+    }
+
+    // A foreign name, with and without a port: 403 with the code, naming the host and the
+    // flag, for the app, static files and every endpoint of hotdev's own.
+    for host in [format!("evil.example:{port}"), "evil.example".to_string()] {
+        for path in [
+            "/",
+            "/elsewhere",
+            "/static/style.css",
+            "/__hotdev/status",
+            "/__hotdev/client.js",
+            "/__hotdev/source?file=src/lib.rs&line=1",
+        ] {
+            let reply = get(&server, Some(&host), path, &[]);
+            assert_eq!(
+                reply.status,
+                403,
+                "GET {path}, Host: {host}\n{}",
+                reply.text()
+            );
+            let text = reply.text();
+            assert!(text.contains("[HD057]"), "{text}");
+            assert!(text.contains("names evil.example"), "{text}");
+            assert!(text.contains("--allowed-host evil.example"), "{text}");
+            assert!(!text.contains("/__hotdev/client.js\""), "{text}");
+        }
+        assert_eq!(stream_status(&server, &host, None), 403);
+    }
+    let reply = get(&server, Some("evil.localhost.example"), "/", &[]);
+    assert_eq!(reply.status, 403, "{}", reply.text());
+
+    // No Host header, or a malformed one: 400.
+    let reply = get(&server, None, "/", &[]);
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.text().contains("[HD057]"), "{}", reply.text());
+    for host in ["user@localhost", "localhost:99999", "::1"] {
+        let reply = get(&server, Some(host), "/", &[]);
+        assert_eq!(reply.status, 400, "Host: {host}\n{}", reply.text());
+    }
+
+    // hotdev's own endpoints and the Origin: the page's own origin and pages on other
+    // allowed names are answered; a page elsewhere is refused. The app's routes are the
+    // app's business: the Origin is not checked there.
+    let local = format!("127.0.0.1:{port}");
+    for origin in [
+        own_origin.as_str(),
+        "http://localhost:3000",
+        "https://dev.example.test",
+    ] {
+        let status = get(
+            &server,
+            Some(&local),
+            "/__hotdev/status",
+            &[("Origin", origin)],
+        );
+        assert_eq!(status.status, 200, "Origin: {origin}\n{}", status.text());
+        assert_eq!(stream_status(&server, &local, Some(origin)), 200);
+    }
+    for origin in ["http://evil.example", "http://203.0.113.9", "null"] {
+        let reply = get(
+            &server,
+            Some(&local),
+            "/__hotdev/status",
+            &[("Origin", origin)],
+        );
+        assert_eq!(reply.status, 403, "Origin: {origin}\n{}", reply.text());
+        assert!(reply.text().contains("[HD057]"), "{}", reply.text());
+        assert_eq!(stream_status(&server, &local, Some(origin)), 403);
+        let client = get(
+            &server,
+            Some(&local),
+            "/__hotdev/client.js",
+            &[("Origin", origin)],
+        );
+        assert_eq!(client.status, 403, "Origin: {origin}");
+    }
+    let app = get(
+        &server,
+        Some(&local),
+        "/",
+        &[("Origin", "http://evil.example")],
+    );
+    assert_eq!(app.status, 200, "{}", app.text());
+
+    // The source endpoint, while a failure is on show.
+    edit(
+        &dir.join("src/lib.rs"),
+        "Hello from hotdev",
+        "Hello\" compile_error_here",
+    );
+    server.wait_for("build_failed", BUILD_TIMEOUT, |_| true);
+    let status: serde_json::Value =
+        serde_json::from_slice(&server.get("/__hotdev/status").body).unwrap();
+    let error = &status["failure"]["diagnostics"][0];
+    let source = format!(
+        "/__hotdev/source?file={}&line={}",
+        error["path"].as_str().unwrap(),
+        error["line"].as_u64().unwrap()
+    );
+    let shown = get(&server, Some(&local), &source, &[("Origin", &own_origin)]);
+    assert_eq!(shown.status, 200, "{}", shown.text());
+    assert!(
+        shown.text().contains("compile_error_here"),
+        "{}",
+        shown.text()
+    );
+    let refused = get(
+        &server,
+        Some(&local),
+        &source,
+        &[("Origin", "http://evil.example")],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(!refused.text().contains("compile_error_here"));
+    let refused = get(&server, Some("evil.example"), &source, &[]);
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(!refused.text().contains("compile_error_here"));
+
+    // One terminal line and one event per refused host, however many requests.
+    let events = server.seen.lock().unwrap().clone();
+    let refused_host: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "host_refused" && e["allow"] == "evil.example")
+        .filter(|e| e["origin"].is_null())
+        .collect();
+    assert_eq!(refused_host.len(), 1, "{refused_host:#?}");
+    assert_eq!(refused_host[0]["status"], 403, "{:#?}", refused_host[0]);
+    assert!(
+        refused_host[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("[HD057]")
+    );
+    let stderr = server.stderr();
+    let lines = |text: &str| stderr.lines().filter(|l| l.contains(text)).count();
+    assert_eq!(lines("the Host header names evil.example,"), 1, "{stderr}");
+    assert_eq!(lines("from a page on http://evil.example,"), 1, "{stderr}");
+    assert_eq!(lines("--allowed-host evil.example"), 2, "{stderr}");
+    assert!(server.interrupt().success());
+
+    // --single-process, without --allowed-host: the name is refused now, and the rest
+    // holds the same.
+    edit(
+        &dir.join("src/lib.rs"),
+        "Hello\" compile_error_here",
+        "Hello from hotdev",
+    );
+    let mut server = Server::start_with(&dir, tmp.path(), &["--single-process"]);
+    server.wait_reloaded(1);
+    let port = server.addr.port();
+    let local = format!("localhost:{port}");
+    assert_eq!(get(&server, Some(&local), "/", &[]).status, 200);
+    assert_eq!(get(&server, Some("[::1]"), "/", &[]).status, 200);
+    for _ in 0..3 {
+        let reply = get(&server, Some("dev.example.test"), "/", &[]);
+        assert_eq!(reply.status, 403, "{}", reply.text());
+        assert!(reply.text().contains("--allowed-host dev.example.test"));
+    }
+    assert_eq!(get(&server, None, "/", &[]).status, 400);
+    let origin = [("Origin", "http://evil.example")];
+    assert_eq!(
+        get(&server, Some(&local), "/__hotdev/status", &origin).status,
+        403
+    );
+    assert_eq!(
+        stream_status(&server, &local, Some("http://evil.example")),
+        403
+    );
+    let own = format!("http://localhost:{port}");
+    assert_eq!(stream_status(&server, &local, Some(&own)), 200);
+    let stderr = server.stderr();
+    let lines = stderr
+        .lines()
+        .filter(|l| l.contains("the Host header names dev.example.test,"))
+        .count();
+    assert_eq!(lines, 1, "{stderr}");
+    assert!(server.interrupt().success());
+}

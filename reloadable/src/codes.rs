@@ -1,5 +1,5 @@
 //! The codes of what happens while a plugin runs, in one place: the reports of the host
-//! (events and logs) and the errors of calls. Load errors (`HD001`–`HD031`), build and
+//! (events and logs), the errors of calls and the dev server's refusals of requests. Load errors (`HD001`–`HD031`), build and
 //! watch errors (`HD060`–`HD079`) and the command line's (`HD080`–`HD090`) carry theirs
 //! on their error types. `docs/errors.md` has a row for each code; a test checks that
 //! every code the sources report has exactly one row there and every row a code.
@@ -26,3 +26,6 @@ pub const STUCK_LIMIT: &str = "HD054";
 pub const CRASHED: &str = "HD055";
 /// Crash catching could not be turned on.
 pub const CRASH_CATCHING: &str = "HD056";
+/// A request was refused: its `Host` (or, for the dev server's own endpoints, its
+/// `Origin`) is not one the server answers to (DNS rebinding; `hotdev::allowed_hosts`).
+pub const HOST_NOT_ALLOWED: &str = "HD057";

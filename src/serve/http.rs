@@ -1,7 +1,9 @@
 //! The HTTP side: a tiny_http server, a pool of workers, and the conversion between
 //! tiny_http's requests and responses and the plugin's [`Request`] and [`Response`].
 //!
-//! Requests under `/__hotdev/` are the server's own (event stream, client script,
+//! Every request is first checked for its `Host`, and a request to the server's own routes
+//! for its `Origin` too ([`hosts`](super::hosts), [`crate::allowed_hosts`]): the defence
+//! against DNS rebinding. Requests under `/__hotdev/` are the server's own (event stream, client script,
 //! status); requests under `/static/` are answered from the static directory when there
 //! is one ([`static_files`](super::static_files)); every other request goes to the
 //! plugin's generation serving at that moment.
@@ -23,7 +25,7 @@ use tiny_http::StatusCode;
 use super::Shared;
 use super::calls::{Ended, Expired, MAX_STUCK, Slot};
 use super::static_files::{self, StaticDir};
-use super::{diagnostics, pages};
+use super::{diagnostics, hosts, pages};
 use crate::events::Event;
 
 /// How many requests are served at once (event streams do not count: they have their own
@@ -313,6 +315,21 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared, slot: &Slot) -> Next {
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let method = rq.method().as_str().to_string();
 
+    let own_endpoint = path.starts_with("/__hotdev/");
+    let host = header_values(&rq, "Host");
+    let origin = own_endpoint.then(|| header_values(&rq, "Origin")).flatten();
+    let route = format!("{method} {path}");
+    if let Err(refused) = hosts::check(
+        shared,
+        host.as_deref(),
+        origin.as_deref(),
+        own_endpoint,
+        &route,
+    ) {
+        respond(rq, html(refused.status, refused.page.into_bytes()));
+        return Next::Serve;
+    }
+
     if let Some(name) = path.strip_prefix("/__hotdev/") {
         own(rq, name, query, shared);
         return Next::Serve;
@@ -356,7 +373,6 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared, slot: &Slot) -> Next {
     // the breaker, the calls a reload waits for) names the generation that ran it.
     let pinned = plugin.pin();
     let generation = shared.gens.display(pinned.generation());
-    let route = format!("{method} {path}");
     if let Some(open) = shared.breaker.check(generation, &route) {
         drop(pinned);
         let page = pages::breaker_page(&route, generation, open.failures, &open.last);
@@ -412,6 +428,19 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared, slot: &Slot) -> Next {
     );
     respond(rq, response);
     Next::Serve
+}
+
+/// The values of the request's headers named `name`, joined with `, ` as HTTP joins a
+/// repeated field (so that two `Host` headers make a value the host check refuses), or
+/// `None` when it has none.
+fn header_values(rq: &tiny_http::Request, name: &'static str) -> Option<String> {
+    let mut values = rq
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str());
+    let first = values.next()?.to_string();
+    Some(values.fold(first, |all, value| format!("{all}, {value}")))
 }
 
 /// A request under `/static/`: the file, or 404 for anything that is not a file inside the

@@ -23,6 +23,10 @@
 //! on stderr for the developer, [`Event`]s for scripts (`--events`), and server-sent
 //! events for browsers (`/__hotdev/events`).
 //!
+//! Every request names a host the server answers to, or is refused before anything else
+//! reads it (`hosts.rs`, with the decision in [`crate::allowed_hosts`]): IP addresses,
+//! `localhost`, `*.localhost` and the names given with `--allowed-host`.
+//!
 //! Static files (the plugin crate's `static/`, or `--static DIR`) take a shorter path: a
 //! save there is reported by the watcher as an asset change and never builds; the server
 //! says so on the terminal and on `--events` (`asset_changed`), and tells the browsers,
@@ -41,6 +45,7 @@ mod calls;
 #[cfg(unix)]
 mod crash;
 mod diagnostics;
+mod hosts;
 mod http;
 mod live;
 mod pages;
@@ -68,6 +73,7 @@ use crossbeam_channel::{Receiver, select};
 use hotdev_host::{Plugin, StateChange, StatePolicy};
 use hotdev_watcher::Config;
 
+use crate::allowed_hosts::AllowedHosts;
 use crate::devloop::Core;
 use reloadable::web::app;
 
@@ -120,6 +126,10 @@ pub struct ServeOptions {
     /// How many crashes of one generation within how long make the supervisor give it up
     /// instead of restarting it (`--restart-intensity`, 5 in 10 s by default).
     pub restart_intensity: restarts::Intensity,
+    /// The names the server answers to besides IP addresses, `localhost` and the names
+    /// under it (`--allowed-host`); the host of [`addr`](Self::addr) is added. Requests
+    /// naming any other host are refused (`HD057`): see [`crate::allowed_hosts`].
+    pub allowed_hosts: AllowedHosts,
 }
 
 impl ServeOptions {
@@ -136,6 +146,7 @@ impl ServeOptions {
             keep_state: false,
             single_process: false,
             restart_intensity: restarts::Intensity::default(),
+            allowed_hosts: AllowedHosts::new(),
         }
     }
 }
@@ -181,6 +192,8 @@ pub(crate) struct Shared {
     breaker: breaker::Breaker,
     /// Whether the limit of stuck calls was reported.
     cap_reported: AtomicBool,
+    /// The `Host` and `Origin` headers answered, and the refusals already reported.
+    hosts: hosts::HostCheck,
 }
 
 impl Shared {
@@ -239,12 +252,15 @@ pub fn run(opts: ServeOptions, shutdown: Receiver<()>) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let mut allowed = opts.allowed_hosts.clone();
+    allowed.allow_addr(opts.addr);
     let shared = Arc::new(Shared::new(
         Term::default(),
         events,
         static_dir,
         opts.handler_timeout,
         Gens::ONE_PROCESS,
+        allowed,
     ));
     #[cfg(unix)]
     if !opts.single_process {
@@ -297,6 +313,7 @@ impl Shared {
         static_dir: Option<StaticDir>,
         handler_timeout: Duration,
         gens: Gens,
+        allowed: AllowedHosts,
     ) -> Self {
         Shared {
             plugin: RwLock::new(None),
@@ -308,6 +325,7 @@ impl Shared {
             calls: calls::Calls::new(handler_timeout),
             breaker: breaker::Breaker::default(),
             cap_reported: AtomicBool::new(false),
+            hosts: hosts::HostCheck::new(allowed),
         }
     }
 }
@@ -325,6 +343,12 @@ fn announce(shared: &Shared, opts: &ServeOptions, addr: SocketAddr) -> String {
              it can use this server",
             addr.ip()
         ));
+    }
+    if opts.allowed_hosts.allows_any() {
+        shared.term.line(
+            "warning: --allowed-host all: requests naming any host are answered, so any web \
+             page open in your browser can read this server through DNS rebinding",
+        );
     }
     if let Some(files) = &shared.static_dir {
         shared.term.line(&format!(

@@ -1,6 +1,8 @@
 //! The pages the server makes itself, and the injection of the live-reload script into the
 //! plugin's HTML.
 
+use crate::allowed_hosts::Refusal;
+
 /// The tag injected into every HTML response.
 pub const SCRIPT_TAG: &str = "<script src=\"/__hotdev/client.js\"></script>";
 
@@ -49,15 +51,58 @@ fn rfind_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn page(title: &str, body: &str, generation: u64) -> String {
+    bare_page(title, &format!("{body}{}", snippet(generation)))
+}
+
+/// A page without the live-reload script.
+fn bare_page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>{title}</title><style>\
          body{{font:15px/1.5 system-ui,sans-serif;margin:40px auto;max-width:60em;padding:0 1em;\
          color:#18181b}}pre{{background:#f4f4f5;padding:12px;border-radius:6px;\
          white-space:pre-wrap}}h1{{font-size:22px}}.dim{{color:#71717a}}</style></head>\
-         <body>{body}{snippet}</body></html>\n",
+         <body>{body}</body></html>\n",
         title = escape(title),
-        snippet = snippet(generation),
+    )
+}
+
+/// The 400 or 403 page for a request refused for its `Host` or `Origin`. It has no
+/// live-reload script: the script's own requests would be refused too.
+pub fn host_refused_page(refusal: &Refusal, route: &str) -> String {
+    let what = match refusal {
+        Refusal::MissingHost | Refusal::MalformedHost { .. } => {
+            "<p>An HTTP/1.1 request must name the server it is for in one <code>Host</code> \
+             header, as <code>host[:port]</code>.</p>"
+                .to_string()
+        }
+        _ => {
+            let allow = match refusal.host() {
+                Some(name) => format!(
+                    "<p>If <code>{name}</code> is yours (a name for this machine on your \
+                     network, a tunnel's name), start hotdev with</p>\
+                     <pre id=\"hotdev-allow\">hotdev serve ... --allowed-host {name}</pre>",
+                    name = escape(name)
+                ),
+                None => String::new(),
+            };
+            format!(
+                "<p>This development server answers only to IP addresses, \
+                 <code>localhost</code> and names under it, and the names allowed with \
+                 <code>--allowed-host</code>, and its own endpoints only to pages on those \
+                 names. A web page cannot then read it by making its own name resolve to \
+                 this machine (DNS rebinding).</p>{allow}"
+            )
+        }
+    };
+    bare_page(
+        "request refused",
+        &format!(
+            "<h1>hotdev refused this request</h1><pre id=\"hotdev-refused\">{message}</pre>\
+             <p class=\"dim\">{route}</p>{what}",
+            message = escape(&refusal.to_string()),
+            route = escape(route),
+        ),
     )
 }
 
@@ -212,6 +257,27 @@ mod tests {
         assert!(page.contains("generation 1 crashed 2 times"), "{page}");
         assert!(!page.contains("building"), "{page}");
         assert!(page.contains(SCRIPT_TAG), "it reloads by itself: {page}");
+    }
+
+    #[test]
+    fn host_refused_page_names_the_host_and_the_flag_and_has_no_script() {
+        let refusal = Refusal::HostNotAllowed {
+            host: "evil.example".into(),
+        };
+        let page = host_refused_page(&refusal, "GET /<x>");
+        assert!(
+            page.contains("[HD057] the Host header names evil.example"),
+            "{page}"
+        );
+        assert!(page.contains("--allowed-host evil.example"), "{page}");
+        assert!(page.contains("GET /&lt;x&gt;"), "{page}");
+        assert!(!page.contains(SCRIPT_TAG), "{page}");
+        let page = host_refused_page(&Refusal::MissingHost, "GET /");
+        assert!(
+            page.contains("[HD057] the request has no Host header"),
+            "{page}"
+        );
+        assert!(!page.contains("--allowed-host "), "{page}");
     }
 
     #[test]

@@ -330,6 +330,7 @@ impl Supervisor {
             notice: self.notice.clone(),
             failed: self.failed.clone(),
             has_state: self.state.is_some(),
+            allowed_hosts: self.opts.allowed_hosts.names(),
         };
         let init = serde_json::to_string(&init)
             .context("[HD062] could not encode the worker's arguments")?;

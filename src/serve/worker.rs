@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::diagnostics::Failure;
 use super::live::Notice;
 use super::{Gens, Reloader, Shared, Target, http, stop_serving};
+use crate::allowed_hosts::AllowedHosts;
 use crate::events::EventWriter;
 use crate::term::Term;
 
@@ -65,6 +66,9 @@ pub(crate) struct Init {
     pub failed: Option<(Failure, u64)>,
     /// The first command is [`Command::State`]: the plugin's state to restore.
     pub has_state: bool,
+    /// The names allowed with `--allowed-host`, as [`AllowedHosts::names`] gives them.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// A command from the supervisor, one JSON line each.
@@ -191,6 +195,13 @@ pub fn run(init: &str) -> anyhow::Result<()> {
         None => None,
     };
     let timeout = Duration::from_millis(init.handler_timeout_ms);
+    let mut allowed = AllowedHosts::from_names(&init.allowed_hosts)
+        .context("[HD062] the worker's allowed hosts are not valid (run `hotdev serve`)")?;
+    allowed.allow_addr(
+        listener
+            .local_addr()
+            .context("[HD062] the worker's listening socket has no address")?,
+    );
     let shared = Arc::new(Shared::new(
         term,
         Some(events),
@@ -200,6 +211,7 @@ pub fn run(init: &str) -> anyhow::Result<()> {
             first: init.first,
             second: init.second,
         },
+        allowed,
     ));
     if let Some((generation, message)) = &init.notice {
         shared.hub.notice(Notice {

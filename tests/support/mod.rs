@@ -286,7 +286,8 @@ impl Reply {
 /// A keep-alive HTTP/1.1 connection.
 pub struct Http {
     reader: BufReader<TcpStream>,
-    host: String,
+    /// The `Host` header sent with each request; `None` sends none.
+    host: Option<String>,
 }
 
 impl Http {
@@ -302,8 +303,51 @@ impl Http {
         stream.set_nodelay(true)?;
         Ok(Http {
             reader: BufReader::new(stream),
-            host: addr.to_string(),
+            host: Some(addr.to_string()),
         })
+    }
+
+    /// Sends `host` as the `Host` header of the next requests (`None`: no `Host` header)
+    /// instead of the address connected to.
+    pub fn with_host(mut self, host: Option<&str>) -> Http {
+        self.host = host.map(str::to_string);
+        self
+    }
+
+    /// Sends a GET and reads only the response's status line: for a response that does
+    /// not end (an event stream). The connection is then unusable.
+    pub fn status_of(&mut self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<u16> {
+        self.send_head("GET", path, headers, 0)?;
+        let status_line = self.read_line()?;
+        status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("bad status line {status_line:?}"),
+                )
+            })
+    }
+
+    fn send_head(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        length: usize,
+    ) -> std::io::Result<()> {
+        let mut head = format!("{method} {path} HTTP/1.1\r\n");
+        if let Some(host) = &self.host {
+            head.push_str(&format!("Host: {host}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {length}\r\n"));
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        self.reader.get_mut().write_all(head.as_bytes())
     }
 
     /// Sends one request and reads its response, keeping the connection open.
@@ -314,17 +358,8 @@ impl Http {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<Reply> {
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-            self.host,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
+        self.send_head(method, path, headers, body.len())?;
         let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes())?;
         stream.write_all(body)?;
         stream.flush()?;
         self.read_reply(method == "HEAD")
