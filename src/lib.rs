@@ -21,6 +21,10 @@
 #![deny(missing_docs)]
 
 pub mod allowed_hosts;
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(any(feature = "cli", feature = "axum"))]
+pub(crate) mod browser;
 pub mod check;
 pub mod devloop;
 #[cfg(feature = "cli")]

@@ -104,6 +104,10 @@ enum Cmd {
     New {
         /// The directory to create (missing or empty).
         dir: PathBuf,
+        /// What to create: `web`, a plugin crate for `hotdev serve`; `axum`, a workspace
+        /// (host, api, plugin) whose axum routes hot-reload under `hotdev run`.
+        #[arg(long, value_enum, default_value = "web")]
+        template: hotdev::new::Template,
     },
     /// Walk the load path of a plugin library (or crate) step by step.
     Check {
@@ -221,8 +225,8 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             hotdev::run::run(opts, rx)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::New { dir } => {
-            hotdev::new::run(&dir)?;
+        Cmd::New { dir, template } => {
+            hotdev::new::run(&dir, template)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Check {

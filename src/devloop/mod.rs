@@ -121,6 +121,10 @@ pub struct HotOptions {
     pub cargo_args: Vec<std::ffi::OsString>,
     /// The debounce window (`None`: the watcher's default).
     pub debounce: Option<Duration>,
+    /// Folders of static files (a plugin's `static/`) watched beside the sources: a save
+    /// there is reported as `WatchEvent::AssetsChanged` and builds nothing (the axum
+    /// integration swaps stylesheets with it). Default none.
+    pub asset_dirs: Vec<PathBuf>,
     /// Print a status line while building and one line per reload on stderr.
     pub report: bool,
     /// The host's options (its `events` field is replaced by the loop's).
@@ -134,6 +138,7 @@ impl Default for HotOptions {
             host_package: std::env::var("CARGO_PKG_NAME").ok(),
             cargo_args: Vec::new(),
             debounce: None,
+            asset_dirs: Vec::new(),
             report: false,
             host: Options::default(),
         }
@@ -193,6 +198,7 @@ impl<I: Interface> HotPlugin<I> {
         config.release = options.release;
         config.companions.extend(options.host_package.clone());
         config.extra_args.extend(options.cargo_args.iter().cloned());
+        config.asset_dirs.extend(options.asset_dirs.iter().cloned());
         config.color = options.report && io::stderr().is_terminal();
         if let Some(d) = options.debounce {
             config.debounce = d;

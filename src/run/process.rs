@@ -390,6 +390,44 @@ impl Host {
     }
 }
 
+/// The run-time library path a host built by cargo needs when it runs from its private
+/// copy: the build's `deps/` folder and the folder of the binary (a host in a one world
+/// links its world's Rust dylibs from there) and the toolchain's library folder (std's
+/// shared library, for a host built with `-C prefer-dynamic`), ahead of the environment's
+/// own `LD_LIBRARY_PATH`, as `cargo run` sets it.
+pub(crate) fn library_path(binary: &Path) -> Vec<(OsString, OsString)> {
+    let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(dir) = binary.parent() {
+        dirs.push(dir.join("deps"));
+        dirs.push(dir.to_path_buf());
+    }
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    if let Ok(out) = Command::new(rustc)
+        .args(["--print", "target-libdir"])
+        .stdin(Stdio::null())
+        .output()
+        && out.status.success()
+    {
+        let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !libdir.is_empty() {
+            dirs.push(libdir.into());
+        }
+    }
+    // macOS (untested here) reads the same list from DYLD_LIBRARY_PATH.
+    let var = if cfg!(target_os = "macos") {
+        "DYLD_LIBRARY_PATH"
+    } else {
+        "LD_LIBRARY_PATH"
+    };
+    if let Some(existing) = std::env::var_os(var) {
+        dirs.extend(std::env::split_paths(&existing));
+    }
+    match std::env::join_paths(dirs) {
+        Ok(joined) => vec![(var.into(), joined)],
+        Err(_) => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,43 +499,5 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-    }
-}
-
-/// The run-time library path a host built by cargo needs when it runs from its private
-/// copy: the build's `deps/` folder and the folder of the binary (a host in a one world
-/// links its world's Rust dylibs from there) and the toolchain's library folder (std's
-/// shared library, for a host built with `-C prefer-dynamic`), ahead of the environment's
-/// own `LD_LIBRARY_PATH`, as `cargo run` sets it.
-pub(crate) fn library_path(binary: &Path) -> Vec<(OsString, OsString)> {
-    let mut dirs: Vec<std::path::PathBuf> = Vec::new();
-    if let Some(dir) = binary.parent() {
-        dirs.push(dir.join("deps"));
-        dirs.push(dir.to_path_buf());
-    }
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    if let Ok(out) = Command::new(rustc)
-        .args(["--print", "target-libdir"])
-        .stdin(Stdio::null())
-        .output()
-        && out.status.success()
-    {
-        let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !libdir.is_empty() {
-            dirs.push(libdir.into());
-        }
-    }
-    // macOS (untested here) reads the same list from DYLD_LIBRARY_PATH.
-    let var = if cfg!(target_os = "macos") {
-        "DYLD_LIBRARY_PATH"
-    } else {
-        "LD_LIBRARY_PATH"
-    };
-    if let Some(existing) = std::env::var_os(var) {
-        dirs.extend(std::env::split_paths(&existing));
-    }
-    match std::env::join_paths(dirs) {
-        Ok(joined) => vec![(var.into(), joined)],
-        Err(_) => Vec::new(),
     }
 }

@@ -40,15 +40,14 @@
 //! shutdown the server waits a moment for running calls, then exits without the stuck
 //! ones.
 
+use crate::browser::{diagnostics, live, pages};
+
 mod breaker;
 mod calls;
 #[cfg(unix)]
 mod crash;
-mod diagnostics;
 mod hosts;
 mod http;
-mod live;
-mod pages;
 pub mod restarts;
 mod static_files;
 #[cfg(unix)]

@@ -61,17 +61,107 @@ impl Reloadable {
     }
 }
 
-/// Creates the plugin crate at `dir` (missing or empty), and prints the command that
-/// serves it.
-pub fn run(dir: &Path) -> anyhow::Result<()> {
-    create(dir)?;
-    println!("created the plugin crate {}", dir.display());
-    println!("serve it with:\n\n    hotdev serve {}\n", dir.display());
+/// What `hotdev new` creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Template {
+    /// A plugin crate that `hotdev serve` runs (FFI types, the web interface).
+    #[default]
+    Web,
+    /// An axum app whose routes hot-reload: a workspace with a host, an api crate and a
+    /// plugin in one world, run with `hotdev run`.
+    Axum,
+}
+
+/// Creates the project at `dir` (missing or empty), and prints the command that runs it.
+pub fn run(dir: &Path, template: Template) -> anyhow::Result<()> {
+    match template {
+        Template::Web => {
+            create(dir)?;
+            println!("created the plugin crate {}", dir.display());
+            println!("serve it with:\n\n    hotdev serve {}\n", dir.display());
+        }
+        Template::Axum => {
+            create_axum(dir)?;
+            println!(
+                "created the axum workspace {} (host, api, plugin)",
+                dir.display()
+            );
+            println!(
+                "run it with:\n\n    cd {} && hotdev run --listen 127.0.0.1:3000\n\n\
+                 then edit plugin/src/lib.rs: the open page reloads with the new routes",
+                dir.display()
+            );
+        }
+    }
     Ok(())
 }
 
-/// Creates the plugin crate at `dir` without printing anything.
-pub fn create(dir: &Path) -> anyhow::Result<()> {
+/// The files of the axum template: `examples/axum` of this checkout, as a test checks.
+/// Manifests are stored as `Cargo.toml.in`, so that cargo does not take the template for
+/// packages of hotdev's.
+const AXUM: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("axum/Cargo.toml.in")),
+    (".cargo/config.toml", include_str!("axum/cargo/config.toml")),
+    (".gitignore", include_str!("axum/gitignore")),
+    ("api/Cargo.toml", include_str!("axum/api/Cargo.toml.in")),
+    ("api/src/lib.rs", include_str!("axum/api/src/lib.rs")),
+    (
+        "plugin/Cargo.toml",
+        include_str!("axum/plugin/Cargo.toml.in"),
+    ),
+    ("plugin/src/lib.rs", include_str!("axum/plugin/src/lib.rs")),
+    (
+        "plugin/static/style.css",
+        include_str!("axum/plugin/static/style.css"),
+    ),
+    ("host/Cargo.toml", include_str!("axum/host/Cargo.toml.in")),
+    ("host/src/main.rs", include_str!("axum/host/src/main.rs")),
+];
+
+/// How the axum template's manifests name reloadable and hotdev (as `examples/axum` does,
+/// from inside this checkout).
+const EXAMPLE_RELOADABLE: &str = r#"{ path = "../../../reloadable" }"#;
+const EXAMPLE_HOTDEV: &str = r#"path = "../../..""#;
+
+/// The `hotdev` dependency's source of this build, as for `reloadable`.
+fn hotdev_source(reloadable: &Reloadable) -> String {
+    match reloadable {
+        Reloadable::Version(version) => format!("version = \"={version}\""),
+        Reloadable::Path(path) => {
+            let root = path.parent().unwrap_or(path).display().to_string();
+            format!(
+                "path = \"{}\"",
+                root.replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        }
+    }
+}
+
+/// Creates the axum workspace at `dir` without printing anything.
+pub fn create_axum(dir: &Path) -> anyhow::Result<()> {
+    empty_or_missing(dir)?;
+    let reloadable = Reloadable::of_this_build();
+    for (file, text) in AXUM {
+        let text = text
+            .replace(EXAMPLE_RELOADABLE, &reloadable.toml())
+            .replace(EXAMPLE_HOTDEV, &hotdev_source(&reloadable));
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).with_context(|| {
+                format!(
+                    "[HD081] could not create the directory {}",
+                    parent.display()
+                )
+            })?;
+        }
+        fs::write(&path, text)
+            .with_context(|| format!("[HD081] could not write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Refuses a `dir` that is a file or a directory with something in it.
+fn empty_or_missing(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
         if !dir.is_dir() {
             bail!("[HD080] {} exists and is not a directory", dir.display());
@@ -85,6 +175,12 @@ pub fn create(dir: &Path) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Creates the plugin crate at `dir` without printing anything.
+pub fn create(dir: &Path) -> anyhow::Result<()> {
+    empty_or_missing(dir)?;
     let name = crate_name(dir)?;
     for sub in ["src", "static"] {
         fs::create_dir_all(dir.join(sub))
@@ -252,6 +348,35 @@ mod tests {
             fs::read_to_string(dir.path().join("keep.txt")).unwrap(),
             "mine"
         );
+    }
+
+    #[test]
+    fn the_axum_template_is_the_axum_example() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/axum");
+        for (file, text) in AXUM {
+            let on_disk = fs::read_to_string(example.join(file)).unwrap();
+            assert_eq!(
+                *text, on_disk,
+                "examples/axum/{file} and the template differ"
+            );
+        }
+        assert!(AXUM.iter().any(|(_, t)| t.contains(EXAMPLE_RELOADABLE)));
+        assert!(AXUM.iter().any(|(_, t)| t.contains(EXAMPLE_HOTDEV)));
+    }
+
+    #[test]
+    fn the_axum_template_names_this_checkout_and_refuses_a_full_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("app");
+        create_axum(&dir).unwrap();
+        let host = fs::read_to_string(dir.join("host/Cargo.toml")).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).display().to_string();
+        assert!(host.contains(&format!("path = \"{root}\"")), "{host}");
+        let api = fs::read_to_string(dir.join("api/Cargo.toml")).unwrap();
+        assert!(api.contains(&format!("{root}/reloadable")), "{api}");
+        assert!(dir.join(".cargo/config.toml").is_file());
+        let err = create_axum(&dir).unwrap_err().to_string();
+        assert!(err.contains("HD080"), "{err}");
     }
 
     #[test]

@@ -50,7 +50,8 @@ fn rfind_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .find(|&i| haystack[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
-fn page(title: &str, body: &str, generation: u64) -> String {
+/// A page with the live-reload script, for `generation`.
+pub fn page(title: &str, body: &str, generation: u64) -> String {
     bare_page(title, &format!("{body}{}", snippet(generation)))
 }
 

@@ -7,19 +7,18 @@
 //! `build_failed`, `rejected` and `assets` (static files that changed) as they happen, and a comment every few seconds so that
 //! dead connections are noticed. [`Hub::close`] ends every stream.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use serde::Serialize;
 
 use super::diagnostics::Failure;
 
 /// How often an idle stream sends a comment line.
-const KEEPALIVE: Duration = Duration::from_secs(10);
+pub const KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// The last build's outcome, as `/__hotdev/status` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,11 +67,13 @@ pub struct Notice {
     pub message: String,
 }
 
-/// One message for the browsers.
+/// One message for the browsers: an event name and its JSON.
 #[derive(Debug, Clone)]
-struct Message {
-    event: &'static str,
-    data: String,
+pub struct Message {
+    /// `building`, `reload`, `assets`, `build_failed` or `rejected`.
+    pub event: &'static str,
+    /// The event's data (JSON).
+    pub data: String,
 }
 
 /// The set of open event streams, and the status they report.
@@ -219,25 +220,32 @@ impl Hub {
         }
     }
 
-    /// Serves one event stream on its own thread. Returns false when the hub is closed.
-    pub fn stream(&self, request: tiny_http::Request) -> bool {
+    /// A new subscriber: the `hello` event's data (the generation serving, the state and
+    /// the notice) and the messages that follow. `None` once the hub is closed.
+    pub fn subscribe(&self) -> Option<(String, Receiver<Message>)> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let hello = {
-            let mut inner = self.lock();
-            if inner.closed {
-                drop(inner);
-                let response =
-                    tiny_http::Response::from_string("shutting down\n").with_status_code(503);
-                let _ = request.respond(response);
-                return false;
-            }
-            inner.subscribers.push(tx);
-            serde_json::json!({
-                "generation": inner.status.generation,
-                "state": inner.status.state,
-                "notice": inner.status.notice,
-            })
-            .to_string()
+        let mut inner = self.lock();
+        if inner.closed {
+            return None;
+        }
+        inner.subscribers.push(tx);
+        let hello = serde_json::json!({
+            "generation": inner.status.generation,
+            "state": inner.status.state,
+            "notice": inner.status.notice,
+        })
+        .to_string();
+        Some((hello, rx))
+    }
+
+    /// Serves one event stream on its own thread. Returns false when the hub is closed.
+    #[cfg(feature = "cli")]
+    pub fn stream(&self, request: tiny_http::Request) -> bool {
+        let Some((hello, rx)) = self.subscribe() else {
+            let response =
+                tiny_http::Response::from_string("shutting down\n").with_status_code(503);
+            let _ = request.respond(response);
+            return false;
         };
         let open = Arc::clone(&self.open_streams);
         open.fetch_add(1, Ordering::SeqCst);
@@ -264,7 +272,11 @@ impl Drop for Decrement {
 }
 
 /// Writes the stream until the hub closes it or the browser goes away.
+#[cfg(feature = "cli")]
 fn write_stream(request: tiny_http::Request, rx: Receiver<Message>, hello: String) {
+    use crossbeam_channel::RecvTimeoutError;
+    use std::io::Write;
+
     // tiny_http's chunked encoder buffers its output, so the stream is written raw: the
     // head, then one flushed block per event, and the connection closes at the end.
     let mut out = request.into_writer();
@@ -297,7 +309,7 @@ fn write_stream(request: tiny_http::Request, rx: Receiver<Message>, hello: Strin
 }
 
 /// `data:` lines for a payload (one per line of the payload, as the format requires).
-fn data_lines(data: &str) -> String {
+pub fn data_lines(data: &str) -> String {
     let mut out = String::with_capacity(data.len() + 8);
     for line in data.split('\n') {
         out.push_str("data: ");
