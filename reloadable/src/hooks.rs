@@ -2,7 +2,7 @@
 //!
 //! A plugin in its host's one world (a Rust `dylib`, see `docs/rust-types.md`) shares the
 //! host's std and crates, so none of this is needed there: it is recognised by the
-//! allocator the host hands over being this very copy's ([`same_world`]). A plugin with its
+//! allocator the host hands over being this very copy's (`same_world`). A plugin with its
 //! own std (a `cdylib`) links its own copy of std and of every crate it uses, so the
 //! globals of those crates exist twice: the plugin's copy of `log` has no logger unless one is set in it.
 //! With the `log` feature (on by default), [`init`](crate::rt::init) sets a bridge as the
