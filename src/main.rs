@@ -124,7 +124,7 @@ enum Cmd {
 
 fn main() -> ExitCode {
     // Logs go to stderr: stdout is reserved for `--events -` and `check`'s report.
-    hotdev::init_tracing();
+    init_tracing();
     match run(Cli::parse().command) {
         Ok(code) => code,
         Err(e) => {
@@ -132,6 +132,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What the `hotdev` command logs when `RUST_LOG` is unset: warnings from hotdev and the
+/// crates it runs on, and from info up everything else, which is the plugin's own records
+/// and events (a `tracing::info!` in a plugin shows under `hotdev serve` as it would under
+/// `cargo run`). [`hotdev::init_tracing`], for host programs, keeps to warnings.
+const DEFAULT_LOG: &str = "info,hotdev=warn,hotdev_host=warn,hotdev_watcher=warn,reloadable=warn,notify=warn,tiny_http=warn";
+
+/// hotdev's and the plugin's logs on stderr, filtered by `RUST_LOG` or [`DEFAULT_LOG`].
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn run(command: Cmd) -> anyhow::Result<ExitCode> {

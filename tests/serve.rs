@@ -764,6 +764,62 @@ fn plugin_log_records_reach_the_servers_terminal() {
     assert!(server.interrupt().success());
 }
 
+/// A plugin's `tracing` events reach the terminal of `hotdev serve` with their fields and
+/// the spans they happen in, though the plugin's `tracing` has no `log` feature (issue
+/// 23), and an info event shows with `RUST_LOG` unset.
+#[test]
+fn plugin_tracing_events_reach_the_servers_terminal_without_the_log_feature() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("traced");
+    new_plugin(&dir);
+    edit(
+        &dir.join("Cargo.toml"),
+        "[dependencies]\n",
+        "[dependencies]\ntracing = { version = \"0.1\", default-features = false, features = [\"std\"] }\n",
+    );
+    edit(
+        &dir.join("src/lib.rs"),
+        "match (request.method.as_str(), request.path.as_str()) {",
+        "let span = tracing::info_span!(\"request\", id = 7);\n        \
+         let _entered = span.enter();\n        \
+         tracing::info!(answer = 42, \"traced from the plugin\");\n        \
+         match (request.method.as_str(), request.path.as_str()) {",
+    );
+    let mut command = hotdev();
+    command.env_remove("RUST_LOG");
+    let mut server = Server::start_in::<&str>(command, &dir, tmp.path(), &[]);
+    server.wait_reloaded(1);
+    assert_eq!(server.get("/").status, 200);
+    let line = eventually("the plugin's event on stderr", BUILD_TIMEOUT, || {
+        let text = server.stderr();
+        let line = text
+            .lines()
+            .find(|l| l.contains("traced from the plugin"))?;
+        Some(line.to_string())
+    });
+    let line = without_colours(&line);
+    assert!(line.contains(" INFO "), "{line}");
+    assert!(
+        line.contains(" traced: request{id=7}: traced from the plugin answer=42"),
+        "the plugin's target, its span and the event's field: {line}"
+    );
+    assert!(server.interrupt().success());
+}
+
+/// `text` without its ANSI colour codes (`ESC [ ... m`).
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A handler that never returns: it must not take the server down, nor outlive its fix
 /// (issue 14). Twenty requests to a looping route leave the server answering; the route
 /// trips the breaker; the fix serves at once however many calls are stuck in the old

@@ -2,15 +2,18 @@
 //!
 //! A plugin in its host's one world (a Rust `dylib`, see `docs/rust-types.md`) shares the
 //! host's std and crates, so none of this is needed there: it is recognised by the
-//! allocator the host hands over being this very copy's ([`same_world`]). A plugin with its
+//! allocator the host hands over being this very copy's (`same_world`). A plugin with its
 //! own std (a `cdylib`) links its own copy of std and of every crate it uses, so the
 //! globals of those crates exist twice: the plugin's copy of `log` has no logger unless one is set in it.
 //! With the `log` feature (on by default), [`init`](crate::rt::init) sets a bridge as the
 //! plugin's logger that forwards every record, with its level, target, file and line, to
 //! the host through a C function, and the host passes it on to its own logger (and so to
 //! its `tracing` subscriber when that one reads `log` records, as `tracing-subscriber`'s
-//! default set-up does). A plugin's `tracing` events take the same way when its `tracing`
-//! has the `log` feature and no subscriber of its own.
+//! default set-up does). With the `tracing` feature (on by default), a plugin's `tracing`
+//! events take the same way without tracing's `log` feature: a small subscriber, set as
+//! the plugin's global default when it has none of its own, formats each event with its
+//! fields and the spans it happens in (`request{id=7}: answer computed answer=42`) and
+//! forwards it through the same function (see `hooks/trace.rs`).
 
 use crate::alloc::HostAllocator;
 use crate::ffi::RawStr;
@@ -31,6 +34,9 @@ pub struct HostHooks {
     /// The most verbose level the host's logger takes now (0 off, 1 error … 5 trace).
     pub log_max_level: u32,
 }
+
+#[cfg(feature = "tracing")]
+mod trace;
 
 #[cfg(feature = "log")]
 mod bridge {
@@ -140,5 +146,9 @@ pub(crate) unsafe fn take(hooks: *const HostHooks) {
     #[cfg(feature = "log")]
     if let Some(log) = hooks.log {
         bridge::install(log, hooks.log_max_level);
+    }
+    #[cfg(feature = "tracing")]
+    if let Some(log) = hooks.log {
+        trace::install(log, hooks.log_max_level);
     }
 }

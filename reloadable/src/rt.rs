@@ -163,8 +163,9 @@ pub fn guard_result<E: fmt::Display, F: FnOnce() -> Result<(), E>>(f: F) -> *mut
     }
 }
 
-/// Takes the host's allocator and logger and installs the plugin's panic hook. Exported
-/// through every descriptor's `init`.
+/// Takes the host's allocator and logger (for `log`, and for `tracing` with the `tracing`
+/// feature) and installs the plugin's panic hook. Exported through every descriptor's
+/// `init`.
 ///
 /// A plugin in its host's one world (a Rust `dylib` linking the host's std and crates)
 /// shares this very copy of reloadable with the host: the allocator and the loggers are

@@ -83,12 +83,22 @@ impl Server {
 
     /// [`Server::start`] with more arguments for `hotdev serve`.
     pub fn start_with<A: AsRef<std::ffi::OsStr>>(dir: &Path, log_dir: &Path, args: &[A]) -> Server {
+        Self::start_in(hotdev(), dir, log_dir, args)
+    }
+
+    /// [`Server::start_with`] from `command` (`hotdev()` with a changed environment).
+    pub fn start_in<A: AsRef<std::ffi::OsStr>>(
+        mut command: Command,
+        dir: &Path,
+        log_dir: &Path,
+        args: &[A],
+    ) -> Server {
         let stderr_log = log_dir.join(format!(
             "hotdev-serve-{}.stderr.log",
             dir.file_name().unwrap_or_default().to_string_lossy()
         ));
         let stderr = std::fs::File::create(&stderr_log).expect("create the stderr log");
-        let mut child = hotdev()
+        let mut child = command
             .arg("serve")
             .arg(dir)
             .args(["--addr", "127.0.0.1:0", "--events", "-"])
