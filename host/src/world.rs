@@ -172,6 +172,25 @@ mod linux {
             .iter()
             .any(|n| is_std(n) && loaded_as(n).is_some())
         {
+            // A plugin built for a one world (std and libraries of its build linked as
+            // shared libraries) cannot join a host that links std statically: it would
+            // bring a second std and a second copy of its world.
+            let shared_std = needs.libraries.iter().any(|n| is_std(n));
+            let world_library = needs
+                .libraries
+                .iter()
+                .find_map(|n| library_of_build(artifact, n));
+            if let (true, Some(library)) = (shared_std, world_library) {
+                return Err(LoadError::WorldChanged {
+                    path: artifact.to_path_buf(),
+                    library,
+                    reason: "is not loaded in this process: the plugin is built for a one world \
+                             (std linked as a shared library) and this host links std \
+                             statically; build the host in the plugin's workspace, with its \
+                             .cargo/config.toml (-C prefer-dynamic)"
+                        .into(),
+                });
+            }
             return Ok(World::default());
         }
         let mut libraries = Vec::new();

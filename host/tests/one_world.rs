@@ -99,6 +99,16 @@ fn plugin_futures_run_on_the_hosts_tokio_sleep_spawn_and_contain_a_task_panic() 
 }
 
 #[test]
+fn plugin_futures_see_the_hosts_task_locals_and_do_io_on_its_reactor() {
+    let _fixture = built();
+    let (out, ok) = run_host(&plugin(), &["task-local", "net"]);
+    assert!(ok, "{out}");
+    // The host scoped the task-local (declared in the world) around the plugin's future.
+    assert_eq!(line(&out, "task-local"), "7", "{out}");
+    assert_eq!(line(&out, "net"), "OVER LOOPBACK", "{out}");
+}
+
+#[test]
 fn a_panic_in_a_plugin_closure_on_a_plain_host_thread_is_a_host_panic() {
     let _fixture = built();
     let (out, ok) = run_host(&plugin(), &["closure-panic", "call-panic", "sleep"]);
@@ -216,4 +226,16 @@ fn a_plugin_built_for_a_rebuilt_world_is_refused_with_hd018_and_the_host_goes_on
     assert!(host.wait().unwrap().success());
     // The world as the host builds it, for the other tests.
     cargo(&["build", "-p", "world-host", "-p", "world-plugin"]);
+}
+
+#[test]
+fn a_host_that_links_std_statically_refuses_a_one_world_plugin_with_hd018() {
+    let _fixture = built();
+    // This test program links std statically: the plugin would bring a second std.
+    let bytes = std::fs::read(plugin()).unwrap();
+    let err = hotdev_host::world::check(&plugin(), &bytes).unwrap_err();
+    assert_eq!(err.code(), "HD018", "{err}");
+    let message = err.to_string();
+    assert!(message.contains("libworld_api.so"), "{message}");
+    assert!(message.contains("links std statically"), "{message}");
 }

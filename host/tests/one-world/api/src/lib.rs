@@ -20,7 +20,14 @@ reloadable::rust_interface! {
         fn traced(id: u64) -> u64;
         fn par_sum(n: u64) -> u64;
         fn build_name() -> &'static str;
+        fn request_id() -> crate::BoxFuture<u64>;
+        fn echo(text: String) -> crate::BoxFuture<String>;
     }
+}
+
+tokio::task_local! {
+    /// Set by the host around a plugin future; read by the plugin.
+    pub static REQUEST_ID: u64;
 }
 
 /// Present only in the `more` build of the world.

@@ -95,6 +95,10 @@ fn main() {
                 }
                 format!("threads {before} -> {} over 10 reloads", threads())
             }
+            "task-local" => runtime
+                .block_on(world_api::REQUEST_ID.scope(7, plugin.request_id().unwrap()))
+                .to_string(),
+            "net" => runtime.block_on(plugin.echo("over loopback".into()).unwrap()),
             "build-name" => plugin.build_name().unwrap().to_string(),
             "wait-reload" => {
                 // Reloads from the path given on standard input, once per line.

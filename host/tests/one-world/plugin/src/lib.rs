@@ -81,6 +81,28 @@ impl app::Implementation for Plugin {
         (0..n).into_par_iter().map(|i| i * 2).sum()
     }
 
+    fn request_id() -> BoxFuture<u64> {
+        Box::pin(async { world_api::REQUEST_ID.try_with(|id| *id).unwrap_or(0) })
+    }
+
+    fn echo(text: String) -> BoxFuture<String> {
+        Box::pin(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = String::new();
+                socket.read_to_string(&mut buf).await.unwrap();
+                buf.to_uppercase()
+            });
+            let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            client.write_all(text.as_bytes()).await.unwrap();
+            client.shutdown().await.unwrap();
+            server.await.unwrap()
+        })
+    }
+
     fn build_name() -> &'static str {
         option_env!("WORLD_GENERATION").unwrap_or("one")
     }
