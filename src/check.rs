@@ -108,6 +108,15 @@ fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool
     // A plugin in a host's one world links that host's std and world libraries: it loads
     // into such a host (which checks them, HD017/HD018), not into this process.
     let world = hotdev_host::world::linked_world(path, &bytes);
+    if world.is_empty() && hotdev_host::world::is_rust_dylib(&bytes) {
+        writeln!(
+            r.out,
+            "  note  a Rust dylib that carries its own std: its workspace lacks the one world's \
+             flags, so the futures and closures it returns cannot use the host's runtime; add \
+             .cargo/config.toml with [build] rustflags = [\"-C\", \"prefer-dynamic\", \"-C\", \
+             \"rpath\"] (docs/rust-types.md, \"One world\")"
+        )?;
+    }
     if !world.is_empty() {
         let mut missing = false;
         let names: Vec<String> = world

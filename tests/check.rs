@@ -199,3 +199,38 @@ fn a_shadow_copy_that_cannot_be_made_fails_the_check_as_it_fails_a_load() {
     std::fs::write(target.join("hotdev-shadow"), "not a directory").unwrap();
     expect_failure(&library, &[], "HD030", "shadow");
 }
+
+#[test]
+fn a_one_world_plugin_is_recognised_with_its_world_libraries_and_not_loaded_here() {
+    // hotdev-host's one-world fixture (host/tests/one-world), built as its tests build it.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("host/tests/one-world");
+    // host/tests/one_world.rs rebuilds that world in its tests: one process at a time.
+    std::fs::create_dir_all(workspace.join("target")).unwrap();
+    let lock = std::fs::File::create(workspace.join("target/fixture.lock")).unwrap();
+    lock.lock().unwrap();
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--quiet", "-p", "world-host", "-p", "world-plugin"])
+        .current_dir(&workspace)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the one-world fixture");
+    let plugin = workspace.join("target/debug/libworld_plugin.so");
+    let out = check(&[plugin.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("a plugin of the one-world form"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("libworld_api.so ("), "{stdout}");
+    assert!(stdout.contains("libstd-"), "{stdout}");
+    assert!(stdout.contains("does not load it"), "{stdout}");
+}

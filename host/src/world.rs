@@ -105,6 +105,15 @@ pub fn linked_world(artifact: &Path, bytes: &[u8]) -> Vec<(String, Option<PathBu
     }
 }
 
+/// Whether the library is a Rust `dylib` (it carries the `.rustc` metadata section that
+/// other crates link against), as opposed to a `cdylib`.
+pub fn is_rust_dylib(bytes: &[u8]) -> bool {
+    use object::{Object, ObjectSection};
+    object::File::parse(bytes)
+        .ok()
+        .is_some_and(|f| f.sections().any(|s| s.name() == Ok(".rustc")))
+}
+
 /// A Rust symbol, demangled for a message (`tokio::runtime::context::budget`).
 fn demangle(symbol: &str) -> String {
     format!("{:#}", rustc_demangle::demangle(symbol))
@@ -364,6 +373,12 @@ mod linux {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_is_not_a_rust_dylib() {
+        let bytes = std::fs::read("/proc/self/exe").unwrap();
+        assert!(!is_rust_dylib(&bytes));
+    }
 
     #[test]
     fn std_builds_are_told_from_other_libraries() {

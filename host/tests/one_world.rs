@@ -13,8 +13,24 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-/// One test at a time owns the fixture's target directory.
+/// One test at a time owns the fixture's target directory: a lock across the threads of
+/// this binary, and a file lock across processes (`tests/check.rs` builds it too).
 static FIXTURE: Mutex<()> = Mutex::new(());
+
+/// Holds the fixture for one test.
+struct Fixture {
+    _file: std::fs::File,
+    _threads: MutexGuard<'static, ()>,
+}
+
+/// Takes the fixture's file lock.
+fn lock_file() -> std::fs::File {
+    let dir = workspace().join("target");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = std::fs::File::create(dir.join("fixture.lock")).unwrap();
+    file.lock().unwrap();
+    file
+}
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/one-world")
@@ -42,10 +58,14 @@ fn cargo(args: &[&str]) {
 
 /// Builds host and plugin together, as `HotPlugin` and `hotdev run` do, and holds the
 /// fixture for the test.
-fn built() -> MutexGuard<'static, ()> {
-    let guard = FIXTURE.lock().unwrap_or_else(|e| e.into_inner());
+fn built() -> Fixture {
+    let threads = FIXTURE.lock().unwrap_or_else(|e| e.into_inner());
+    let file = lock_file();
     cargo(&["build", "-p", "world-host", "-p", "world-plugin"]);
-    guard
+    Fixture {
+        _file: file,
+        _threads: threads,
+    }
 }
 
 fn target(file: &str) -> PathBuf {
