@@ -228,9 +228,10 @@ fn a_plugin_built_for_a_rebuilt_world_is_refused_with_hd018_and_the_host_goes_on
     // A reload of a build of the same world goes live.
     writeln!(stdin, "{}", plugin().display()).unwrap();
     assert_eq!(next("the first reload"), "reloaded one");
-    // The plugin built alone: cargo resolves other features for the world's crates and
-    // rebuilds the world library under the running host.
-    cargo(&["build", "-p", "world-plugin"]);
+    // The plugin built with a feature of a world crate (as a dependency added or changed,
+    // or `cargo build -p plugin` resolving other features, would): cargo rebuilds the
+    // world library under the running host.
+    cargo(&["build", "-p", "world-plugin", "--features", "more"]);
     writeln!(stdin, "{}", plugin().display()).unwrap();
     let refused = next("the reload of another world");
     assert!(refused.starts_with("refused HD018"), "{refused}");
