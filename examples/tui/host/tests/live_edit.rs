@@ -6,8 +6,8 @@
 //!
 //! The host is a process of its own, built in the copy, not this test binary: a one-world
 //! plugin links the interface crate's `libtui_api.so` of its build, and the host refuses
-//! it unless that is the very file the host process mapped (HD018). This binary's world is
-//! `examples/tui/target`'s; the copy's is another.
+//! it unless that is the very file the host process mapped (HD018). This binary is built in
+//! `examples/tui/target`, whose world is not the copy's: it only builds and drives.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
