@@ -24,8 +24,10 @@ if [ "$#" -eq 0 ]; then
         LOOM_MAX_PREEMPTIONS=3 cargo test -p hotdev-host --test loom --release
 
     # The examples with Rust types across the boundary (egui, ratatui): workspaces of
-    # their own, so that the main workspace's build never compiles their GUI crates.
+    # their own, so that the main workspace's build never compiles their GUI crates, and
+    # each in its one world: cargo reads the example's `.cargo/config.toml` (the one
+    # world's flags) only when it runs in that folder, never with `--manifest-path`.
     for example in egui tui; do
-        cargo test --manifest-path "examples/$example/Cargo.toml"
+        (cd "examples/$example" && cargo test)
     done
 fi

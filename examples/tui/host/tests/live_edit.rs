@@ -1,44 +1,47 @@
-//! The ratatui example end to end: the plugin draws on ratatui's `TestBackend`, its
-//! source is edited while the host runs, and the next frame's buffer shows the new text
-//! while the host's `App` (a `Vec<String>` and a `HashMap`) keeps the tasks marked done.
+//! The ratatui example end to end, in its one world: a copy of the workspace is built, its
+//! headless host (`tui-headless`, this package's second program) loads the copy's plugin
+//! and draws on ratatui's `TestBackend`, the plugin's source is edited while it runs, and
+//! the next frame shows the new text while the host's `App` (a `Vec<String>` and a
+//! `HashMap`) keeps the tasks marked done.
+//!
+//! The host is a process of its own, built in the copy, not this test binary: a one-world
+//! plugin links the interface crate's `libtui_api.so` of its build, and the host refuses
+//! it unless that is the very file the host process mapped (HD018). This binary is built in
+//! `examples/tui/target`, whose world is not the copy's: it only builds and drives.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use hotdev::devloop::{DevEvent, HotOptions, HotPlugin};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use tui_api::App;
-use tui_api::tasks_ui::{Calls, Interface as TasksUi};
-
-/// Cold builds on a busy machine take minutes; the test waits for events, never for time.
+/// Cold builds on a busy machine take minutes; the test waits for lines, never for time.
 const BUILD: Duration = Duration::from_secs(900);
 
-/// A copy of this example's workspace (manifests, lockfile, sources) in a fresh directory
-/// of the system's temporary directory, removed on drop. Not under `target/`: the watcher
-/// ignores what `.gitignore` files ignore, and this checkout's ignores `target`.
-///
-/// The whole workspace is copied, with the same layout, so that the copied `tui-api` is a
-/// workspace member at the same relative path as the original: cargo then gives it the
-/// same build identity, and the plugin's `App` and `ratatui::Frame` are the test binary's own
-/// types, as the host's load check requires. The copy also holds `tui-host`, the package
-/// this test belongs to, which every plugin build selects (`HotOptions::host_package`
-/// defaults to `$CARGO_PKG_NAME`) so that ratatui resolves the same features as here.
+/// How long a command that builds nothing may take to answer.
+const ANSWER: Duration = Duration::from_secs(60);
+
+/// The copies build into one target directory, kept between runs so that ratatui is
+/// compiled once; one test at a time owns it, since a test's build (and the edit of
+/// `tui-api`) replaces the world library that another test's host has mapped.
+static TARGET: Mutex<()> = Mutex::new(());
+
+/// A copy of this example's workspace (manifests, lockfile, `.cargo/config.toml`,
+/// sources) in a fresh directory of the system's temporary directory, removed on drop.
+/// Not under `target/`: the watcher ignores what `.gitignore` files ignore, and this
+/// checkout's ignores `target`. Holds the target directory for the test.
 struct Copy {
     root: PathBuf,
+    target: PathBuf,
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Copy {
     fn new() -> Copy {
-        Copy::with_target("live-edit-target")
-    }
-
-    /// A copy building into `target` under this test's scratch directory. A test that
-    /// edits a crate the copies share (`tui-api`) needs a target directory of its own:
-    /// the copies' crates have the same build identity, so they share its outputs.
-    fn with_target(target: &str) -> Copy {
         static N: AtomicU32 = AtomicU32::new(0);
+        let turn = TARGET.lock().unwrap_or_else(|e| e.into_inner());
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let checkout = example.join("../..").canonicalize().unwrap();
         let root = std::env::temp_dir().join(format!(
@@ -57,19 +60,67 @@ impl Copy {
                 text.replace("\"../../..", &format!("\"{}", checkout.display()))
             });
         }
-        // The copies share one target directory, kept between runs: ratatui is compiled once.
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join(target);
+        // The example's one-world flags, and the shared target directory.
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("live-edit-target");
+        let config = std::fs::read_to_string(example.join(".cargo/config.toml")).unwrap();
+        let with_target = config.replacen(
+            "[build]\n",
+            &format!("[build]\ntarget-dir = {:?}\n", target.display().to_string()),
+            1,
+        );
+        assert_ne!(
+            config, with_target,
+            "the example's config has a [build] table"
+        );
         std::fs::create_dir_all(root.join(".cargo")).unwrap();
-        std::fs::write(
-            root.join(".cargo/config.toml"),
-            format!("[build]\ntarget-dir = {:?}\n", target.display().to_string()),
-        )
-        .unwrap();
-        Copy { root }
+        std::fs::write(root.join(".cargo/config.toml"), with_target).unwrap();
+        Copy {
+            root,
+            target,
+            _turn: turn,
+        }
     }
 
-    fn plugin_dir(&self) -> PathBuf {
-        self.root.join("plugin")
+    /// A command run in the copy, so that cargo reads its `.cargo/config.toml`; flags and
+    /// a target directory from this test's environment would override it. Without the
+    /// library path `cargo test` gives this binary: it lists this example's own
+    /// `target/debug/deps`, which the loader searches before a binary's own run path, so
+    /// the copy's host would map this example's `libtui_api.so` instead of the copy's.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command
+            .current_dir(&self.root)
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR");
+        command
+    }
+
+    fn cargo(&self, args: &[&str]) {
+        let out = self
+            .command(env!("CARGO"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo {args:?} in {} failed:\n{}",
+            self.root.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.root.join(file);
+        let source = std::fs::read_to_string(&path).unwrap();
+        let edited = source.replace(from, to);
+        assert_ne!(source, edited, "{from:?} is in {file}");
+        // One write, while the host runs.
+        std::fs::write(&path, edited).unwrap();
     }
 }
 
@@ -101,111 +152,175 @@ fn copy_tree(from: &Path, to: &Path, edit: &dyn Fn(&str) -> String) {
     }
 }
 
-/// A host drawing on a 40×8 test terminal, with one `App` kept across every reload.
+/// `tui-headless` running on the copy's plugin with a 40×8 test terminal: commands go to
+/// its standard input, and its lines (standard error's prefixed `stderr: `) come back in
+/// the order they were printed. Killed on drop.
 struct Host {
-    plugin: HotPlugin<TasksUi>,
-    terminal: Terminal<TestBackend>,
-    app: App,
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    /// Every line read so far, for the failure messages.
+    seen: Vec<String>,
 }
 
 impl Host {
-    /// Draws a frame with the live generation and returns the screen, one string per row.
-    fn draw(&mut self) -> Vec<String> {
-        let mut drawn = Ok(());
-        let (plugin, app) = (&self.plugin, &self.app);
-        self.terminal
-            .draw(|frame| drawn = plugin.draw(frame, app))
-            .unwrap();
-        drawn.expect("the plugin draws without panicking");
-        let buffer = self.terminal.backend().buffer();
-        (0..buffer.area.height)
-            .map(|y| {
-                (0..buffer.area.width)
-                    .map(|x| buffer[(x, y)].symbol())
-                    .collect()
-            })
-            .collect()
+    /// Builds the copy's host and plugin together (as the dev loop's builds do: no world
+    /// library is rebuilt after), starts the host and waits for its first generation.
+    fn start(copy: &Copy) -> Host {
+        copy.cargo(&["build", "-p", "tui-host", "-p", "tui-plugin"]);
+        // Started directly: the paths of std's and the world's libraries are in the
+        // binary (`-C rpath`).
+        let mut child = copy
+            .command(copy.target.join("debug/tui-headless"))
+            .args([
+                copy.root.join("plugin").as_os_str(),
+                "40".as_ref(),
+                "8".as_ref(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tui-headless starts");
+        let (tx, lines) = channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let err_tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = err_tx.send(format!("stderr: {line}"));
+            }
+        });
+        let stdin = child.stdin.take().unwrap();
+        let mut host = Host {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        };
+        // The copy's plugin was built above; this is its load (and a build that finds
+        // nothing to do).
+        assert_eq!(
+            host.expect("the first generation", BUILD, |l| l.starts_with("ready ")),
+            "ready 1"
+        );
+        host
     }
 
-    fn keys(&mut self, keys: &str) {
-        for key in keys.chars() {
-            self.plugin.key(&mut self.app, key).unwrap();
+    fn send(&mut self, command: &str) {
+        writeln!(self.stdin, "{command}").expect("the host reads its commands");
+    }
+
+    /// The next line for which `wanted` holds, within `within`. A refusal, a failed build
+    /// or an error that `wanted` does not take fails the test at once.
+    fn expect(&mut self, what: &str, within: Duration, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let line = match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => line,
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "no line for {what} within {within:?}; the host printed:\n{}",
+                    self.seen.join("\n")
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the host ended ({:?}) before {what}; it printed:\n{}",
+                    self.child.wait(),
+                    self.seen.join("\n")
+                ),
+            };
+            self.seen.push(line.clone());
+            if wanted(&line) {
+                return line;
+            }
+            let bad = ["refused ", "build-failed ", "error "];
+            if bad.iter().any(|b| line.starts_with(b)) {
+                panic!(
+                    "waiting for {what}, the host printed:\n{}",
+                    self.seen.join("\n")
+                );
+            }
         }
+    }
+
+    /// Draws a frame: the generation that drew it, and the screen, one string per row.
+    fn draw(&mut self) -> (u64, Vec<String>) {
+        self.send("draw");
+        let header = self.expect("a frame", ANSWER, |l| l.starts_with("frame "));
+        let mut words = header.split(' ').skip(1).map(|n| n.parse::<u64>().unwrap());
+        let (generation, rows) = (words.next().unwrap(), words.next().unwrap());
+        let screen = (0..rows)
+            .map(|_| {
+                let row = self.expect("a row", ANSWER, |l| l.starts_with("row "));
+                row["row ".len()..].to_owned()
+            })
+            .collect();
+        (generation, screen)
+    }
+
+    /// The host's `App`: `selected=N done=A,B`.
+    fn state(&mut self) -> String {
+        self.send("state");
+        let state = self.expect("the state", ANSWER, |l| l.starts_with("state "));
+        state["state ".len()..].to_owned()
     }
 }
 
-/// Waits for the next generation to go live; a failed build or a refused library fails
-/// at once.
-fn wait_for_reload(events: &crossbeam_channel::Receiver<DevEvent>) -> u64 {
-    let deadline = Instant::now() + BUILD;
-    let mut seen = Vec::new();
-    loop {
-        match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            // The first build's generation 1 is reported too: wait for the next one.
-            Ok(DevEvent::Reloaded { generation, .. }) if generation > 1 => return generation,
-            Ok(DevEvent::Rejected(e)) => panic!("the edited plugin was refused: {e}"),
-            Ok(DevEvent::Watch(hotdev_watcher::Event::BuildFailed { diagnostics, .. })) => {
-                panic!("the edited plugin did not build:\n{diagnostics}")
-            }
-            Ok(other) => seen.push(format!("{other:?}")),
-            Err(_) => panic!("no reload within {BUILD:?}; events:\n{}", seen.join("\n")),
-        }
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 #[test]
 fn editing_the_plugin_changes_the_next_frame_and_keeps_the_app() {
     let copy = Copy::new();
-    let (plugin, events) = HotPlugin::<TasksUi>::watch_with(
-        copy.plugin_dir(),
-        HotOptions {
-            debounce: Some(Duration::from_millis(20)),
-            ..HotOptions::default()
-        },
-    )
-    .expect("the plugin builds and loads");
-    let mut host = Host {
-        plugin,
-        terminal: Terminal::new(TestBackend::new(40, 8)).unwrap(),
-        app: App::with_tasks(["write", "run", "edit"]),
-    };
+    let mut host = Host::start(&copy);
+    host.send("tasks write,run,edit");
 
     // Move down, mark "run" done; move down, mark "edit" done and undone again.
-    host.keys("j j  ");
-    assert_eq!(host.app.selected, 2);
-    assert!(host.app.is_done("run") && !host.app.is_done("edit"));
-    host.app.status = "gen 1".into();
-    let screen = host.draw();
+    host.send("keys j j  ");
+    assert_eq!(host.state(), "selected=2 done=run");
+    host.send("status gen 1");
     assert_eq!(
-        screen,
-        [
-            "┌Tasks─────────────────────────────────┐",
-            "│  [ ] write                           │",
-            "│  [x] run                             │",
-            "│> [ ] edit                            │",
-            "│                                      │",
-            "│                                      │",
-            "└─────────────────────────────────gen 1┘",
-            "j/k: move   space: done   q: quit       ",
-        ]
+        host.draw(),
+        (
+            1,
+            [
+                "┌Tasks─────────────────────────────────┐",
+                "│  [ ] write                           │",
+                "│  [x] run                             │",
+                "│> [ ] edit                            │",
+                "│                                      │",
+                "│                                      │",
+                "└─────────────────────────────────gen 1┘",
+                "j/k: move   space: done   q: quit       ",
+            ]
+            .map(String::from)
+            .to_vec()
+        )
     );
 
     // One write of the plugin's source, while the host holds its terminal and app.
-    let lib = copy.plugin_dir().join("src/lib.rs");
-    let source = std::fs::read_to_string(&lib).unwrap();
-    let edited = source.replace(
+    copy.edit(
+        "plugin/src/lib.rs",
         "const TITLE: &str = \"Tasks\";",
         "const TITLE: &str = \"Edited while running\";",
     );
-    assert_ne!(
-        source, edited,
-        "the plugin's title is where the test expects it"
-    );
-    std::fs::write(&lib, edited).unwrap();
-    assert_eq!(wait_for_reload(&events), 2);
+    let reloaded = host.expect("the reload", BUILD, |l| l.starts_with("reloaded "));
+    assert_eq!(reloaded, "reloaded 2");
 
-    host.app.status = "gen 2".into();
-    let screen = host.draw();
+    host.send("status gen 2");
+    let (generation, screen) = host.draw();
+    assert_eq!(generation, 2);
     assert_eq!(
         screen[0], "┌Edited while running──────────────────┐",
         "{screen:#?}"
@@ -215,9 +330,10 @@ fn editing_the_plugin_changes_the_next_frame_and_keeps_the_app() {
         screen[2], "│  [x] run                             │",
         "{screen:#?}"
     );
-    host.keys("kk ");
-    assert_eq!(host.app.selected, 0);
-    let screen = host.draw();
+    host.send("keys kk ");
+    assert_eq!(host.state(), "selected=0 done=run,write");
+    let (generation, screen) = host.draw();
+    assert_eq!(generation, 2);
     assert_eq!(
         screen[1], "│> [x] write                           │",
         "{screen:#?}"
@@ -226,56 +342,41 @@ fn editing_the_plugin_changes_the_next_frame_and_keeps_the_app() {
         screen[2], "│  [x] run                             │",
         "{screen:#?}"
     );
-    assert_eq!(host.app.done.values().filter(|&&d| d).count(), 2);
-    assert_eq!(host.plugin.generation(), 2);
 }
 
 /// An edit of `tui-api`, which the host compiled too, changes what the host's `App` means
-/// to a rebuilt plugin without changing its identity: the dev loop refuses the rebuilt
-/// plugin (HD016) instead of loading code that disagrees with the host, and the running
-/// generation keeps drawing.
+/// to a rebuilt plugin without changing its identity, and rebuilds the world library the
+/// host has mapped: the dev loop refuses the rebuilt plugin (HD016, a change outside the
+/// plugin crate; HD018, the world rebuilt) instead of loading code that disagrees with the
+/// host, and the running generation keeps drawing and handling keys.
 #[test]
 fn an_edit_of_the_api_crate_the_host_compiled_is_refused_not_loaded() {
-    let copy = Copy::with_target("api-edit-target");
-    let (plugin, events) = HotPlugin::<TasksUi>::watch_with(
-        copy.plugin_dir(),
-        HotOptions {
-            debounce: Some(Duration::from_millis(20)),
-            ..HotOptions::default()
-        },
-    )
-    .expect("the plugin builds and loads");
-    let mut host = Host {
-        plugin,
-        terminal: Terminal::new(TestBackend::new(40, 8)).unwrap(),
-        app: App::with_tasks(["write", "run"]),
-    };
+    let copy = Copy::new();
+    let mut host = Host::start(&copy);
+    host.send("tasks write,run");
     let before = host.draw();
+    assert_eq!(before.0, 1);
 
     // The same size, another meaning: `selected` moves behind a field of the same size.
-    let api = copy.plugin_dir().join("../api/src/lib.rs");
-    let source = std::fs::read_to_string(&api).unwrap();
-    let edited = source.replace(
+    copy.edit(
+        "api/src/lib.rs",
         "    /// The index of the selected task.\n    pub selected: usize,",
         "    /// Scroll offset (new), in front of the selection.\n    pub offset: usize,\n    /// The index of the selected task.\n    pub selected: usize,",
     );
-    assert_ne!(source, edited, "the field is where the test expects it");
-    std::fs::write(&api, edited).unwrap();
-
-    let deadline = Instant::now() + BUILD;
-    let mut seen = Vec::new();
-    let refused = loop {
-        match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(DevEvent::Rejected(e)) => break e,
-            Ok(DevEvent::Reloaded { generation, .. }) if generation > 1 => {
-                panic!("generation {generation} was loaded from an edited API crate")
-            }
-            Ok(other) => seen.push(format!("{other:?}")),
-            Err(_) => panic!("no refusal within {BUILD:?}; events:\n{}", seen.join("\n")),
-        }
-    };
-    assert_eq!(refused.code(), "HD016", "{refused}");
-    assert!(refused.to_string().contains("tui-api"), "{refused}");
-    assert_eq!(host.plugin.generation(), 1, "the running generation serves");
-    assert_eq!(host.draw(), before, "and draws as before");
+    let news = host.expect("the refusal", BUILD, |l| {
+        l.starts_with("refused ") || l.starts_with("reloaded ")
+    });
+    let refused = news
+        .strip_prefix("refused ")
+        .unwrap_or_else(|| panic!("a generation was loaded from an edited API crate: {news}"));
+    let code = &refused[..5];
+    assert!(code == "HD016" || code == "HD018", "{refused}");
+    assert!(
+        refused.contains("tui-api") || refused.contains("libtui_api.so"),
+        "names the crate: {refused}"
+    );
+    // The running generation serves: it draws as before and handles keys.
+    assert_eq!(host.draw(), before);
+    host.send("keys j ");
+    assert_eq!(host.state(), "selected=1 done=run");
 }
