@@ -134,7 +134,8 @@ impl Targets {
         let guarded_shadow = support::tempdir("hotdev-bench-shadow");
         let options = Options {
             shadow_dir: Some(guarded_shadow.path().to_path_buf()),
-            catch_crashes: true,
+            // SAFETY: the bench plugin's calls hold no lock and write no shared state.
+            catch_crashes: unsafe { hotdev_host::CrashCatching::on() },
             ..Options::default()
         };
         let guarded = Plugin::<BenchApi>::load_with(&path, options).expect("loading the plugin");

@@ -72,7 +72,8 @@ pub use error::{Hook, LoadError};
 pub use events::Event;
 #[cfg(not(loom))]
 pub use plugin::{
-    Options, Pinned, Plugin, Reloaded, Retire, StateChange, StateMut, StatePolicy, StateRef,
+    CrashCatching, Options, Pinned, Plugin, Reloaded, Retire, StateChange, StateMut, StatePolicy,
+    StateRef,
 };
 pub use reloadable::{CallError, Interface};
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use fixture_api::crashy::{Calls, Interface as Crashy};
-use hotdev_host::{CallError, Event, Options, Plugin};
+use hotdev_host::{CallError, CrashCatching, Event, Options, Plugin};
 use support::{LONG, fixture, options, shadow_root, wait_for};
 
 /// Options with crash catching on, a shadow root of the test's own and an event channel.
@@ -21,7 +21,9 @@ fn catching(root: &tempfile::TempDir) -> (Options, crossbeam_channel::Receiver<E
     let (opts, rx) = options(root);
     (
         Options {
-            catch_crashes: true,
+            // SAFETY: the crashy plugin's calls hold no lock and write no host state; the
+            // test process relies on no fault handler of its own.
+            catch_crashes: unsafe { CrashCatching::on() },
             ..opts
         },
         rx,
@@ -290,7 +292,12 @@ fn run_child(test: &str, scenario: &str) -> (Option<i32>, String) {
 fn child_plugin(on: bool) -> Plugin<Crashy> {
     let opts = Options {
         shadow_dir: Some(std::env::var_os(CHILD_SHADOW).unwrap().into()),
-        catch_crashes: on,
+        catch_crashes: if on {
+            // SAFETY: as in `catching`.
+            unsafe { CrashCatching::on() }
+        } else {
+            CrashCatching::OFF
+        },
         ..Options::default()
     };
     let plugin = Plugin::<Crashy>::load_with(std::env::var_os(CHILD_LIB).unwrap(), opts).unwrap();

@@ -56,14 +56,56 @@ pub struct Options {
     /// What a reload does when the plugin's state changed layout and cannot be migrated
     /// (no save/restore hooks, or they failed). Default: [`StatePolicy::Refuse`].
     pub state_policy: StatePolicy,
-    /// Catch faults raised inside plugin calls (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`,
-    /// stack overflow): the call returns [`CallError::Crashed`](reloadable::CallError::Crashed), the generation is rolled
-    /// back when it is on probation, is never unloaded, and the host goes on. Faults
-    /// outside plugin calls keep their usual effect. Unix only (Linux tested); turning it
-    /// on elsewhere fails the load with `HD056`. What it cannot guarantee (locks the
-    /// interrupted call held stay held, its memory leaks, data it was writing may be
-    /// half-written): `docs/crash-recovery.md`. Default: off.
-    pub catch_crashes: bool,
+    /// Whether faults raised inside plugin calls are caught: off by default; turned on
+    /// with the explicit, `unsafe` [`CrashCatching::on`] (see its `# Safety`).
+    pub catch_crashes: CrashCatching,
+}
+
+/// Whether a [`Plugin`] catches faults raised inside its calls (`SIGSEGV`, `SIGBUS`,
+/// `SIGILL`, `SIGFPE`, stack overflow): the call returns
+/// [`CallError::Crashed`](reloadable::CallError::Crashed), the generation is rolled back
+/// when it is on probation and is never unloaded, and the host goes on. Faults outside
+/// plugin calls keep their usual effect. Unix only (Linux tested); on elsewhere fails the
+/// load with `HD056`. Off unless a host opts in with [`CrashCatching::on`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CrashCatching(bool);
+
+impl CrashCatching {
+    /// Faults end the process, as they would without hotdev (the default).
+    pub const OFF: CrashCatching = CrashCatching(false);
+
+    /// Faults inside plugin calls are caught (`Options { catch_crashes: unsafe {
+    /// CrashCatching::on() }, .. }`).
+    ///
+    /// # Safety
+    ///
+    /// A caught fault jumps (`siglongjmp`) from the faulting instruction back to the call's
+    /// entry, over every frame in between, host frames included when the plugin called
+    /// back into the host: none of their destructors run. The caller promises that the
+    /// process may go on after that, which means:
+    ///
+    /// - no frame that plugin calls run through holds a lock or a guard whose release
+    ///   the rest of the process depends on (a lock the interrupted call held stays held:
+    ///   the next call that takes it waits for ever);
+    /// - data the interrupted call was writing (the host's state passed by `&mut`, a
+    ///   shared structure) may be left half-written, and the host either checks it or
+    ///   does not rely on it;
+    /// - memory the call allocated leaks, and the host accepts that;
+    /// - no other code in the process relies on the fault signals' handlers (hotdev
+    ///   installs its own for `SIGSEGV`, `SIGBUS`, `SIGILL` and `SIGFPE`, handing faults
+    ///   outside plugin calls on to those that were there).
+    ///
+    /// What this cannot guarantee in detail: `docs/crash-recovery.md`. A dev server that
+    /// must survive crashes without these promises runs the plugin in a worker process
+    /// instead, as `hotdev serve` does.
+    pub const unsafe fn on() -> CrashCatching {
+        CrashCatching(true)
+    }
+
+    /// Whether faults are caught.
+    pub const fn is_on(self) -> bool {
+        self.0
+    }
 }
 
 impl Default for Options {
@@ -75,7 +117,7 @@ impl Default for Options {
             retire: Retire::Auto,
             events: None,
             state_policy: StatePolicy::Refuse,
-            catch_crashes: false,
+            catch_crashes: CrashCatching::OFF,
         }
     }
 }
@@ -288,7 +330,7 @@ impl<I: Interface> Plugin<I> {
             e
         };
         let started = Instant::now();
-        if options.catch_crashes {
+        if options.catch_crashes.is_on() {
             crash::install()
                 .map_err(|source| LoadError::CrashCatching {
                     path: path.to_path_buf(),
@@ -342,7 +384,7 @@ impl<I: Interface> Plugin<I> {
             drain_timeout: options.drain_timeout,
             probation_calls: options.probation_calls,
             state_policy: options.state_policy,
-            catch_crashes: options.catch_crashes,
+            catch_crashes: options.catch_crashes.is_on(),
             reaper: Reaper::start(
                 shadow.clone(),
                 events.clone(),
