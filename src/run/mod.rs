@@ -433,7 +433,13 @@ mod imp {
             });
             let stdout_to_stderr = self.opts.events == Some(EventsTarget::Stdout);
             let env = super::process::library_path(&binary);
-            match Host::start(&copy, &self.opts.args, &env, &self.listeners, stdout_to_stderr) {
+            match Host::start(
+                &copy,
+                &self.opts.args,
+                &env,
+                &self.listeners,
+                stdout_to_stderr,
+            ) {
                 Ok(host) => {
                     self.runs += 1;
                     let pid = host.pid();
