@@ -232,11 +232,12 @@ mod imp {
 
     /// Calls `trampoline(data)` under a guard.
     ///
-    /// Out of line, so that the unguarded call path stays as it was.
+    /// Inlined into the host's slow call path (itself out of line, so the plain path
+    /// never sees it), with the work after a fault out of line.
     ///
     /// # Safety
     /// `trampoline(data)` must be safe to call once.
-    #[inline(never)]
+    #[inline(always)]
     unsafe fn guarded_raw(
         trampoline: unsafe extern "C" fn(*mut c_void),
         data: *mut c_void,
@@ -262,7 +263,18 @@ mod imp {
         if jumped == 0 {
             return Ok(());
         }
-        // SAFETY: the handler wrote these fields of the live guard before jumping.
+        // SAFETY: the handler wrote the fields of the live guard before jumping.
+        Err(unsafe { fault_caught(g) })
+    }
+
+    /// What the handler found, once it jumped back; unblocks the caught signal.
+    ///
+    /// # Safety
+    /// `g` points at the live guard of the guarded call the handler jumped out of.
+    #[cold]
+    #[inline(never)]
+    unsafe fn fault_caught(g: *const Guard) -> Fault {
+        // SAFETY: the caller's promise; the handler wrote these fields before jumping.
         let fault = unsafe {
             Fault {
                 signal: ptr::read_volatile(&raw const (*g).signal),
@@ -280,7 +292,7 @@ mod imp {
             libc::sigaddset(&mut set, fault.signal);
             libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, ptr::null_mut());
         }
-        Err(fault)
+        fault
     }
 
     /// Calls the closure that `data` points to.
@@ -296,6 +308,7 @@ mod imp {
     /// Gives this thread what a caught fault needs: an alternate signal stack (a stack
     /// overflow's handler cannot run on the overflowed stack) and its stack's bounds.
     #[cold]
+    #[inline(never)]
     fn prepare_thread() {
         READY.with(|r| r.set(true));
         STACK_LOW.with(|s| s.set(stack_low()));
