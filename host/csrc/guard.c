@@ -17,9 +17,11 @@
  * calls it saves every callee-saved register in its prologue), where glibc's `sigsetjmp`
  * is a call through the PLT that saves and mangles eight registers and checks for a
  * shadow stack: about a third of what a guarded call cost. Both are left the same way
- * from the handler, without restoring the signal mask. Elsewhere, `sigsetjmp`.
+ * from the handler, without restoring the signal mask. Elsewhere, and when built for
+ * CET shadow stacks (`-fcf-protection`, which defines `__CET__`: the builtin jump would
+ * leave the shadow stack behind, glibc's unwinds it), `sigsetjmp`.
  */
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__CET__)
 #define HOTDEV_BUILTIN_JUMP 1
 typedef void *hotdev_env[5];
 #define HOTDEV_SETJMP(env) __builtin_setjmp(env)
