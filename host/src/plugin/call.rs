@@ -267,17 +267,11 @@ fn invoke_slow<I: Interface, R>(
     let mut out = MaybeUninit::<R>::uninit();
     let out_ptr = out.as_mut_ptr();
     let report = if current.addr() & CATCH_TAG != 0 {
-        let mut report = std::ptr::null_mut();
-        let mut call = Some(call);
-        let mut run = || {
-            if let Some(call) = call.take() {
-                report = call(&generation.table, out_ptr);
-            }
-        };
-        if let Err(fault) = crash::guarded(&mut run) {
-            return Err(Box::new(inner.call_crashed(generation, fault)));
+        let table = &generation.table;
+        match crash::guarded(move || call(table, out_ptr)) {
+            Ok(report) => report,
+            Err(fault) => return Err(Box::new(inner.call_crashed(generation, fault))),
         }
-        report
     } else {
         call(&generation.table, out_ptr)
     };
