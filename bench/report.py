@@ -3,6 +3,8 @@
 
     report.py criterion CRITERION_DIR     print one `BENCH call ...` line per criterion benchmark
     report.py tables RESULTS_FILE         print the Markdown tables of every `BENCH` line
+    report.py check RESULTS_FILE          fail (exit 1) when a plain call through hotdev costs
+                                          more than MAX_CALL_RATIO times a raw function pointer
 
 A result line is `BENCH <bench> key=value ...`; the benchmarks print them on stdout and
 bench/run.sh collects them into one file. Only the standard library is used.
@@ -17,6 +19,14 @@ CALL_WAYS = ["static", "raw-fn-ptr", "hotdev", "hotdev-pinned", "hot-lib-reloade
 
 
 RUST_CALL_WAYS = ["static", "raw-fn-ptr", "hotdev"]
+
+# The regression guard on the call path (issue 24): a plain call through the table, as
+# the paired measurement of the call bench gives it (`BENCH call_ratio way=hotdev`), may
+# cost at most this many raw function-pointer calls. The goal is 1.3x; the margin up to 2x
+# is for a busy machine and a quick run, and a real regression (an announcement with a
+# chain through memory, an option tested on the plain path, a `Result` kept in memory)
+# lands above it. A ratio of two times measured side by side, never a time.
+MAX_CALL_RATIO = 2.0
 
 
 def criterion_lines(root):
@@ -111,6 +121,13 @@ def tables(path):
                                  ratio(f["median_ns"], base)])
         out.append(table(["threads", "way", "median", "min", "max", "vs raw-fn-ptr"], body))
 
+    paired = by.get("call_ratio", [])
+    if paired:
+        out.append("\n### Paired ratios against the raw pointer (median of per-round ratios)\n")
+        out.append(table(["way", "threads", "ratio", "way ns", "raw ns", "rounds"],
+                         [[f["way"], f["threads"], f["ratio"] + "x", f["way_ns"], f["raw_ns"],
+                           f["rounds"]] for f in paired]))
+
     retire = by.get("retire", [])
     if retire:
         out.append("\n### Retired generations of a Rust-typed plugin (KiB per reload)\n")
@@ -202,11 +219,30 @@ def tables(path):
     print("\n".join(out))
 
 
+def check(path):
+    """Exit 1 when the plain call's ratio to a raw pointer passes MAX_CALL_RATIO."""
+    ratios = [f for name, f in parse(path) if name == "call_ratio" and f.get("way") == "hotdev"]
+    if not ratios:
+        sys.exit(f"check: no `BENCH call_ratio way=hotdev` line in {path}: did the call bench run?")
+    failed = False
+    for f in ratios:
+        r = num(f.get("ratio"))
+        ok = r is not None and r <= MAX_CALL_RATIO
+        failed |= not ok
+        print(f"check: hotdev/raw-fn-ptr on {f.get('threads')} thread(s): {f.get('ratio')}x "
+              f"(at most {MAX_CALL_RATIO}x) {'ok' if ok else 'FAILED'}")
+    if failed:
+        sys.exit(f"check: a plain call costs more than {MAX_CALL_RATIO}x a raw function pointer "
+                 "(see BENCHMARKS.md, 1., for what it should execute)")
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("criterion", "tables"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("criterion", "tables", "check"):
         sys.exit(__doc__)
     if sys.argv[1] == "criterion":
         criterion_lines(sys.argv[2])
+    elif sys.argv[1] == "check":
+        check(sys.argv[2])
     else:
         tables(sys.argv[2])
 

@@ -3,7 +3,10 @@
 #
 #   bench/run.sh           the full run (about 10-15 minutes on 2 cores, builds included)
 #   bench/run.sh --quick   a smoke run with short measurements (a few minutes); CI runs it
-#                          to prove the benchmarks still work, without judging the numbers
+#                          to prove the benchmarks still work. One figure is judged, in both
+#                          forms: the run fails when a plain call through hotdev costs more
+#                          than 2x a raw function pointer (bench/report.py check; a ratio
+#                          measured in pairs, never a time)
 #
 # Results: one `BENCH <name> key=value ...` line per figure in
 # $CARGO_TARGET_DIR/bench-results/results.txt, the Markdown tables in tables.md beside it.
@@ -53,6 +56,9 @@ fi
 step "1. call cost (criterion)"
 cargo bench -p hotdev-host --bench call -- "${criterion_args[@]}" >"$out/call.txt" 2>&1 || { cat "$out/call.txt" >&2; exit 1; }
 python3 bench/report.py criterion "$CARGO_TARGET_DIR/criterion" | tee -a "$results"
+grep '^BENCH call_ratio ' "$out/call.txt" | tee -a "$results" || true
+# The one figure judged, in both forms of the run: a plain call's ratio to a raw pointer.
+python3 bench/report.py check "$results"
 
 step "2. swap latency"
 cargo bench -p hotdev-host --bench swap -- "${bench_args[@]}" 2>&1 | collect

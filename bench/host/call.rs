@@ -19,6 +19,11 @@
 //!
 //! The two-thread groups time two threads that each make N calls at once (from the first
 //! thread's start to the last one's end); criterion's "time" is then per pair of calls.
+//!
+//! After criterion, a paired measurement prints the ratios against the raw pointer
+//! (`BENCH call_ratio ...` lines: hotdev, pinned, Rust-typed and guarded): every round
+//! times a batch of each side back to back, so a busy machine slows both alike; the
+//! criterion groups, measured seconds apart, do not share their load.
 //! Run with `cargo bench -p hotdev-host --bench call` (add `-- --quick` for a smoke run).
 
 mod support;
@@ -212,9 +217,7 @@ fn on_two_threads(calls: impl Fn() + Sync) -> Duration {
     end - start
 }
 
-fn bench_calls(c: &mut Criterion) {
-    let targets = Targets::load();
-
+fn bench_calls(c: &mut Criterion, targets: &Targets) {
     let mut one = c.benchmark_group("call-1-thread");
     one.throughput(Throughput::Elements(1));
     for way in Way::ALL {
@@ -334,8 +337,7 @@ impl RustTargets {
     }
 }
 
-fn bench_rust_calls(c: &mut Criterion) {
-    let targets = RustTargets::load();
+fn bench_rust_calls(c: &mut Criterion, targets: &RustTargets) {
     let mut one = c.benchmark_group("rust-call-1-thread");
     one.throughput(Throughput::Elements(1));
     for way in RUST_WAYS {
@@ -358,9 +360,138 @@ fn bench_rust_calls(c: &mut Criterion) {
     two.finish();
 }
 
+/// Calls per timed batch of the paired measurement (tens of microseconds).
+const PAIRED_BATCH: u64 = 10_000;
+/// Rounds of the paired measurement: each times the raw pointer and the way once.
+const PAIRED_ROUNDS: usize = 300;
+
+/// One ratio of the paired measurement: a way and its baseline, each making `n` calls.
+struct Pair<'a> {
+    name: &'static str,
+    way: &'a (dyn Fn(u64) + Sync),
+    raw: &'a (dyn Fn(u64) + Sync),
+}
+
+/// The time of `n` calls made by `calls`.
+fn timed(calls: &dyn Fn(u64), n: u64) -> Duration {
+    let start = Instant::now();
+    calls(n);
+    start.elapsed()
+}
+
+/// The ratios of one thread's rounds: each round times a batch of the way and a batch of
+/// the raw pointer back to back (in alternating order), so that both see the same load.
+fn paired_rounds(pair: &Pair<'_>) -> Vec<(f64, f64)> {
+    (pair.way)(PAIRED_BATCH);
+    (pair.raw)(PAIRED_BATCH);
+    (0..PAIRED_ROUNDS)
+        .map(|round| {
+            let (way, raw) = if round % 2 == 0 {
+                let way = timed(pair.way, PAIRED_BATCH);
+                (way, timed(pair.raw, PAIRED_BATCH))
+            } else {
+                let raw = timed(pair.raw, PAIRED_BATCH);
+                (timed(pair.way, PAIRED_BATCH), raw)
+            };
+            (way.as_secs_f64(), raw.as_secs_f64())
+        })
+        .collect()
+}
+
+/// The paired measurement: ratios against the raw function pointer that a loaded, noisy
+/// machine leaves standing, unlike the quotient of two criterion groups measured seconds
+/// apart. Prints one `BENCH call_ratio` line per way and thread count: the median of the
+/// per-round ratios, and the median time per call of each side. `bench/run.sh` checks
+/// the `hotdev` lines (`bench/report.py check`).
+fn paired_ratios(targets: &Targets, rust: &RustTargets) {
+    let raw = |n| targets.calls(Way::RawFnPtr, n);
+    let hotdev = |n| targets.calls(Way::Hotdev, n);
+    let pinned = |n| targets.calls(Way::HotdevPinned, n);
+    let guarded = |n| {
+        for i in 0..n {
+            black_box(targets.guarded.add(black_box(i), black_box(1)).unwrap());
+        }
+    };
+    let rust_raw = |n| rust.calls("raw-fn-ptr", n);
+    let rust_hotdev = |n| rust.calls("hotdev", n);
+    let pairs = [
+        (
+            Pair {
+                name: "hotdev",
+                way: &hotdev,
+                raw: &raw,
+            },
+            2,
+        ),
+        (
+            Pair {
+                name: "hotdev-pinned",
+                way: &pinned,
+                raw: &raw,
+            },
+            2,
+        ),
+        (
+            Pair {
+                name: "rust-hotdev",
+                way: &rust_hotdev,
+                raw: &rust_raw,
+            },
+            2,
+        ),
+        (
+            Pair {
+                name: "hotdev-guarded",
+                way: &guarded,
+                raw: &raw,
+            },
+            1,
+        ),
+    ];
+    for (pair, max_threads) in &pairs {
+        for threads in 1..=*max_threads {
+            let barrier = Barrier::new(threads);
+            let rounds: Vec<(f64, f64)> = thread::scope(|s| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            paired_rounds(pair)
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| w.join().expect("a calling thread panicked"))
+                    .collect()
+            });
+            let median = |mut v: Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let per_call = 1e9 / PAIRED_BATCH as f64;
+            let ratio = median(rounds.iter().map(|(w, r)| w / r).collect());
+            let way_ns = median(rounds.iter().map(|(w, _)| w * per_call).collect());
+            let raw_ns = median(rounds.iter().map(|(_, r)| r * per_call).collect());
+            println!(
+                "BENCH call_ratio way={} threads={threads} ratio={ratio:.3} way_ns={way_ns:.3} \
+                 raw_ns={raw_ns:.3} rounds={} batch={PAIRED_BATCH}",
+                pair.name,
+                rounds.len(),
+            );
+        }
+    }
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
-    bench_calls(&mut criterion);
-    bench_rust_calls(&mut criterion);
+    let (targets, rust) = (Targets::load(), RustTargets::load());
+    bench_calls(&mut criterion, &targets);
+    bench_rust_calls(&mut criterion, &rust);
     criterion.final_summary();
+    // Not under `cargo test --benches` (criterion's test mode) nor `--list`.
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--test" || a == "--list") {
+        paired_ratios(&targets, &rust);
+    }
 }

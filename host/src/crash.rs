@@ -40,6 +40,7 @@ mod imp {
     use std::cell::{Cell, RefCell};
     use std::ffi::{c_int, c_void};
     use std::io;
+    use std::mem::{ManuallyDrop, MaybeUninit};
     use std::ptr;
     use std::sync::OnceLock;
 
@@ -219,24 +220,43 @@ mod imp {
         low != 0 && address < low.saturating_add(ABOVE) && address >= low.saturating_sub(BELOW)
     }
 
-    /// Runs `f` under a guard: `Err` when a caught signal interrupted it (then `f` did
-    /// not finish, and none of the destructors of the frames it had entered ran).
+    /// Runs `f` under a guard: its result, or `Err` when a caught signal interrupted it
+    /// (then `f` did not finish, and none of the destructors of the frames it had entered
+    /// ran, `f`'s own captures included).
     ///
-    /// `f` is borrowed, not moved, so that the caller's closure is not copied, and called
-    /// from a trampoline made for its type, so that it is inlined there.
+    /// `f` and the slot for its result share one struct in this frame, which a trampoline
+    /// made for their types reads once, so that `f` is inlined there and each capture is
+    /// stored once.
     #[inline(always)]
-    pub(crate) fn guarded<F: FnMut()>(f: &mut F) -> Result<(), Fault> {
-        // SAFETY: `trampoline::<F>` takes `data` as the `F` that `f` borrows for the call.
-        unsafe { guarded_raw(trampoline::<F>, (f as *mut F).cast()) }
+    pub(crate) fn guarded<T, F: FnOnce() -> T>(f: F) -> Result<T, Fault> {
+        let mut frame = Frame {
+            f: ManuallyDrop::new(f),
+            out: MaybeUninit::uninit(),
+        };
+        let data: *mut Frame<F, T> = &mut frame;
+        // SAFETY: `trampoline::<F, T>` takes `data` as the `Frame<F, T>` that lives in
+        // this frame until after the call; it is called at most once.
+        unsafe { guarded_raw(trampoline::<F, T>, data.cast()) }?;
+        // SAFETY: the call returned without a jump, so the trampoline ran to its end and
+        // wrote `out`.
+        Ok(unsafe { frame.out.assume_init() })
+    }
+
+    /// What [`trampoline`] reads: the closure, taken once, and where its result goes. If
+    /// a jump abandons the call, the closure (taken or not) is never dropped.
+    struct Frame<F, T> {
+        f: ManuallyDrop<F>,
+        out: MaybeUninit<T>,
     }
 
     /// Calls `trampoline(data)` under a guard.
     ///
-    /// Out of line, so that the unguarded call path stays as it was.
+    /// Inlined into the host's slow call path (itself out of line, so the plain path
+    /// never sees it), with the work after a fault out of line.
     ///
     /// # Safety
     /// `trampoline(data)` must be safe to call once.
-    #[inline(never)]
+    #[inline(always)]
     unsafe fn guarded_raw(
         trampoline: unsafe extern "C" fn(*mut c_void),
         data: *mut c_void,
@@ -244,13 +264,12 @@ mod imp {
         if !READY.with(Cell::get) {
             prepare_thread();
         }
-        let mut guard = Guard {
-            env: ptr::null_mut(),
-            signal: 0,
-            address: 0,
-            stack_overflow: false,
-        };
-        let g: *mut Guard = &mut guard;
+        // Only `env` is read before a fault; the handler writes the other fields before
+        // it jumps, and they are read only after a jump.
+        let mut guard = MaybeUninit::<Guard>::uninit();
+        let g: *mut Guard = guard.as_mut_ptr();
+        // SAFETY: `g` points at this frame's guard; a field is written through it.
+        unsafe { (&raw mut (*g).env).write(ptr::null_mut()) };
         let outer = CURRENT.with(|c| c.replace(g));
         // SAFETY:
         // - `trampoline(data)` may be called once (the caller's promise);
@@ -262,7 +281,18 @@ mod imp {
         if jumped == 0 {
             return Ok(());
         }
-        // SAFETY: the handler wrote these fields of the live guard before jumping.
+        // SAFETY: the handler wrote the fields of the live guard before jumping.
+        Err(unsafe { fault_caught(g) })
+    }
+
+    /// What the handler found, once it jumped back; unblocks the caught signal.
+    ///
+    /// # Safety
+    /// `g` points at the live guard of the guarded call the handler jumped out of.
+    #[cold]
+    #[inline(never)]
+    unsafe fn fault_caught(g: *const Guard) -> Fault {
+        // SAFETY: the caller's promise; the handler wrote these fields before jumping.
         let fault = unsafe {
             Fault {
                 signal: ptr::read_volatile(&raw const (*g).signal),
@@ -280,22 +310,26 @@ mod imp {
             libc::sigaddset(&mut set, fault.signal);
             libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, ptr::null_mut());
         }
-        Err(fault)
+        fault
     }
 
-    /// Calls the closure that `data` points to.
+    /// Calls the closure of the `Frame` that `data` points to and writes its result there.
     ///
     /// # Safety
-    /// `data` points at a live `F`, not otherwise borrowed during the call.
-    unsafe extern "C" fn trampoline<F: FnMut()>(data: *mut c_void) {
+    /// `data` points at a live `Frame<F, T>` whose closure was not taken, not otherwise
+    /// borrowed during the call; called once.
+    unsafe extern "C" fn trampoline<F: FnOnce() -> T, T>(data: *mut c_void) {
         // SAFETY: the caller's promise.
-        let f = unsafe { &mut *data.cast::<F>() };
-        f();
+        let frame = unsafe { &mut *data.cast::<Frame<F, T>>() };
+        // SAFETY: taken once (the caller's promise); `Frame` never drops it.
+        let f = unsafe { ManuallyDrop::take(&mut frame.f) };
+        frame.out.write(f());
     }
 
     /// Gives this thread what a caught fault needs: an alternate signal stack (a stack
     /// overflow's handler cannot run on the overflowed stack) and its stack's bounds.
     #[cold]
+    #[inline(never)]
     fn prepare_thread() {
         READY.with(|r| r.set(true));
         STACK_LOW.with(|s| s.set(stack_low()));
@@ -443,8 +477,7 @@ mod imp {
         ))
     }
 
-    pub(crate) fn guarded<F: FnMut()>(f: &mut F) -> Result<(), Fault> {
-        f();
-        Ok(())
+    pub(crate) fn guarded<T, F: FnOnce() -> T>(f: F) -> Result<T, Fault> {
+        Ok(f())
     }
 }

@@ -129,3 +129,31 @@ fn two_readers_and_one_reload() {
         free(current.load(Ordering::Relaxed));
     });
 }
+
+#[test]
+fn a_thread_stays_announced_until_its_last_entry_exits_in_any_order() {
+    // Two pins of one thread, the first dropped first (`Pinned` allows it): the thread
+    // must stay announced for the second one's use.
+    loom::model(|| {
+        let domain = Arc::new(Domain::new());
+        let current = Arc::new(AtomicPtr::new(generation(1)));
+        let reader = {
+            let (domain, current) = (domain.clone(), current.clone());
+            thread::spawn(move || {
+                let record = domain.register();
+                domain.enter(&record);
+                domain.enter(&record);
+                domain.exit(&record);
+                // SAFETY: the second entry is still live.
+                let g = unsafe { &*current.load(Ordering::Acquire) };
+                let v = g.code.with(|p| unsafe { *p });
+                domain.exit(&record);
+                assert!(v != 0, "saw an unloaded generation");
+            })
+        };
+        let old = reload(&domain, &current, generation(2));
+        reader.join().unwrap();
+        free(old);
+        free(current.load(Ordering::Relaxed));
+    });
+}

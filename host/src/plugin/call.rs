@@ -15,8 +15,11 @@ use crate::{Event, epoch};
 
 impl<I: Interface> Inner<I> {
     /// Counts a successful call of a generation on probation; after the configured
-    /// number, ends the probation and returns the previous generation, for the caller to
-    /// retire once it has left the epoch domain.
+    /// number, ends the probation: clears [`PROBATION_TAG`] from [`Inner::current`] (later
+    /// calls take the plain path) and returns the previous generation, for the caller to
+    /// retire once it has left the epoch domain. A call that finds the count already at
+    /// zero but the tag still set (the thread that ended the probation found the lock
+    /// taken) tries again to clear it.
     #[cold]
     #[inline(never)]
     fn probation_call(&self, generation: &Generation<I>) -> Option<Arc<Generation<I>>> {
@@ -24,15 +27,26 @@ impl<I: Interface> Inner<I> {
             generation
                 .probation_left
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        if before != Ok(1) {
-            return None;
+        match before {
+            Ok(1) => {}
+            Ok(_) => return None,
+            Err(_) => {
+                // Already over: only a tag left behind is cleared (cheaply told apart, so
+                // that pinned calls holding the old tag do not take the lock every time).
+                let now = self.current.load(Ordering::Relaxed);
+                if now.addr() & PROBATION_TAG == 0 || !std::ptr::eq(untag(now), generation) {
+                    return None;
+                }
+            }
         }
         // Never wait for the lock here: this thread is inside a call, and a reload holding
-        // the lock may be waiting for it to leave. The reload retires `previous` itself.
+        // the lock may be waiting for it to leave. The reload retires `previous` itself,
+        // and swaps `generation` out, tag and all.
         let mut slots = self.slots.try_lock().ok()?;
         if !slots.is_current(generation) {
             return None;
         }
+        self.set_current(generation);
         let previous = slots.previous.take()?;
         // Counted as pending now, under the lock, so that a reload that takes the lock
         // next waits for its unloading as for any retired generation (at most two mapped).
@@ -41,10 +55,10 @@ impl<I: Interface> Inner<I> {
     }
 
     /// Turns a shim's report into a `CallError`, rolling back a generation that panics
-    /// during its probation.
+    /// during its probation. Boxed, to come back in a register (see `invoke_slow`).
     #[cold]
     #[inline(never)]
-    fn call_failed(&self, generation: &Generation<I>, report: *mut Report) -> CallError {
+    fn call_failed(&self, generation: &Generation<I>, report: *mut Report) -> Box<CallError> {
         // SAFETY: the shim returned this report; it is taken once.
         let report = unsafe { Report::take(report) }.expect("a non-null report");
         let location = report.location();
@@ -65,12 +79,12 @@ impl<I: Interface> Inner<I> {
         } else {
             None
         };
-        CallError::Panicked {
+        Box::new(CallError::Panicked {
             message,
             location,
             generation: generation.id,
             rolled_back_to,
-        }
+        })
     }
 }
 
@@ -92,7 +106,7 @@ impl<I: Interface> Inner<I> {
         }
         let previous = slots.previous.take()?;
         generation.probation_left.store(0, Ordering::Relaxed);
-        self.set_current(Arc::as_ptr(&previous));
+        self.set_current(&previous);
         let to = previous.id;
         let bad = slots.current.replace(previous).expect("current");
         self.events().emit(Event::RolledBack {
@@ -135,8 +149,8 @@ impl<I: Interface> Inner<I> {
 //   period that waits for every thread that entered before it was retired (`epoch`);
 // - `Ok` is returned only for a null report, when the shim wrote the result.
 unsafe impl<I: Interface> Caller<I> for Plugin<I> {
-    // Always inlined, with the rare work out of line: this is the call path, and the
-    // closure it takes must inline into it.
+    // Always inlined, with all the rare work out of line: this is the call path, and the
+    // closure it takes must inline into it. What it executes is in BENCHMARKS.md (1.).
     #[inline(always)]
     fn invoke<R>(
         &self,
@@ -144,15 +158,31 @@ unsafe impl<I: Interface> Caller<I> for Plugin<I> {
     ) -> Result<R, CallError> {
         let guard = epoch::pin();
         let current = self.inner.current.load(Ordering::Acquire);
-        if current.addr() & CATCH_TAG != 0 {
-            // The guard stays here (moving it on one path only would cost the plain path
-            // a drop flag): the guarded call runs as a pinned one would.
-            return invoke_guarded(&self.inner, call, current);
+        if current.addr() & SLOW_PATH != 0 {
+            return invoke_slow(&self.inner, call, current, Some(guard)).map_err(|e| *e);
         }
         // SAFETY: see the impl's comment: entered before this load, so the generation
-        // stays alive until `guard` drops; it is not used after that. The tag is clear.
+        // stays alive until `guard` drops; it is not used after that. No tag is set.
         let generation = unsafe { &*current };
-        invoke_in(&self.inner, generation, call, Some(guard))
+        invoke_plain(&self.inner, generation, call)
+    }
+}
+
+/// Makes one plain call in `generation`: no crash guard, no probation. Nothing but the
+/// call and the test of its report; a panic is handled out of line.
+#[inline(always)]
+fn invoke_plain<I: Interface, R>(
+    inner: &Inner<I>,
+    generation: &Generation<I>,
+    call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
+) -> Result<R, CallError> {
+    let mut out = MaybeUninit::<R>::uninit();
+    let report = call(&generation.table, out.as_mut_ptr());
+    if report.is_null() {
+        // SAFETY: a null report means the shim wrote the result (into this frame).
+        Ok(unsafe { out.assume_init() })
+    } else {
+        Err(*inner.call_failed(generation, report))
     }
 }
 
@@ -163,8 +193,6 @@ impl<I: Interface> Inner<I> {
     /// new generation, so the old one must not wait for (nor count) this thread as one of
     /// its calls. A pinned caller stays in the domain; the old generation then drains when
     /// the pin is dropped.
-    #[cold]
-    #[inline(never)]
     fn after_probation_call(&self, generation: &Generation<I>, guard: Option<epoch::Guard>) {
         if let Some(previous) = self.probation_call(generation) {
             drop(guard);
@@ -173,97 +201,88 @@ impl<I: Interface> Inner<I> {
     }
 }
 
-/// Makes one call in `generation`, entered with `guard` (`None`: the caller is pinned).
-/// The rare work (probation, a panic) is out of line, so that the result travels as it
-/// would from a plain call.
-#[inline(always)]
-fn invoke_in<I: Interface, R>(
-    inner: &Inner<I>,
-    generation: &Generation<I>,
-    call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
-    guard: Option<epoch::Guard>,
-) -> Result<R, CallError> {
-    let mut out = MaybeUninit::<R>::uninit();
-    let report = call(&generation.table, out.as_mut_ptr());
-    finish_call(inner, generation, report, out, guard)
-}
-
-/// The end of a call: the result, or the error the report stands for.
-#[inline(always)]
-fn finish_call<I: Interface, R>(
-    inner: &Inner<I>,
-    generation: &Generation<I>,
-    report: *mut Report,
-    out: MaybeUninit<R>,
-    guard: Option<epoch::Guard>,
-) -> Result<R, CallError> {
-    if report.is_null() {
-        if generation.probation_left.load(Ordering::Relaxed) != 0 {
-            inner.after_probation_call(generation, guard);
-        }
-        // SAFETY: a null report means the shim wrote the result (into this frame).
-        Ok(unsafe { out.assume_init() })
-    } else {
-        Err(inner.call_failed(generation, report))
-    }
-}
-
-/// The low bit of [`Inner::current`]: calls run under the crash guard
-/// (`Options::catch_crashes`). Generations are aligned to more than one byte, so the bit
-/// is free; carrying the flag in the pointer every call loads anyway costs the plain path
-/// a test of a register, where a separate field cost it a load and most of a nanosecond.
+/// The low bits of [`Inner::current`] send a call to the slow path ([`invoke_slow`]):
+/// `CATCH_TAG`, calls run under the crash guard (`Options::catch_crashes`);
+/// `PROBATION_TAG`, the generation serves on probation (`Options::probation_calls`).
+/// Generations are aligned to 8 bytes, so the bits are free. A plain call tests them in
+/// the register it loaded the pointer into, which it must load anyway: one `test` and
+/// a branch that is never taken, whichever options are on, and no load of any option.
 const CATCH_TAG: usize = 1;
+/// See [`CATCH_TAG`].
+const PROBATION_TAG: usize = 2;
+/// Either tag: the call takes the slow path.
+const SLOW_PATH: usize = CATCH_TAG | PROBATION_TAG;
 
 impl<I: Interface> Inner<I> {
     /// Points [`current`](Inner::current) at `generation`, tagged with [`CATCH_TAG`] when
-    /// calls run under the crash guard.
-    pub(super) fn set_current(&self, generation: *const Generation<I>) {
-        let tagged = generation
+    /// calls run under the crash guard and with [`PROBATION_TAG`] while `generation` is on
+    /// probation. Called with the slots' lock held (or before anyone else can see this
+    /// plugin), after `generation`'s probation count was set.
+    pub(super) fn set_current(&self, generation: &Generation<I>) {
+        const { assert!(std::mem::align_of::<Generation<I>>() > SLOW_PATH) };
+        let catch = if self.catch_crashes { CATCH_TAG } else { 0 };
+        let probation = if generation.probation_left.load(Ordering::Relaxed) != 0 {
+            PROBATION_TAG
+        } else {
+            0
+        };
+        let tagged = std::ptr::from_ref(generation)
             .cast_mut()
-            .map_addr(|addr| addr | if self.catch_crashes { CATCH_TAG } else { 0 });
+            .map_addr(|addr| addr | catch | probation);
         self.current.store(tagged, Ordering::Release);
     }
 
-    /// The serving generation, without its tag. Only a thread inside the epoch domain may
+    /// The serving generation, without its tags. Only a thread inside the epoch domain may
     /// follow it (see `Plugin::invoke`).
     pub(super) fn current_generation(&self) -> *const Generation<I> {
         untag(self.current.load(Ordering::Acquire))
     }
 }
 
-/// `current` without [`CATCH_TAG`].
+/// `current` without its tags.
 fn untag<I: Interface>(current: *mut Generation<I>) -> *const Generation<I> {
-    current.map_addr(|addr| addr & !CATCH_TAG).cast_const()
+    current.map_addr(|addr| addr & !SLOW_PATH).cast_const()
 }
 
-/// A whole call with crash catching on (`Options::catch_crashes`), out of line: the plain
-/// path pays one test of the pointer it loaded and stays as it was after it. Calls under
-/// the guard in the generation `current` (tagged) points at, for a caller inside the epoch
-/// domain until it returns (as a pinned caller is), and turns a crash into its error after
-/// handling it (`Inner::call_crashed`).
+/// A whole call on the slow path, out of line: under the crash guard when `current` has
+/// [`CATCH_TAG`] (a crash is handled by `Inner::call_crashed`), and counted towards the
+/// probation when it has [`PROBATION_TAG`]. For a caller inside the epoch domain until it
+/// returns: `guard` when it entered for this call, `None` when it is pinned.
+///
+/// The error is boxed so that the result comes back in registers: a result returned
+/// through memory made the plain path's `Result`, merged with this one, live in memory
+/// too (two stores and two loads per plain call).
 #[cold]
 #[inline(never)]
-fn invoke_guarded<I: Interface, R>(
+fn invoke_slow<I: Interface, R>(
     inner: &Inner<I>,
     call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     current: *mut Generation<I>,
-) -> Result<R, CallError> {
+    guard: Option<epoch::Guard>,
+) -> Result<R, Box<CallError>> {
     // SAFETY: the caller entered the epoch domain before loading `current` (or holds a
-    // pin taken before), so the generation stays alive for this call.
+    // pin taken before), and stays in it until this returns (`guard` is dropped early
+    // only after the last use of `generation`), so the generation stays alive.
     let generation = unsafe { &*untag(current) };
     let mut out = MaybeUninit::<R>::uninit();
     let out_ptr = out.as_mut_ptr();
-    let mut report = std::ptr::null_mut();
-    let mut call = Some(call);
-    let mut run = || {
-        if let Some(call) = call.take() {
-            report = call(&generation.table, out_ptr);
+    let report = if current.addr() & CATCH_TAG != 0 {
+        let table = &generation.table;
+        match crash::guarded(move || call(table, out_ptr)) {
+            Ok(report) => report,
+            Err(fault) => return Err(Box::new(inner.call_crashed(generation, fault))),
         }
+    } else {
+        call(&generation.table, out_ptr)
     };
-    match crash::guarded(&mut run) {
-        Ok(()) => finish_call(inner, generation, report, out, None),
-        Err(fault) => Err(inner.call_crashed(generation, fault)),
+    if !report.is_null() {
+        return Err(inner.call_failed(generation, report));
     }
+    if current.addr() & PROBATION_TAG != 0 {
+        inner.after_probation_call(generation, guard);
+    }
+    // SAFETY: a null report means the shim wrote the result (into this frame).
+    Ok(unsafe { out.assume_init() })
 }
 
 impl<I: Interface> Plugin<I> {
@@ -321,10 +340,10 @@ unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
         call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     ) -> Result<R, CallError> {
         let inner = &self.plugin.inner;
-        if self.current.addr() & CATCH_TAG != 0 {
-            return invoke_guarded(inner, call, self.current);
+        if self.current.addr() & SLOW_PATH != 0 {
+            return invoke_slow(inner, call, self.current, None).map_err(|e| *e);
         }
-        // SAFETY: as in `pinned`; the tag is clear.
-        invoke_in(inner, unsafe { &*self.current }, call, None)
+        // SAFETY: as in `pinned`; no tag is set.
+        invoke_plain(inner, unsafe { &*self.current }, call)
     }
 }

@@ -266,9 +266,9 @@ impl<I: Interface> fmt::Debug for Plugin<I> {
 // `repr(C)`: the two fields every call reads come first, in one cache line.
 #[repr(C)]
 struct Inner<I: Interface> {
-    /// The serving generation; always points into `slots.current`. Its low bit says
-    /// whether calls run under the crash guard (`call.rs`, `CATCH_TAG`): set it with
-    /// `set_current`, read it with `current_generation` or untag it.
+    /// The serving generation; always points into `slots.current`. Its low bits send
+    /// calls to the slow path (`call.rs`, `SLOW_PATH`: the crash guard, probation): set
+    /// it with `set_current`, read it with `current_generation` or untag it.
     current: AtomicPtr<Generation<I>>,
     /// Calls run under the crash guard (`Options::catch_crashes`).
     catch_crashes: bool,
@@ -372,7 +372,7 @@ impl<I: Interface> Plugin<I> {
         });
         let shadow = Arc::new(shadow);
         let generation = Arc::new(generation);
-        let first = Arc::as_ptr(&generation);
+        let first = generation.clone();
         let inner = Inner {
             current: AtomicPtr::new(std::ptr::null_mut()),
             slots: Mutex::new(Slots {
@@ -394,7 +394,8 @@ impl<I: Interface> Plugin<I> {
             events,
             shadow,
         };
-        inner.set_current(first);
+        inner.set_current(&first);
+        drop(first);
         Ok(Plugin {
             inner: Arc::new(inner),
         })
@@ -500,8 +501,15 @@ impl<I: Interface> Plugin<I> {
         });
         let migrated = transition.guard.is_some();
         let new = Arc::new(new);
+        // Set before the swap, so that the pointer carries the probation tag from the
+        // first call on (see `set_current`).
+        let probation = inner.probation_calls > 0 && !migrated;
+        if probation {
+            new.probation_left
+                .store(inner.probation_calls, Ordering::Relaxed);
+        }
         let swap_started = Instant::now();
-        inner.set_current(Arc::as_ptr(&new));
+        inner.set_current(&new);
         let swap = swap_started.elapsed();
         drop(transition.guard);
         inner.next_generation.store(id + 1, Ordering::Relaxed);
@@ -511,9 +519,7 @@ impl<I: Interface> Plugin<I> {
             to: id,
             swap,
         });
-        if inner.probation_calls > 0 && !migrated {
-            new.probation_left
-                .store(inner.probation_calls, Ordering::Relaxed);
+        if probation {
             slots.previous = Some(old);
         } else {
             inner.reaper.retire(old);
