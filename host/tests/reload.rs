@@ -321,14 +321,16 @@ fn a_call_blocking_across_a_reload_keeps_its_library_until_it_returns() {
         2,
         "new calls go to the new generation"
     );
+    // The epoch domain is the process's: a call another test holds at the same moment is
+    // counted too, so at least this one.
     wait_for(&events, LONG, |e| {
         matches!(
             e,
             Event::DrainTimeout {
                 generation: 1,
-                calls: 1,
+                calls,
                 ..
-            }
+            } if *calls >= 1
         )
     });
     assert_eq!(
@@ -347,9 +349,9 @@ fn a_call_blocking_across_a_reload_keeps_its_library_until_it_returns() {
             e,
             Event::Drained {
                 generation: 1,
-                calls: 1,
+                calls,
                 ..
-            }
+            } if *calls >= 1
         )
     });
     wait_for(&events, LONG, |e| {
