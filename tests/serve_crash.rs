@@ -543,3 +543,49 @@ fn a_killed_supervisor_takes_its_worker_with_it() {
         gone(pid).then_some(())
     });
 }
+
+/// Clients holding keep-alive connections to a worker that crashes: each held connection
+/// is closed at once (its next request fails with a reset or an end of stream, never
+/// waits out a timeout: no process kept the dead worker's sockets open), and each client
+/// that connects again is answered by the restarted worker.
+#[test]
+fn a_crash_closes_the_keep_alive_connections_it_held_and_their_clients_are_answered_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("keepalive");
+    new_plugin(&dir);
+    let routes = "(\"GET\", \"/deep\") => Response::text(deep(1).to_string()),";
+    write(&dir, "version one", routes, "");
+    let mut server = Server::start(&dir, tmp.path());
+    server.wait_reloaded(1);
+    // Past its probation, so that the crash restarts it.
+    for _ in 0..8 {
+        assert!(serves(&server, "version one"));
+    }
+    let mut held: Vec<Http> = (0..4).map(|_| server.connect()).collect();
+    for http in &mut held {
+        let reply = http.request("GET", "/", &[], b"").unwrap();
+        assert_eq!(reply.status, 200);
+    }
+    crash_with(&server, "/deep");
+    server.wait_for("worker_started", RECOVERY, |_| true);
+    for http in &mut held {
+        match http.request("GET", "/", &[], b"") {
+            // The connection may have been accepted again only if the new worker got it,
+            // which cannot happen: it was the dead worker's.
+            Ok(reply) => panic!("a held connection was answered after the crash: {reply:?}"),
+            Err(e) => assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "a held connection hung instead of closing: {e}"
+            ),
+        }
+    }
+    for _ in 0..4 {
+        eventually("a new connection is answered", RECOVERY, || {
+            serves(&server, "version one").then_some(())
+        });
+    }
+    assert!(server.interrupt().success());
+}
