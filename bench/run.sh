@@ -8,6 +8,10 @@
 #                          than 2x a raw function pointer (bench/report.py check; a ratio
 #                          measured in pairs, never a time)
 #
+# Step 13 (the one world against the cdylib form and a restart loop, bench/one_world.py)
+# runs in the full run only: its copies of the axum app compile axum three times on a cold
+# cache (many minutes on 2 cores), more than --quick may add to CI.
+#
 # Results: one `BENCH <name> key=value ...` line per figure in
 # $CARGO_TARGET_DIR/bench-results/results.txt, the Markdown tables in tables.md beside it.
 # CARGO_TARGET_DIR defaults to the workspace's target/. Needs cargo, python3 and wrk
@@ -116,6 +120,15 @@ if [ -n "$watchexec" ]; then
 else
   echo "watchexec is not installed (cargo install watchexec-cli --locked); the restart-loop comparison is skipped" >&2
   echo "BENCH restart_loop_skipped reason=watchexec_not_installed" | tee -a "$results"
+fi
+
+step "13. the one world: save to live, plugin size, memory per reload"
+if [ "$quick" = 0 ]; then
+  cargo build -q -p hotdev
+  python3 bench/one_world.py --root "$root" --hotdev "$CARGO_TARGET_DIR/debug/hotdev" \
+    ${watchexec:+--watchexec "$watchexec"} --edits 7 --reloads 20 2>&1 | collect
+else
+  echo "the one-world comparison runs in the full run only (bench/run.sh without --quick)" >&2
 fi
 
 step "tables"

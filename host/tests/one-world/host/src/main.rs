@@ -29,6 +29,42 @@ fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
 }
 
+/// What this process maps, in KiB: `VmRSS`, `RssFile` and `VmSize` of `/proc/self/status`,
+/// the size of its file-backed mappings (libraries; `VmSize` also counts the address space
+/// malloc reserves for each new arena) and the number of its mappings.
+fn memory() -> [(&'static str, u64); 5] {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let file_backed: u64 = maps
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(5)
+                .is_some_and(|p| p.starts_with('/'))
+        })
+        .filter_map(|l| {
+            let (start, end) = l.split_whitespace().next()?.split_once('-')?;
+            let start = u64::from_str_radix(start, 16).ok()?;
+            Some(u64::from_str_radix(end, 16).ok()? - start)
+        })
+        .sum();
+    [
+        ("rss_kib", kib("VmRSS:")),
+        ("rss_file_kib", kib("RssFile:")),
+        ("vmsize_kib", kib("VmSize:")),
+        ("file_mapped_kib", file_backed / 1024),
+        ("maps", maps.lines().count() as u64),
+    ]
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: world-host PLUGIN SCENARIO...");
@@ -100,6 +136,23 @@ fn main() {
                 .to_string(),
             "net" => runtime.block_on(plugin.echo("over loopback".into()).unwrap()),
             "build-name" => plugin.build_name().unwrap().to_string(),
+            reloads if reloads.starts_with("memory:") => {
+                // bench/one_world.py: what N reloads of this plugin leave mapped (retired
+                // Rust-typed generations stay mapped), each generation called once.
+                let n: usize = reloads["memory:".len()..].parse().expect("memory:N");
+                plugin.traced(1).unwrap();
+                let before = memory();
+                for _ in 0..n {
+                    plugin.reload(&path).expect("reload");
+                    plugin.traced(1).unwrap();
+                }
+                let after = memory();
+                let mut out = format!("reloads={n}");
+                for ((name, a), (_, b)) in before.iter().zip(after) {
+                    out.push_str(&format!(" {name}={a} {name}_after={b}"));
+                }
+                out
+            }
             "wait-reload" => {
                 // Reloads from the path given on standard input, once per line.
                 let mut line = String::new();
