@@ -26,7 +26,9 @@ impl std::io::Write for Captured {
 }
 
 fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// What this process maps, in KiB: `VmRSS`, `RssFile` and `VmSize` of `/proc/self/status`,
@@ -106,7 +108,10 @@ fn main() {
                     ),
                 }
             }
-            "call-panic" => match plugin.closure().map(|f| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))) {
+            "call-panic" => match plugin
+                .closure()
+                .map(|f| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)))
+            {
                 Ok(Err(_)) => "caught by the host".into(),
                 other => format!("unexpected {}", other.is_ok()),
             },
@@ -159,7 +164,9 @@ fn main() {
                 let mut out = Vec::new();
                 while std::io::stdin().read_line(&mut line).unwrap() > 0 {
                     match plugin.reload(line.trim()) {
-                        Ok(_) => out.push(format!("reloaded {}", plugin.build_name().unwrap_or("?"))),
+                        Ok(_) => {
+                            out.push(format!("reloaded {}", plugin.build_name().unwrap_or("?")))
+                        }
                         Err(e) => out.push(format!("refused {} {e}", e.code())),
                     }
                     println!("{}", out.last().unwrap());
