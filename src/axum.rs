@@ -173,7 +173,9 @@ struct Dev {
 impl Dev {
     /// Feeds the browsers from the dev loop's events, until the loop ends.
     fn follow(&self, events: &Receiver<DevEvent>, plugin_dir: &Path) {
+        // The watcher reports canonical paths; the folder may have been named through `..`.
         let statics = plugin_dir.join("static");
+        let statics = statics.canonicalize().unwrap_or(statics);
         for event in events {
             match event {
                 DevEvent::Watch(WatchEvent::BuildStarted { .. }) => self.hub.building(),
@@ -189,7 +191,12 @@ impl Dev {
                 DevEvent::Watch(WatchEvent::AssetsChanged { paths, .. }) => {
                     let urls: Vec<String> = paths
                         .iter()
-                        .filter_map(|p| p.strip_prefix(&statics).ok())
+                        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+                        .filter_map(|p| {
+                            p.strip_prefix(&statics)
+                                .ok()
+                                .map(std::path::Path::to_path_buf)
+                        })
                         .map(|rel| format!("/static/{}", rel.to_string_lossy().replace('\\', "/")))
                         .collect();
                     if !urls.is_empty() {

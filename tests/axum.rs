@@ -180,7 +180,18 @@ fn an_axum_app_reloads_its_routes_in_one_process_with_its_state_and_its_runtime(
         assert!(browser.body_text().contains("Hello from hotdev"));
         browser.eval("window.__loadedOnce = true; return null;");
     }
-    edit(&lib, "<h1>Hello from hotdev</h1>", "<h1>Hello, edited</h1>");
+    // The same save adds a route whose handler never answers.
+    support::edit_all(
+        &lib,
+        &[
+            ("<h1>Hello from hotdev</h1>", "<h1>Hello, edited</h1>"),
+            (
+                ".route(\"/sleep\", get(sleep))",
+                ".route(\"/sleep\", get(sleep))\n            \
+                 .route(\"/stuck\", get(|| std::future::pending::<String>()))",
+            ),
+        ],
+    );
     let edited = eventually("the edit answers /", RELOAD, || {
         run.get("/").filter(|r| r.text().contains("Hello, edited"))
     });
@@ -196,12 +207,39 @@ fn an_axum_app_reloads_its_routes_in_one_process_with_its_state_and_its_runtime(
         run.log()
     );
 
+    // A handler past the handler timeout: its client gets the 504 page, the process goes on.
+    let stuck = run.page("/stuck");
+    assert_eq!(stuck.status, 504, "{}", stuck.text());
+    assert!(stuck.text().contains("HD052"), "{}", stuck.text());
+    assert!(stuck.text().contains("GET /stuck"), "{}", stuck.text());
+    assert_eq!(run.page("/sleep").text(), "slept 50 ms\n");
+
+    // The plugin crate's static files, as `hotdev serve` serves them.
+    let css = run.page("/static/style.css");
+    assert_eq!(css.status, 200);
+    assert!(
+        css.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/css")
+    );
+    assert_eq!(run.page("/static/../Cargo.toml").status, 404);
+
     if let Some(browser) = &browser {
         // The open page reloaded by itself.
         eventually("the open page shows the edit", RELOAD, || {
             browser.body_text().contains("Hello, edited").then_some(())
         });
         assert_eq!(browser.eval("return window.__loadedOnce === true;"), false);
+
+        // A saved stylesheet is swapped into the open page, without a reload or a build.
+        browser.eval("window.__loadedOnce = true; return null;");
+        let color = "return getComputedStyle(document.querySelector('h1')).color;";
+        assert_eq!(browser.eval(color), "rgb(183, 65, 14)");
+        edit(&app.join("plugin/static/style.css"), "#b7410e", "#0000ff");
+        eventually("the stylesheet is swapped in place", RELOAD, || {
+            (browser.eval(color) == "rgb(0, 0, 255)").then_some(())
+        });
+        assert_eq!(browser.eval("return window.__loadedOnce === true;"), true);
 
         // A broken build shows the overlay over the page, and the old routes serve.
         edit(

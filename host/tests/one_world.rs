@@ -161,6 +161,20 @@ fn plugin_tracing_reaches_the_hosts_subscriber_with_span_fields() {
 }
 
 #[test]
+fn plugin_log_records_reach_the_hosts_logger_with_no_bridge() {
+    let _fixture = built();
+    // The host's tracing-subscriber set the one `log` logger (its `LogTracer`).
+    let (out, ok) = run_host(&plugin(), &["log"]);
+    assert!(ok, "{out}");
+    let record = line(&out, "log");
+    assert!(
+        record.contains("a log record from the plugin, id 5"),
+        "{record}"
+    );
+    assert!(record.contains("INFO"), "{record}");
+}
+
+#[test]
 fn one_rayon_pool_serves_every_generation_the_thread_count_stays_flat() {
     let _fixture = built();
     let (out, ok) = run_host(&plugin(), &["rayon"]);

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+pub use log;
 pub use rayon;
 pub use reloadable;
 pub use tokio;

@@ -125,6 +125,14 @@ fn main() {
                     .to_string();
                 format!("{v} {line}")
             }
+            "log" => {
+                plugin.traced(5).unwrap();
+                let text = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+                text.lines()
+                    .find(|l| l.contains("a log record from the plugin"))
+                    .unwrap_or("no line")
+                    .to_string()
+            }
             "rayon" => {
                 // The world's rayon pool serves every generation: the thread count after ten
                 // reloads, each calling into its own generation, is the count after one.

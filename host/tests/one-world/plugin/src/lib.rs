@@ -66,6 +66,7 @@ impl app::Implementation for Plugin {
         let span = tracing::info_span!("request", id, route = "/traced");
         let _entered = span.enter();
         tracing::info!(answer = id * 2, "plugin says hello");
+        world_api::log::info!("a log record from the plugin, id {id}");
         #[cfg(feature = "missing")]
         // SAFETY: never reached: the host refuses this build (the symbol is defined nowhere).
         return unsafe { nowhere() };
