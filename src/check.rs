@@ -71,6 +71,10 @@ fn library_path(opts: &CheckOptions, report: &mut Report<'_>) -> io::Result<Opti
     writeln!(report.out, "building the plugin crate {}", path.display())?;
     let mut config = hotdev_watcher::Config::new([path.clone()]);
     config.release = opts.release;
+    // Every member of its workspace selected, as `cargo build` there does: a plugin built
+    // alone can resolve its shared crates' features otherwise, and for a plugin in a one
+    // world that would rebuild the world library under a running host.
+    config.companions.push("*".into());
     match crate::devloop::Core::build_once(config, |_| {}) {
         Ok(ready) => {
             report.ok("build")?;

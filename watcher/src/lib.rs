@@ -162,7 +162,8 @@ pub struct Config {
     /// dependencies it shares with the plugin resolve the same features as in the host's
     /// own build. Cargo resolves features per selection, and a Rust-typed interface needs
     /// both sides to compile each shared crate alike. A name that is not a member of the
-    /// plugin's workspace is left out. Default none.
+    /// plugin's workspace is left out; `*` selects every member (as a plain `cargo build`
+    /// in the workspace does). Default none.
     pub companions: Vec<String>,
     /// Build this binary target (`--bin NAME`) instead of the library (`--lib`); each
     /// [`Artifact::path`] is then the executable. For a program's own loop (`hotdev run`),

@@ -31,12 +31,17 @@ pub(super) fn resolve_plan(config: &Config) -> Result<WatchPlan, Error> {
             crate_dir: crate_dir.clone(),
             manifest_path: resolved.plugin.manifest_path.clone(),
             workspace,
-            companions: config
-                .companions
-                .iter()
-                .filter(|c| **c != resolved.plugin.name && resolved.members.contains(c))
-                .cloned()
-                .collect(),
+            companions: {
+                // `*`: every member, as a plain `cargo build` in the workspace selects.
+                let every = config.companions.iter().any(|c| c == "*");
+                resolved
+                    .members
+                    .iter()
+                    .filter(|m| **m != resolved.plugin.name)
+                    .filter(|m| every || config.companions.contains(m))
+                    .cloned()
+                    .collect()
+            },
         });
         add_resolved_packages(&mut plan, index, &resolved);
         if let Some(dir) = target_dir_arg(&config.extra_args, &resolved.workspace_root) {
