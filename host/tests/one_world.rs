@@ -131,7 +131,10 @@ fn plugin_futures_see_the_hosts_task_locals_and_do_io_on_its_reactor() {
 #[test]
 fn a_panic_in_a_plugin_closure_on_a_plain_host_thread_is_a_host_panic() {
     let _fixture = built();
-    let (out, ok) = run_host(&plugin(), &["closure-panic", "call-panic", "sleep"]);
+    let (out, ok) = run_host(
+        &plugin(),
+        &["closure-panic", "call-panic", "call-error", "sleep"],
+    );
     assert!(ok, "{out}");
     // `JoinHandle::join` returns the panic's payload, which the host can read: the same
     // std raised and caught it.
@@ -141,6 +144,12 @@ fn a_panic_in_a_plugin_closure_on_a_plain_host_thread_is_a_host_panic() {
         "{out}"
     );
     assert_eq!(line(&out, "call-panic"), "caught by the host", "{out}");
+    // A panic inside a call through the table is still returned as an error, with the
+    // plugin's location, and the host goes on.
+    let error = line(&out, "call-error");
+    assert!(error.starts_with("error: "), "{error}");
+    assert!(error.contains("explode 3"), "{error}");
+    assert!(error.contains("plugin/src/lib.rs:"), "{error}");
     // The host's panic hook reported it, with the plugin's source location.
     assert!(out.contains("panicked at plugin/src/lib.rs"), "{out}");
     assert_eq!(line(&out, "sleep"), "slept 20 ms", "{out}");

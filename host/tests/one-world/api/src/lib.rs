@@ -21,6 +21,7 @@ reloadable::rust_interface! {
         fn traced(id: u64) -> u64;
         fn par_sum(n: u64) -> u64;
         fn build_name() -> &'static str;
+        fn explode(n: u64) -> u64;
         fn request_id() -> crate::BoxFuture<u64>;
         fn echo(text: String) -> crate::BoxFuture<String>;
     }

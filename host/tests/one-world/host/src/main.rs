@@ -144,6 +144,10 @@ fn main() {
                 }
                 format!("threads {before} -> {} over 10 reloads", threads())
             }
+            "call-error" => match plugin.explode(3) {
+                Ok(v) => format!("returned {v}"),
+                Err(e) => format!("error: {e}"),
+            },
             "task-local" => runtime
                 .block_on(world_api::REQUEST_ID.scope(7, plugin.request_id().unwrap()))
                 .to_string(),

@@ -104,6 +104,13 @@ impl app::Implementation for Plugin {
         })
     }
 
+    fn explode(n: u64) -> u64 {
+        if std::hint::black_box(n) > 0 {
+            panic!("explode {n}");
+        }
+        n
+    }
+
     fn build_name() -> &'static str {
         option_env!("WORLD_GENERATION").unwrap_or("one")
     }
