@@ -51,7 +51,7 @@
 //! it, and the host's call returns [`CallError::Panicked`] with the message and the
 //! plugin's `file:line:column`. Plugins must be built with `panic = "unwind"` (the default).
 //!
-//! [hotdev]: https://example.invalid/hotdev
+//! [hotdev]: https://docs.rs/hotdev
 #![deny(missing_docs)]
 
 pub mod abi;
