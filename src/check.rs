@@ -141,7 +141,7 @@ fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool
         if missing {
             writeln!(
                 r.out,
-                "  FAIL  a world library of the plugin's build is missing: rebuild host and plugin together"
+                "  FAIL  [HD018] the plugin links a world library its build no longer has (missing above)\n        fix: build host and plugin together (cargo build in their workspace), then check again"
             )?;
             return Ok(false);
         }
