@@ -24,6 +24,11 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+/// A duration in whole milliseconds, as the events report them.
+pub(crate) fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Where `--events` writes: standard output (`-`) or a file (created or truncated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventsTarget {

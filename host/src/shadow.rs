@@ -230,12 +230,8 @@ impl ShadowDir {
             break (unique, dest);
         };
         for (companion, ext) in os::companion_files(artifact) {
-            let tmp = self.dir.join(format!(".tmp-{unique}.{ext}"));
-            let placed = fs::read(&companion)
-                .and_then(|b| write_new(&tmp, &b))
-                .and_then(|()| fs::rename(&tmp, self.dir.join(format!("{unique}.{ext}"))));
+            let placed = copy_into_place(&companion, &self.dir.join(format!("{unique}.{ext}")));
             if let Err(e) = placed {
-                let _ = fs::remove_file(&tmp);
                 let _ = self.remove(&dest);
                 return Err(e);
             }
@@ -320,6 +316,29 @@ fn make_locked_dir(dir: &Path) -> io::Result<File> {
 
 /// Writes `bytes` to a file that must not exist yet; removes it again if the write fails
 /// (a full disk), so no partial copy stays behind.
+/// Copies `from` to `to` so that nobody ever sees `to` half-written: the bytes go to a
+/// new private file `.<name>.partial` beside `to` (created fresh, never written through
+/// an existing file or link), which is then renamed over `to`. On an error the partial
+/// file is removed and `to` is left as it was.
+pub fn copy_into_place(from: &Path, to: &Path) -> io::Result<()> {
+    let name = to
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let partial = to.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+    let copied = (|| {
+        let mut source = fs::File::open(from)?;
+        let mut file = os::create_new_private(&partial)?;
+        io::copy(&mut source, &mut file)?;
+        file.flush()?;
+        drop(file);
+        fs::rename(&partial, to)
+    })();
+    if copied.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    copied
+}
+
 fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = os::create_new_private(path)?;
     let written = file.write_all(bytes).and_then(|()| file.flush());
@@ -367,6 +386,27 @@ pub fn sweep_stale(root: &Path) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_into_place_replaces_whole_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("build"), dir.path().join("copy"));
+        fs::write(&from, b"new bytes").unwrap();
+        fs::write(&to, b"old").unwrap();
+        copy_into_place(&from, &to).unwrap();
+        assert_eq!(fs::read(&to).unwrap(), b"new bytes");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "a partial file remained: {names:?}");
+
+        // A missing source leaves the destination as it was, and no partial file.
+        let err = copy_into_place(&dir.path().join("missing"), &to).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(fs::read(&to).unwrap(), b"new bytes");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
 
     #[test]
     fn copies_get_unique_names_and_no_temporaries_remain() {

@@ -23,6 +23,7 @@
 #[cfg(unix)]
 mod process;
 
+use crate::events::millis;
 use std::ffi::OsString;
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
@@ -524,9 +525,7 @@ mod imp {
             std::fs::create_dir_all(&self.copies)?;
             let name = format!("{}-{}-{}", self.host.bin, std::process::id(), self.runs + 1);
             let copy = self.copies.join(&name);
-            let partial = self.copies.join(format!(".{name}.partial"));
-            std::fs::copy(binary, &partial)?;
-            std::fs::rename(&partial, &copy)?;
+            hotdev_host::shadow::copy_into_place(binary, &copy)?;
             Ok(copy)
         }
 
@@ -569,10 +568,6 @@ mod imp {
             None => "status unknown".to_string(),
         }
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

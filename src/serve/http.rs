@@ -260,7 +260,7 @@ fn timed_out(pool: &Arc<Pool>, expired: Expired) {
     shared.emit(&Event::HandlerTimeout {
         route: route.clone(),
         generation,
-        ms: super::millis(elapsed),
+        ms: crate::events::millis(elapsed),
         stuck: stuck as u64,
         replaced: replace,
     });
@@ -411,7 +411,7 @@ fn serve(mut rq: tiny_http::Request, shared: &Shared, slot: &Slot) -> Next {
             shared.emit(&Event::StuckReturned {
                 route,
                 generation,
-                ms: super::millis(elapsed),
+                ms: crate::events::millis(elapsed),
                 stuck: stuck as u64,
             });
             return if replaced { Next::Retire } else { Next::Serve };

@@ -41,6 +41,7 @@
 //! ones.
 
 use crate::browser::{diagnostics, live, pages};
+use crate::events::millis;
 
 mod breaker;
 mod calls;
@@ -974,10 +975,6 @@ fn describe_flight(flight: calls::InFlight) -> String {
         "; calls in older generations: {} drained, {} still running{stuck}",
         flight.drained, flight.running
     )
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn display_dir(dir: &Path) -> String {

@@ -155,9 +155,7 @@ impl Copies {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "plugin".into());
         let path = self.dir.join(format!("build-{n}-{name}"));
-        let partial = self.dir.join(format!(".build-{n}.partial"));
-        std::fs::copy(artifact, &partial)?;
-        std::fs::rename(&partial, &path)?;
+        hotdev_host::shadow::copy_into_place(artifact, &path)?;
         Ok(path)
     }
 }
