@@ -52,8 +52,9 @@ use serde_json::Value;
 use super::crash::{Crash, Record};
 use super::diagnostics::Failure;
 use super::restarts::{CrashOf, Restarts, Verdict};
+use super::watch::{Target, Watch};
 use super::worker::{Command, Init};
-use super::{SHUTDOWN_GRACE, ServeOptions, Shared, Target, Watch};
+use super::{SHUTDOWN_GRACE, ServeOptions, Shared};
 use crate::events::Event;
 
 /// How long the supervisor waits for a worker to exit after `shutdown`, beyond the

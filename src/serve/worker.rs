@@ -34,7 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use super::diagnostics::Failure;
 use super::live::Notice;
-use super::{Gens, Reloader, Shared, Target, http, stop_serving};
+use super::reloader::{Reloader, stop_serving};
+use super::watch::Target;
+use super::{Gens, Shared, http};
 use crate::allowed_hosts::AllowedHosts;
 use crate::events::EventWriter;
 use crate::term::Term;

@@ -1,0 +1,56 @@
+//! `--single-process`: the HTTP server, the plugin and the watcher in the process the user
+//! started (everywhere but Unix, the only mode).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use crossbeam_channel::{Receiver, select};
+
+use super::reloader::{Reloader, stop_serving};
+use super::watch::Watch;
+use super::{ServeOptions, Shared, announce, http};
+
+/// The server in this process: HTTP workers, plugin and watcher together.
+pub(super) fn single_process(
+    opts: &ServeOptions,
+    plugin_dir: PathBuf,
+    shared: Arc<Shared>,
+    shutdown: Receiver<()>,
+) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(opts.addr)
+        .with_context(|| format!("[HD082] could not listen on {}", opts.addr))?;
+    let server = http::HttpServer::start(listener, Arc::clone(&shared))?;
+    let url = announce(&shared, opts, server.addr());
+    let mut watch = match Watch::start(&shared, opts, plugin_dir) {
+        Ok(watch) => watch,
+        Err(error) => {
+            server.stop(Duration::ZERO);
+            return Err(error);
+        }
+    };
+    let changes = watch.events();
+    let (mut reloader, host_thread) = Reloader::start(
+        Arc::clone(&shared),
+        opts.handler_timeout,
+        opts.keep_state,
+        opts.open.then_some(url),
+    )?;
+    let outcome = loop {
+        select! {
+            recv(shutdown) -> _ => break Ok(()),
+            recv(changes) -> event => match event {
+                Ok(event) => {
+                    if let Err(error) = watch.on_watch(&shared, &mut reloader, event) {
+                        break Err(error);
+                    }
+                }
+                Err(_) => break Err(anyhow::anyhow!("the watcher stopped")),
+            },
+        }
+    };
+    shared.term.stop_spinner();
+    stop_serving(&shared, server, reloader, host_thread, || watch.shutdown());
+    outcome
+}
