@@ -1,9 +1,8 @@
 //! A worker process's life as the supervisor sees it: started with its pipes and socket,
 //! sent commands on its standard input, asked to stop (and killed if it does not).
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{ChildStdin, Command as Process, ExitStatus, Stdio};
@@ -55,10 +54,12 @@ impl Supervisor {
         artifact: Option<(u64, PathBuf)>,
         build_ms: Option<u64>,
     ) -> anyhow::Result<()> {
+        // Both ends of both pipes are close-on-exec (`io::pipe` opens them so, atomically
+        // where the system can): only the worker gets the write ends, by `pre_exec` below.
         let (crash_read, crash_write) =
-            pipe().context("[HD062] could not create the worker's crash pipe")?;
+            io::pipe().context("[HD062] could not create the worker's crash pipe")?;
         let (report_read, report_write) =
-            pipe().context("[HD062] could not create the worker's report pipe")?;
+            io::pipe().context("[HD062] could not create the worker's report pipe")?;
         let (first, second) = match &artifact {
             Some((generation, _)) => (*generation, self.max_seen + 1),
             None => (self.max_seen + 1, self.max_seen + 2),
@@ -258,28 +259,20 @@ impl Supervisor {
     }
 }
 
-/// A pipe (read end, write end), both ends close-on-exec.
-fn pipe() -> io::Result<(File, File)> {
-    let mut fds = [0 as libc::c_int; 2];
-    #[cfg(target_os = "linux")]
-    // SAFETY: pipe2 writes two descriptors into the array, which lives across the call.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        // SAFETY: pipe writes two descriptors into the array, which lives across the call;
-        // fcntl sets a flag on each. (Without pipe2, a fork on another thread between the
-        // two calls could inherit them: macOS has no atomic form.)
-        unsafe {
-            if libc::pipe(fds.as_mut_ptr()) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            for fd in fds {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    /// The supervisor relies on it: a pipe's ends reach no child but the worker (cargo,
+    /// the plugin's own processes), which gets the write ends by `pre_exec`.
+    #[test]
+    fn both_ends_of_a_pipe_are_close_on_exec() {
+        let (read, write) = io::pipe().unwrap();
+        for fd in [read.as_raw_fd(), write.as_raw_fd()] {
+            // SAFETY: F_GETFD on a descriptor this test owns reads its flags; no memory.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            assert!(flags != -1 && flags & libc::FD_CLOEXEC != 0, "fd {fd}: {flags}");
         }
     }
-    // SAFETY: both descriptors were just opened by pipe2 and are owned by nothing else.
-    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
