@@ -68,9 +68,7 @@ pub use worker::run as run_worker;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -210,28 +208,12 @@ fn display_dir(dir: &Path) -> String {
     dir.display().to_string()
 }
 
-/// Opens `url` in the system browser, best effort.
+/// Opens `url` in the system browser (`$BROWSER` when set), best effort: a failure is a
+/// warning, and the server goes on.
 fn open_browser(url: &str) {
-    let mut command = if cfg!(target_os = "macos") {
-        Command::new("open")
-    } else if cfg!(windows) {
-        let mut c = Command::new("cmd");
-        c.args(["/C", "start", ""]);
-        c
-    } else {
-        Command::new("xdg-open")
-    };
-    let spawned = command
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    match spawned {
-        // Reap the opener without waiting for it here.
-        Ok(mut child) => {
-            thread::spawn(move || child.wait());
-        }
-        Err(error) => tracing::warn!(%error, "could not open a browser"),
+    // `opener` neither waits for the browser nor leaves its launcher unreaped, and passes
+    // the URL as one argument (no shell reads its `&`).
+    if let Err(error) = opener::open_browser(url) {
+        tracing::warn!(%error, "could not open a browser");
     }
 }
