@@ -167,17 +167,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             allowed_hosts,
         } => {
             let allowed_hosts = AllowedHosts::from_names(&allowed_hosts)?;
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let mut pressed = false;
-            ctrlc::set_handler(move || {
-                if pressed {
-                    eprintln!("\nhotdev: second interrupt, exiting at once");
-                    std::process::exit(130);
-                }
-                pressed = true;
-                eprintln!("\nhotdev: shutting down (press Ctrl-C again to exit at once)");
-                let _ = tx.try_send(());
-            })?;
+            let rx = on_interrupt("shutting down")?;
             serve::run(
                 ServeOptions {
                     plugin_dir,
@@ -221,17 +211,7 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                     "[HD085] --stop-timeout must be a number of seconds, not {stop_timeout}"
                 );
             }
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let mut pressed = false;
-            ctrlc::set_handler(move || {
-                if pressed {
-                    eprintln!("\nhotdev: second interrupt, exiting at once");
-                    std::process::exit(130);
-                }
-                pressed = true;
-                eprintln!("\nhotdev: stopping the host (press Ctrl-C again to exit at once)");
-                let _ = tx.try_send(());
-            })?;
+            let rx = on_interrupt("stopping the host")?;
             let mut opts = RunOptions::new(".");
             opts.package = package;
             opts.listen = listen;
@@ -259,6 +239,23 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             Ok(hotdev::check::run(&opts, &mut std::io::stdout().lock())?)
         }
     }
+}
+
+/// The first Ctrl-C says `doing` and sends on the channel returned (the command then
+/// stops in order); a second one exits at once.
+fn on_interrupt(doing: &'static str) -> anyhow::Result<crossbeam_channel::Receiver<()>> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let mut pressed = false;
+    ctrlc::set_handler(move || {
+        if pressed {
+            eprintln!("\nhotdev: second interrupt, exiting at once");
+            std::process::exit(130);
+        }
+        pressed = true;
+        eprintln!("\nhotdev: {doing} (press Ctrl-C again to exit at once)");
+        let _ = tx.try_send(());
+    })?;
+    Ok(rx)
 }
 
 /// Checks one `--allowed-host` value.
