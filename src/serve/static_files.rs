@@ -25,6 +25,7 @@ use mime_guess::mime;
 use percent_encoding::percent_decode_str;
 use tiny_http::StatusCode;
 
+use super::http::{header, text};
 use super::pages;
 
 /// The URL prefix static files are served under.
@@ -99,7 +100,7 @@ pub fn response(
         Err(error) if error.kind() == io::ErrorKind::NotFound => return not_found(),
         Err(error) => {
             tracing::warn!(file = %file.display(), %error, "could not read a static file");
-            return plain(500, "could not read the file\n");
+            return text(500, "could not read the file\n");
         }
     };
     let mime = mime_guess::from_path(file).first_or_octet_stream();
@@ -140,12 +141,12 @@ pub fn response(
 
 /// 404 for a path that names nothing servable (missing, outside, or refused).
 pub fn not_found() -> tiny_http::Response<Cursor<Vec<u8>>> {
-    plain(404, "no such static file\n")
+    text(404, "no such static file\n")
 }
 
 /// 405 for methods other than GET and HEAD.
 pub fn method_not_allowed() -> tiny_http::Response<Cursor<Vec<u8>>> {
-    plain(405, "static files answer GET and HEAD only\n").with_header(header("Allow", "GET, HEAD"))
+    text(405, "static files answer GET and HEAD only\n").with_header(header("Allow", "GET, HEAD"))
 }
 
 fn read(file: &Path) -> io::Result<(Vec<u8>, Option<SystemTime>)> {
@@ -182,18 +183,6 @@ fn content_type(mime: &mime::Mime) -> String {
     } else {
         mime.essence_str().to_string()
     }
-}
-
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    // Names are constants; values are ASCII (dates, hex tags, MIME types).
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
-        .unwrap_or_else(|()| unreachable!("invalid header {name}: {value}"))
-}
-
-fn plain(status: u16, body: &str) -> tiny_http::Response<Cursor<Vec<u8>>> {
-    tiny_http::Response::from_data(body.as_bytes().to_vec())
-        .with_status_code(StatusCode(status))
-        .with_header(header("Content-Type", "text/plain; charset=utf-8"))
 }
 
 #[cfg(test)]

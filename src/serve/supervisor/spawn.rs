@@ -272,7 +272,10 @@ mod tests {
         for fd in [read.as_raw_fd(), write.as_raw_fd()] {
             // SAFETY: F_GETFD on a descriptor this test owns reads its flags; no memory.
             let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-            assert!(flags != -1 && flags & libc::FD_CLOEXEC != 0, "fd {fd}: {flags}");
+            assert!(
+                flags != -1 && flags & libc::FD_CLOEXEC != 0,
+                "fd {fd}: {flags}"
+            );
         }
     }
 }
