@@ -10,16 +10,18 @@
 //! ```
 //!
 //! By default (Unix) the server is two processes: the one the user started, the
-//! *supervisor* (`supervisor.rs`), binds the socket, follows the watcher and builds, and
+//! *supervisor* (`supervisor/`), binds the socket, follows the watcher and builds, and
 //! prints and writes `--events`; a *worker* process (`worker.rs`) loads the plugin and
 //! runs the HTTP server on the inherited socket. When a crash ends the worker, the
 //! supervisor starts another on the last generation that did not crash (`crash.rs` names
 //! the signal, route and generation). `--single-process` runs everything in one process,
-//! as below.
+//! as below (`single.rs`).
 //!
-//! In the process that serves, three kinds of threads share one `Shared` value: the HTTP workers (which call the
-//! plugin), one thread per browser event stream, and the thread that called [`run`], which
-//! follows the watcher and swaps generations. What happens is reported three ways: lines
+//! In the process that serves, three kinds of threads share one `Shared` value
+//! (`shared.rs`): the HTTP workers (which call the plugin), one thread per browser event
+//! stream, and the thread that follows the watcher (`watch.rs`) and swaps generations
+//! (`reloader.rs`; the plugin's state across them in `plugin_state.rs`, what the host
+//! reports about them in `host_events.rs`). What happens is reported three ways: lines
 //! on stderr for the developer, [`Event`]s for scripts (`--events`), and server-sent
 //! events for browsers (`/__hotdev/events`).
 //!
@@ -39,6 +41,9 @@
 //! never waits for stuck calls: the new generation serves new requests at once. On
 //! shutdown the server waits a moment for running calls, then exits without the stuck
 //! ones.
+//!
+//! `options.rs` holds what `hotdev serve` is asked to do ([`ServeOptions`]); this file
+//! starts the server ([`run`]) and says where it listens.
 
 use crate::browser::{diagnostics, live, pages};
 
@@ -86,7 +91,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 ///
 /// By default (on Unix) this process is the *supervisor*: it owns the listening socket,
 /// the watcher and the builds, the terminal and `--events`, and runs the HTTP server and
-/// the plugin in a worker process (`supervisor.rs`), which it replaces when a crash ends
+/// the plugin in a worker process (`supervisor/`), which it replaces when a crash ends
 /// it. With [`ServeOptions::single_process`] (and on other platforms) everything runs in
 /// this process.
 ///
