@@ -2,10 +2,10 @@
 //! tiny_http's requests and responses and the plugin's [`Request`] and [`Response`].
 //!
 //! Every request is first checked for its `Host`, and a request to the server's own routes
-//! for its `Origin` too ([`hosts`](super::hosts), [`crate::allowed_hosts`]): the defence
+//! for its `Origin` too ([`hosts`], [`crate::allowed_hosts`]): the defence
 //! against DNS rebinding. Requests under `/__hotdev/` are the server's own (event stream, client script,
 //! status); requests under `/static/` are answered from the static directory when there
-//! is one ([`static_files`](super::static_files)); every other request goes to the
+//! is one ([`static_files`]); every other request goes to the
 //! plugin's generation serving at that moment.
 
 use std::io::{Cursor, Read};
