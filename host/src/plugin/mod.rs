@@ -308,14 +308,47 @@ impl<I: Interface> Slots<I> {
 impl<I: Interface> Plugin<I> {
     /// Loads generation 1 from `path` with default [`Options`].
     ///
-    /// The library is copied to a private shadow directory and validated (object-file
-    /// headers, descriptor, interface fingerprint) before the system loader runs its
-    /// initialisers; nothing else of it runs before its load hook.
+    /// The library is read, its object-file headers are checked, and it is copied to a
+    /// private shadow directory before the system loader opens it. Then its descriptor is
+    /// checked pointer by pointer and its interface fingerprint compared; nothing of it
+    /// runs but its initialisers before its load hook.
+    ///
+    /// # Trust
+    ///
+    /// Loading a library runs its code: the system loader runs its initialisers (and
+    /// those of the libraries it links) when it opens it, before hotdev can read its
+    /// descriptor, and every call through the plugin runs its functions in this process.
+    /// What hotdev checks is that the file is a plugin this host can call safely *if it is
+    /// what it claims to be*:
+    ///
+    /// - before the loader sees it: a complete, regular file, not changed while read, a
+    ///   shared library for this machine whose headers agree and whose relocations stay
+    ///   inside it (so the loader does not write or jump outside it);
+    /// - after: a descriptor whose every pointer lies in the library (or its world's)
+    ///   mapped image, of this descriptor version, declaring this interface with the same
+    ///   ABI fingerprint (signatures, sizes, alignments and field offsets of every
+    ///   crossing type, the `reloadable` ABI version, the compiler, the target and the
+    ///   panic strategy) and, for Rust types, the same build of each crossing type's crate
+    ///   and the host's one world.
+    ///
+    /// What it cannot check is that the code does what its declaration says: a fingerprint
+    /// is computed from what the plugin's build recorded, and a hand-made library could
+    /// declare one layout and use another, or do anything at all in an initialiser. So
+    /// hotdev trusts that the file is a plugin built from the developer's own source by
+    /// `reloadable`'s macros: the same trust `cargo run` places in the program it has just
+    /// built. Do not point it at a library of unknown origin.
+    ///
+    /// That trust is in where the file comes from, which no Rust code at the call site can
+    /// uphold or break, so `load` is a safe function (as `std::process::Command::spawn`
+    /// is, for the program it runs) rather than an `unsafe` one whose callers would all
+    /// cite the same sentence. The lower-level [`library::open`](crate::library::open),
+    /// which skips every check, is `unsafe`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
         Self::load_with(path, Options::default())
     }
 
-    /// Loads generation 1 from `path`.
+    /// Loads generation 1 from `path`. What is checked, and what is trusted: see
+    /// [`load`](Self::load#trust).
     pub fn load_with(path: impl AsRef<Path>, options: Options) -> Result<Self, LoadError> {
         let path = path.as_ref();
         let _span =

@@ -39,7 +39,9 @@ impl<I: Interface> Plugin<I> {
     /// its identity (device, inode, size, modification and change times) differs before
     /// and after the read (`HD031`): a build that writes or replaces it meanwhile is seen.
     /// Its headers must agree with each other and its relocations stay inside it (`HD005`),
-    /// and its descriptor's pointers must lie in its own image (`HD011`).
+    /// and its descriptor's pointers must lie in its own image (`HD011`). Beyond these
+    /// checks, the new library's code is trusted as for [`load`](Self::load#trust): its
+    /// initialisers run when it is opened.
     ///
     /// What no reader can see is a file that a writer has left half-written and paused on:
     /// if its headers happen to be consistent, it is loaded as it is. The caller, not
