@@ -61,6 +61,8 @@ pub mod pipeline;
 mod plugin;
 #[cfg(not(loom))]
 pub mod shadow;
+#[cfg(all(unix, not(loom)))]
+pub mod signals;
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub mod testing;
