@@ -38,23 +38,51 @@ pub fn descriptor<'lib>(
             });
         }
     };
+    let image = opened.image();
+    if image.is_none() && cfg!(target_os = "linux") {
+        return Err(LoadError::BadDescriptor {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the loader does not list {} among the loaded libraries",
+                opened.path.display()
+            ),
+        });
+    }
+    // SAFETY:
+    // - `image` is the mapped image of the library `opened` holds open, and the world's
+    //   images are those of libraries this process loaded and never unloads: their
+    //   readable segments stay readable while `opened` lives;
+    // - where no image is known (not Linux), `addr` is the address of the library's entry
+    //   symbol: data the loader mapped, as the descriptor's header is.
+    let d = unsafe { check_at(addr, path, image.as_ref(), world.images()) }?;
+    // SAFETY: magic and version match, so the static is a `Descriptor` of this layout,
+    // living as long as the library (`'lib`); every reference and string in it was checked
+    // to point into the library's own image (where it can be read; see above).
+    Ok(unsafe { &*d })
+}
+
+/// The checks of [`descriptor`] on the descriptor at `addr`: its header, then, when
+/// `image` (the plugin's mapped image) is known, every pointer it holds against that image
+/// and the `world` images. Returns the descriptor's address once it passed.
+///
+/// # Safety
+///
+/// - every readable segment of `image` and of the `world` images is memory this process
+///   may read, and nothing writes it during the call;
+/// - when `image` is `None`, `addr` points at readable memory holding at least a
+///   `Descriptor` (nothing is checked then but the header's values).
+pub(crate) unsafe fn check_at<'i>(
+    addr: *const u8,
+    path: &Path,
+    image: Option<&'i Image>,
+    world: impl Iterator<Item = &'i Image>,
+) -> Result<*const Descriptor, LoadError> {
     let bad = |reason: String| LoadError::BadDescriptor {
         path: path.to_path_buf(),
         reason,
     };
-    let image = opened.image();
-    if image.is_none() && cfg!(target_os = "linux") {
-        return Err(bad(format!(
-            "the loader does not list {} among the loaded libraries",
-            opened.path.display()
-        )));
-    }
     let header = 16;
-    let in_image = |len: usize| {
-        image
-            .as_ref()
-            .is_none_or(|i| i.holds_data(addr as usize, len))
-    };
+    let in_image = |len: usize| image.is_none_or(|i| i.holds_data(addr as usize, len));
     if addr.is_null()
         || addr.align_offset(std::mem::align_of::<Descriptor>()) != 0
         || !in_image(header)
@@ -63,9 +91,10 @@ pub fn descriptor<'lib>(
             "the `{ENTRY_SYMBOL}` symbol is at an unusable address {addr:p}, outside the library's data"
         )));
     }
-    // SAFETY: the symbol names aligned, readable data of the library (checked above where
-    // the image is known); every descriptor version starts with a u64 magic and a u32
-    // version, which are read before anything whose layout depends on the version.
+    // SAFETY: `addr` is aligned, and its first 16 bytes are readable data of the library
+    // (checked above where the image is known; the caller's promise where it is not);
+    // every descriptor version starts with a u64 magic and a u32 version, which are read
+    // before anything whose layout depends on the version.
     let (magic, version) = unsafe { (addr.cast::<u64>().read(), addr.add(8).cast::<u32>().read()) };
     if magic != MAGIC {
         return Err(bad(format!(
@@ -85,21 +114,19 @@ pub fn descriptor<'lib>(
         )));
     }
     let d = addr.cast::<Descriptor>();
-    // SAFETY: `size` readable bytes at `d` (checked above); a usize has no invalid values.
+    // SAFETY: `size` readable bytes at `d` (checked above, or the caller's promise); a
+    // usize has no invalid values.
     let descriptor_size = unsafe { std::ptr::addr_of!((*d).descriptor_size).read() };
     if descriptor_size != size {
         return Err(bad(format!(
             "descriptor size {descriptor_size} bytes, expected {size}"
         )));
     }
-    if let Some(image) = &image {
-        let images = std::iter::once(image).chain(world.images()).collect();
+    if let Some(image) = image {
+        let images = std::iter::once(image).chain(world).collect();
         Walk { images, nodes: 0 }.descriptor(d).map_err(bad)?;
     }
-    // SAFETY: magic and version match, so the static is a `Descriptor` of this layout,
-    // living as long as the library (`'lib`); every reference and string in it was checked
-    // to point into the library's own image (where it can be read; see above).
-    Ok(unsafe { &*d })
+    Ok(d)
 }
 
 /// Follows a descriptor's pointers as raw addresses, checking each against the image

@@ -14,6 +14,7 @@ mod interface;
 mod open;
 mod read;
 
+pub(crate) use descriptor::check_at;
 pub use descriptor::descriptor;
 pub use inspect::inspect;
 pub use interface::{check_interface, plugin_parts};
