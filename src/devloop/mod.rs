@@ -182,7 +182,7 @@ impl<I: Interface> HotPlugin<I> {
     /// Each build is loaded into this process and its code runs here: what is checked
     /// before, and what is trusted (a plugin built from the developer's own source, as
     /// `cargo run` trusts what it builds), is on
-    /// [`Plugin::load`](hotdev_host::Plugin::load#trust).
+    /// [`Plugin::load`](hotdev_host::Plugin::load) (its `# Trust` section).
     pub fn watch(dir: impl AsRef<Path>) -> Result<(Self, Receiver<DevEvent>), DevError> {
         Self::watch_with(
             dir,

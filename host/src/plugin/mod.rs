@@ -348,7 +348,7 @@ impl<I: Interface> Plugin<I> {
     }
 
     /// Loads generation 1 from `path`. What is checked, and what is trusted: see
-    /// [`load`](Self::load#trust).
+    /// [`load`](Self::load) (its `# Trust` section).
     pub fn load_with(path: impl AsRef<Path>, options: Options) -> Result<Self, LoadError> {
         let path = path.as_ref();
         let _span =

@@ -27,9 +27,10 @@ impl<I: Interface> Plugin<I> {
     /// keeps serving and nothing of the refused library stays loaded.
     ///
     /// Callers are never blocked by the swap. The previous generation stays loaded until
-    /// the new one has completed its probation ([`Options::probation_calls`]), then is
-    /// drained (every call that entered it returns) and unloaded in the background. At most
-    /// two generations are mapped at once, unless calls outlive the drain timeout or threads
+    /// the new one has completed its probation
+    /// ([`Options::probation_calls`](super::Options::probation_calls)), then is drained
+    /// (every call that entered it returns) and unloaded in the background. At most two
+    /// generations are mapped at once, unless calls outlive the drain timeout or threads
     /// the plugin started still run (those keep their library loaded, `HD042`).
     ///
     /// # What is checked about the file
@@ -40,8 +41,8 @@ impl<I: Interface> Plugin<I> {
     /// and after the read (`HD031`): a build that writes or replaces it meanwhile is seen.
     /// Its headers must agree with each other and its relocations stay inside it (`HD005`),
     /// and its descriptor's pointers must lie in its own image (`HD011`). Beyond these
-    /// checks, the new library's code is trusted as for [`load`](Self::load#trust): its
-    /// initialisers run when it is opened.
+    /// checks, the new library's code is trusted as for [`load`](Self::load) (its `# Trust`
+    /// section): its initialisers run when it is opened.
     ///
     /// What no reader can see is a file that a writer has left half-written and paused on:
     /// if its headers happen to be consistent, it is loaded as it is. The caller, not
