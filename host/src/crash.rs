@@ -10,15 +10,16 @@
 //! - a guard is set and the kernel raised the signal (a real fault, not `kill`): the handler
 //!   records the signal and the fault address and jumps back to the trampoline, which
 //!   returns 1; the call then returns [`CallError::Crashed`](reloadable::CallError);
-//! - otherwise the fault is not a plugin's: the handler passes it to the handler that was
-//!   installed before (Rust's own, which prints "has overflowed its stack" for a guard-page
-//!   hit), or restores the default action and returns, so that the faulting instruction runs
-//!   again and the process ends with the signal it would have ended with anyway.
+//! - otherwise the fault is not a plugin's: the handler passes it on
+//!   ([`signals::Chain`](crate::signals::Chain)) to the handler that was installed before
+//!   (Rust's own, which prints "has overflowed its stack" for a guard-page hit), or
+//!   restores the default action and returns, so that the faulting instruction runs again
+//!   and the process ends with the signal it would have ended with anyway.
 //!
-//! A stack overflow is a `SIGSEGV` whose address lies at the bottom edge of the thread's
-//! stack; the handler runs on an alternate signal stack, which every thread that makes a
-//! guarded call gets (Rust's threads have one already; others get one on their first
-//! guarded call).
+//! A stack overflow is a `SIGSEGV` whose address lies just below the interrupted stack
+//! pointer ([`signals::is_stack_overflow`](crate::signals::is_stack_overflow)); the
+//! handler runs on an alternate signal stack, which every thread that makes a guarded call
+//! gets (Rust's threads have one already; others get one on their first guarded call).
 //!
 //! What this cannot guarantee, and the Windows design, are in `docs/crash-recovery.md`.
 
@@ -29,7 +30,7 @@ pub(crate) struct Fault {
     pub signal: i32,
     /// The faulting address (`si_addr`).
     pub address: usize,
-    /// Whether the address lies at the bottom edge of the thread's stack.
+    /// Whether the address lies just below the interrupted stack pointer.
     pub stack_overflow: bool,
 }
 
@@ -42,9 +43,9 @@ mod imp {
     use std::io;
     use std::mem::{ManuallyDrop, MaybeUninit};
     use std::ptr;
-    use std::sync::OnceLock;
 
     use super::Fault;
+    use crate::signals::{self, Chain};
 
     unsafe extern "C" {
         /// `csrc/guard.c`: calls `f(data)` with a jump buffer published in `*env_slot`;
@@ -78,62 +79,18 @@ mod imp {
         /// plain TLS slot, with no lazy initialisation, so reading it there is
         /// async-signal-safe.
         static CURRENT: Cell<*mut Guard> = const { Cell::new(ptr::null_mut()) };
-        /// The lowest address of this thread's stack (0 when unknown), for telling a stack
-        /// overflow apart. Set with `READY`, read by the handler.
-        static STACK_LOW: Cell<usize> = const { Cell::new(0) };
-        /// Whether this thread was prepared: alternate signal stack, stack bounds.
+        /// Whether this thread was prepared (its alternate signal stack).
         static READY: Cell<bool> = const { Cell::new(false) };
         /// The alternate signal stack this module gave the thread, freed when it exits.
         static ALT_STACK: RefCell<Option<AltStack>> = const { RefCell::new(None) };
     }
 
-    /// The actions installed before ours, one per entry of `SIGNALS`. Set once, before
-    /// our handler is installed, and only read afterwards (an atomic load in `get`, which
-    /// a signal handler may do).
-    static PREVIOUS: OnceLock<[libc::sigaction; 4]> = OnceLock::new();
-    /// The outcome of installing the handler (the OS error number on failure).
-    static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
+    /// The handler, over the actions installed before it.
+    static CHAIN: Chain<4> = Chain::new(SIGNALS);
 
     /// Installs the process-wide handler once. Later calls return the first outcome.
     pub(crate) fn install() -> io::Result<()> {
-        INSTALLED
-            .get_or_init(install_once)
-            .map_err(io::Error::from_raw_os_error)
-    }
-
-    fn install_once() -> Result<(), i32> {
-        let mut previous = [empty_action(); 4];
-        for (sig, old) in SIGNALS.iter().zip(previous.iter_mut()) {
-            // SAFETY: reads the current action into a valid, writable `sigaction`.
-            if unsafe { libc::sigaction(*sig, ptr::null(), old) } != 0 {
-                return Err(errno());
-            }
-        }
-        // Stored before the handler can run, so that it always finds them.
-        let _ = PREVIOUS.set(previous);
-        let mut action = empty_action();
-        action.sa_sigaction = handler as *const () as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-        // SAFETY: `sa_mask` is a valid, owned signal set.
-        unsafe { libc::sigemptyset(&mut action.sa_mask) };
-        for sig in SIGNALS {
-            // SAFETY: `action` is fully initialised and names `handler`, which has the
-            // `SA_SIGINFO` signature.
-            if unsafe { libc::sigaction(sig, &action, ptr::null_mut()) } != 0 {
-                return Err(errno());
-            }
-        }
-        Ok(())
-    }
-
-    fn empty_action() -> libc::sigaction {
-        // SAFETY: `sigaction` is plain data for which all-zero is valid (`SIG_DFL`, no
-        // flags, an empty mask).
-        unsafe { std::mem::zeroed() }
-    }
-
-    fn errno() -> i32 {
-        io::Error::last_os_error().raw_os_error().unwrap_or(0)
+        CHAIN.install(handler)
     }
 
     /// The process-wide handler. Only async-signal-safe work: thread-local reads, plain
@@ -141,16 +98,18 @@ mod imp {
     extern "C" fn handler(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
         let guard = CURRENT.with(Cell::get);
         // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO` handler.
-        let (code, address) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
-        // `si_code > 0`: raised by the kernel for this thread's instruction, not sent by
-        // `kill` or `sigqueue` (those are not the plugin's fault, wherever they land).
-        if !guard.is_null() && code > 0 {
+        let (fault, address) = unsafe { (signals::raised_by_fault(info), (*info).si_addr()) };
+        let address = address as usize;
+        // Raised by the kernel for this thread's instruction, not sent by `kill` or
+        // `sigqueue` (those are not the plugin's fault, wherever they land).
+        if !guard.is_null() && fault {
             // SAFETY: a non-null `CURRENT` points at the `Guard` of a guarded call running
             // on this thread (set and cleared around the call in `guarded`), whose frame is
             // below this handler's on the same thread.
             let env = unsafe { ptr::read_volatile(&raw const (*guard).env) };
             if !env.is_null() {
-                let stack_overflow = is_stack_overflow(sig, address);
+                // SAFETY: the handler's own arguments, during the signal.
+                let stack_overflow = unsafe { signals::is_stack_overflow(sig, info, ctx) };
                 // SAFETY: as above; plain stores into the live guard.
                 unsafe {
                     ptr::write_volatile(&raw mut (*guard).signal, sig);
@@ -162,62 +121,8 @@ mod imp {
                 }
             }
         }
-        // SAFETY: the arguments are the ones this handler received.
-        unsafe { chain(sig, info, ctx, code) };
-    }
-
-    /// Hands a fault that is not a plugin call's to the previous action.
-    ///
-    /// # Safety
-    /// Called from `handler` with the arguments it received.
-    unsafe fn chain(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void, code: c_int) {
-        let index = SIGNALS.iter().position(|s| *s == sig).unwrap_or(0);
-        let previous = PREVIOUS.get().map(|p| p[index]);
-        let action = previous.map_or(libc::SIG_DFL, |p| p.sa_sigaction);
-        if action == libc::SIG_IGN && code <= 0 {
-            // Sent, not raised, and ignored before: ignore it still.
-            return;
-        }
-        if action == libc::SIG_DFL || action == libc::SIG_IGN {
-            let default = empty_action();
-            // SAFETY: `sigaction` and `raise` are async-signal-safe; `default` is valid.
-            unsafe {
-                libc::sigaction(sig, &default, ptr::null_mut());
-                if code <= 0 {
-                    // A sent signal does not come back by itself: send it again (it is
-                    // delivered when this handler returns).
-                    libc::raise(sig);
-                }
-            }
-            // A fault: returning runs the faulting instruction again, under the default
-            // action, which ends the process with this signal.
-            return;
-        }
-        let flags = previous.map_or(0, |p| p.sa_flags);
-        if flags & libc::SA_SIGINFO != 0 {
-            // SAFETY: the previous action was installed with `SA_SIGINFO`, so its handler
-            // has this signature; it receives what the kernel gave us.
-            let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
-                unsafe { std::mem::transmute(action) };
-            f(sig, info, ctx);
-        } else {
-            // SAFETY: a handler installed without `SA_SIGINFO` takes the signal alone.
-            let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(action) };
-            f(sig);
-        }
-    }
-
-    /// Whether a fault at `address` hit the bottom edge of this thread's stack: its guard
-    /// page or the unmapped gap below (a frame larger than a page can land a little
-    /// further), or just above the lowest address reported for it.
-    fn is_stack_overflow(sig: c_int, address: usize) -> bool {
-        const BELOW: usize = 1 << 20;
-        const ABOVE: usize = 64 << 10;
-        if sig != libc::SIGSEGV && sig != libc::SIGBUS {
-            return false;
-        }
-        let low = STACK_LOW.with(Cell::get);
-        low != 0 && address < low.saturating_add(ABOVE) && address >= low.saturating_sub(BELOW)
+        // SAFETY: the handler `CHAIN` installed, with the arguments it received.
+        unsafe { CHAIN.pass_on(sig, info, ctx) };
     }
 
     /// Runs `f` under a guard: its result, or `Err` when a caught signal interrupted it
@@ -327,12 +232,11 @@ mod imp {
     }
 
     /// Gives this thread what a caught fault needs: an alternate signal stack (a stack
-    /// overflow's handler cannot run on the overflowed stack) and its stack's bounds.
+    /// overflow's handler cannot run on the overflowed stack).
     #[cold]
     #[inline(never)]
     fn prepare_thread() {
         READY.with(|r| r.set(true));
-        STACK_LOW.with(|s| s.set(stack_low()));
         let mut old: libc::stack_t = empty_stack();
         // SAFETY: queries the current alternate stack into a valid `stack_t`.
         let queried = unsafe { libc::sigaltstack(ptr::null(), &mut old) } == 0;
@@ -423,41 +327,6 @@ mod imp {
         // SAFETY: `sysconf` has no preconditions.
         let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         usize::try_from(n).unwrap_or(4096).max(4096)
-    }
-
-    /// The lowest address of this thread's stack, or 0 when it cannot be told.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn stack_low() -> usize {
-        // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is read, and
-        // destroyed once.
-        unsafe {
-            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-            if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-                return 0;
-            }
-            let mut addr: *mut c_void = ptr::null_mut();
-            let mut size = 0usize;
-            let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
-            libc::pthread_attr_destroy(&mut attr);
-            if ok { addr as usize } else { 0 }
-        }
-    }
-
-    /// The lowest address of this thread's stack (macOS: its top minus its size).
-    #[cfg(target_os = "macos")]
-    fn stack_low() -> usize {
-        // SAFETY: both functions only read the calling thread's record.
-        unsafe {
-            let this = libc::pthread_self();
-            let top = libc::pthread_get_stackaddr_np(this) as usize;
-            top.saturating_sub(libc::pthread_get_stacksize_np(this))
-        }
-    }
-
-    /// Unknown elsewhere: stack overflows are then reported as plain `SIGSEGV`s.
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
-    fn stack_low() -> usize {
-        0
     }
 }
 

@@ -126,7 +126,15 @@ impl Domain {
     }
 
     /// Gives a record back for reuse when its thread exits.
-    pub fn unregister(&self, record: &Record) {
+    ///
+    /// # Safety
+    ///
+    /// Called on the thread that owns `record` (the one that [`register`](Self::register)ed
+    /// it), once, when that thread will not [`enter`](Self::enter) again, and while it is
+    /// not inside an entry it still relies on: the record is marked idle at once, so a
+    /// retire no longer waits for that thread, and what it reads afterwards (a generation,
+    /// a library's code) may be freed under it.
+    pub unsafe fn unregister(&self, record: &Record) {
         record.active.store(0, Ordering::Release);
         record.nested.store(0, Ordering::Relaxed);
         record.owned.store(0, Ordering::Release);
@@ -135,8 +143,20 @@ impl Domain {
     /// Announces the thread owning `record`. Must be paired with [`exit`](Self::exit) on the
     /// same thread. Everything the thread reads after this is protected. Entries nest, and
     /// their exits may come in any order: the thread stays announced until the last one.
+    ///
+    /// # Safety
+    ///
+    /// - `record` was [`register`](Self::register)ed in this domain by the calling thread
+    ///   and not given back: only its owner writes a record, without atomic
+    ///   read-modify-write, so an entry from another thread can be lost and leave the
+    ///   owner looking idle inside a call;
+    /// - the entry is ended by exactly one [`exit`](Self::exit) on this thread, after the
+    ///   last use of what was read under it.
+    ///
+    /// An entry that is never exited only keeps retired generations waiting (a drain
+    /// timeout); the hazards are in the pairing and the ownership.
     #[inline(always)]
-    pub fn enter(&self, record: &Record) {
+    pub unsafe fn enter(&self, record: &Record) {
         // Only this thread writes `active` (and `unregister`, on this thread, at its exit):
         // a relaxed load reads its own last store.
         if record.active.load(Ordering::Relaxed) != 0 {
@@ -158,8 +178,16 @@ impl Domain {
     }
 
     /// Ends what [`enter`](Self::enter) began.
+    ///
+    /// # Safety
+    ///
+    /// Ends one earlier [`enter`](Self::enter) of the calling thread with the same
+    /// `record`, not yet ended, and nothing read under that entry is used afterwards. An
+    /// exit without its entry (or one too many) marks the thread idle while another of
+    /// its entries still uses a generation: a retire then stops waiting for it, and the
+    /// library can be unmapped under a running call.
     #[inline(always)]
-    pub fn exit(&self, record: &Record) {
+    pub unsafe fn exit(&self, record: &Record) {
         if record.nested.load(Ordering::Relaxed) != 0 {
             Self::exit_nested(record);
             return;
@@ -317,7 +345,11 @@ mod global_domain {
         fn drop(&mut self) {
             if let Some(r) = self.0.take() {
                 RECORD.with(|c| c.set(std::ptr::null()));
-                global().unregister(&r);
+                // SAFETY: `r` is this thread's record (registered by `register_local` on
+                // it), given back once, as its thread-locals are destroyed: no code of the
+                // thread runs any more but destructors, and a destructor that calls a
+                // plugin enters afresh with a new record (`RECORD` is null now).
+                unsafe { global().unregister(&r) };
             }
         }
     }
@@ -361,7 +393,10 @@ mod global_domain {
     #[inline(always)]
     pub fn pin() -> Guard {
         let record = local_record();
-        global().enter(record);
+        // SAFETY: `record` is the calling thread's own record in the global domain; the
+        // entry is ended once, by the returned guard's `drop`, on this thread (the guard is
+        // not `Send`).
+        unsafe { global().enter(record) };
         Guard {
             record,
             _not_send: std::marker::PhantomData,
@@ -371,7 +406,8 @@ mod global_domain {
     impl Drop for Guard {
         #[inline(always)]
         fn drop(&mut self) {
-            global().exit(self.record);
+            // SAFETY: ends the entry `pin` made on this thread with this record, once.
+            unsafe { global().exit(self.record) };
         }
     }
 }
@@ -383,18 +419,31 @@ pub use global_domain::{Guard, global, pin};
 mod tests {
     use super::*;
 
+    // The tests play several threads' records on one thread: each record is registered by
+    // the test's thread, every entry is exited once, and nothing is read under them.
+
+    fn enter(d: &Domain, r: &Record) {
+        // SAFETY: see above.
+        unsafe { d.enter(r) }
+    }
+
+    fn exit(d: &Domain, r: &Record) {
+        // SAFETY: see above.
+        unsafe { d.exit(r) }
+    }
+
     #[test]
     fn grace_waits_for_threads_inside_and_not_for_idle_ones() {
         let d = Domain::new();
         let inside = d.register();
         let idle = d.register();
-        d.enter(&inside);
-        d.enter(&idle);
-        d.exit(&idle);
+        enter(&d, &inside);
+        enter(&d, &idle);
+        exit(&d, &idle);
         let mut g = d.retire();
         assert_eq!(g.pending(), 1);
         assert!(!g.poll());
-        d.exit(&inside);
+        exit(&d, &inside);
         assert!(g.poll());
     }
 
@@ -402,12 +451,12 @@ mod tests {
     fn nested_enters_announce_once_and_leave_at_the_outermost_exit() {
         let d = Domain::new();
         let r = d.register();
-        d.enter(&r);
-        d.enter(&r);
+        enter(&d, &r);
+        enter(&d, &r);
         let mut g = d.retire();
-        d.exit(&r);
+        exit(&d, &r);
         assert!(!g.poll(), "still inside the outer call");
-        d.exit(&r);
+        exit(&d, &r);
         assert!(g.poll());
     }
 
@@ -417,22 +466,22 @@ mod tests {
         // thread stays announced until the second exit, whichever entry it belongs to.
         let d = Domain::new();
         let r = d.register();
-        d.enter(&r);
-        d.enter(&r);
+        enter(&d, &r);
+        enter(&d, &r);
         let mut g = d.retire();
-        d.exit(&r);
+        exit(&d, &r);
         assert!(!g.poll(), "the second entry is still live");
-        d.enter(&r);
-        d.exit(&r);
+        enter(&d, &r);
+        exit(&d, &r);
         assert!(
             !g.poll(),
             "a nested entry and exit leave the announcement as it was"
         );
-        d.exit(&r);
+        exit(&d, &r);
         assert!(g.poll());
-        d.enter(&r);
+        enter(&d, &r);
         assert!(!d.retire().poll(), "announced again after going idle");
-        d.exit(&r);
+        exit(&d, &r);
     }
 
     #[test]
@@ -440,16 +489,17 @@ mod tests {
         let d = Domain::new();
         let r = d.register();
         let mut g = d.retire();
-        d.enter(&r);
+        enter(&d, &r);
         assert!(g.poll());
-        d.exit(&r);
+        exit(&d, &r);
     }
 
     #[test]
     fn records_of_exited_threads_are_reused() {
         let d = Domain::new();
         let a = d.register();
-        d.unregister(&a);
+        // SAFETY: the record of this thread, never entered.
+        unsafe { d.unregister(&a) };
         let b = d.register();
         assert!(Arc::ptr_eq(&a, &b));
     }
@@ -458,10 +508,10 @@ mod tests {
     fn wait_times_out_while_a_call_is_stuck() {
         let d = Domain::new();
         let r = d.register();
-        d.enter(&r);
+        enter(&d, &r);
         let mut g = d.retire();
         assert!(!g.wait(Duration::from_millis(20)));
-        d.exit(&r);
+        exit(&d, &r);
         assert!(g.wait(Duration::from_secs(10)));
     }
 }

@@ -61,6 +61,11 @@ pub mod pipeline;
 mod plugin;
 #[cfg(not(loom))]
 pub mod shadow;
+#[cfg(all(unix, not(loom)))]
+pub mod signals;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod testing;
 #[cfg(not(loom))]
 mod threads;
 #[cfg(not(loom))]
@@ -76,18 +81,3 @@ pub use plugin::{
     StateRef,
 };
 pub use reloadable::{CallError, Interface};
-
-/// How many libraries under `dir` (a shadow directory) are loaded in this process, from
-/// one consistent snapshot of the dynamic loader's list (`None` where that cannot be told:
-/// only Linux is supported). Tests and benchmarks use it to count generations in memory.
-#[cfg(not(loom))]
-pub fn loaded_under(dir: &std::path::Path) -> Option<usize> {
-    os::loaded_under(dir)
-}
-
-/// Whether a file is mapped into this process (`None` where that cannot be told: only
-/// Linux reads `/proc/self/maps`). Tests use it to prove that an unloaded library is gone.
-#[cfg(not(loom))]
-pub fn is_mapped(path: &std::path::Path) -> Option<bool> {
-    os::is_mapped(path)
-}

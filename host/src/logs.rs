@@ -15,6 +15,11 @@ pub(crate) fn hooks() -> HostHooks {
 }
 
 /// Receives one record from a plugin's log bridge.
+///
+/// # Safety
+///
+/// Called by reloadable's log bridge in a plugin (through [`HostHooks::log`]): `target`,
+/// `message` and `file` are UTF-8 strings (from `&str`s) alive for the length of the call.
 unsafe extern "C" fn plugin_log(
     level: u32,
     target: RawStr,

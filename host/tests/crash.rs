@@ -80,7 +80,7 @@ fn kept_mapped(events: &crossbeam_channel::Receiver<Event>, generation: u64, cop
         "a crashed generation is never unloaded"
     );
     assert_eq!(
-        hotdev_host::is_mapped(copy),
+        hotdev_host::testing::is_mapped(copy),
         Some(true),
         "{} stays mapped",
         copy.display()

@@ -92,7 +92,7 @@ fn plugin_log_records_and_tracing_events_reach_the_hosts_logger() {
         matches!(e, Event::Unloaded { generation: 1, .. })
     });
     assert_eq!(
-        hotdev_host::is_mapped(&v1_copy),
+        hotdev_host::testing::is_mapped(&v1_copy),
         Some(false),
         "the first generation is no longer mapped"
     );

@@ -6,7 +6,7 @@
 //! writes after the grace period, so any reader still using it is reported as a data race.
 #![cfg(loom)]
 
-use hotdev_host::epoch::Domain;
+use hotdev_host::epoch::{Domain, Record};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicPtr, Ordering};
@@ -23,17 +23,16 @@ fn generation(version: u32) -> *mut Generation {
     }))
 }
 
-/// A reader: enter, load the current generation, use it, exit.
-fn call(
-    domain: &Domain,
-    record: &hotdev_host::epoch::Record,
-    current: &AtomicPtr<Generation>,
-) -> u32 {
-    domain.enter(record);
+/// A reader: enter, load the current generation, use it, exit. `record` is the calling
+/// thread's.
+fn call(domain: &Domain, record: &Record, current: &AtomicPtr<Generation>) -> u32 {
+    // SAFETY: every caller passes the record its own thread registered; exited below.
+    unsafe { domain.enter(record) };
     // SAFETY: entered before loading; the protocol under test keeps it alive until exit.
     let g = unsafe { &*current.load(Ordering::Acquire) };
     let v = g.code.with(|p| unsafe { *p });
-    domain.exit(record);
+    // SAFETY: ends the entry above, after the last use of `g`.
+    unsafe { domain.exit(record) };
     v
 }
 
@@ -87,13 +86,15 @@ fn nested_calls_and_two_reloads_are_safe() {
             let (domain, current) = (domain.clone(), current.clone());
             thread::spawn(move || {
                 let record = domain.register();
-                domain.enter(&record);
+                // SAFETY: this thread's record; exited below, after the last use.
+                unsafe { domain.enter(&record) };
                 // An inner call on the same thread, then the outer call's own use.
                 let inner = call(&domain, &record, &current);
                 // SAFETY: still inside the outer call.
                 let g = unsafe { &*current.load(Ordering::Acquire) };
                 let outer = g.code.with(|p| unsafe { *p });
-                domain.exit(&record);
+                // SAFETY: ends the outer entry.
+                unsafe { domain.exit(&record) };
                 assert!(inner != 0 && outer != 0, "saw an unloaded generation");
             })
         };
@@ -141,13 +142,18 @@ fn a_thread_stays_announced_until_its_last_entry_exits_in_any_order() {
             let (domain, current) = (domain.clone(), current.clone());
             thread::spawn(move || {
                 let record = domain.register();
-                domain.enter(&record);
-                domain.enter(&record);
-                domain.exit(&record);
+                // SAFETY: this thread's record, entered twice and exited twice; `g` is used
+                // only while one entry is still live.
+                unsafe {
+                    domain.enter(&record);
+                    domain.enter(&record);
+                    domain.exit(&record);
+                }
                 // SAFETY: the second entry is still live.
                 let g = unsafe { &*current.load(Ordering::Acquire) };
                 let v = g.code.with(|p| unsafe { *p });
-                domain.exit(&record);
+                // SAFETY: ends the second entry, after the last use of `g`.
+                unsafe { domain.exit(&record) };
                 assert!(v != 0, "saw an unloaded generation");
             })
         };

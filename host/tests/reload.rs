@@ -44,7 +44,7 @@ fn v1_to_v2_swap_keeps_state_and_unloads_v1() {
     assert_eq!(plugin.step(&mut counter, 3).unwrap(), 3);
     assert_eq!(plugin.hit(&plugin.state()).unwrap(), 1);
     let v1_copy = plugin.shadow_copies().pop().expect("one shadow copy");
-    assert_eq!(hotdev_host::is_mapped(&v1_copy), Some(true));
+    assert_eq!(hotdev_host::testing::is_mapped(&v1_copy), Some(true));
 
     let reloaded = plugin.reload(fixture("v2")).unwrap();
     assert_eq!(reloaded.generation, 2);
@@ -72,7 +72,7 @@ fn v1_to_v2_swap_keeps_state_and_unloads_v1() {
     });
     assert!(!v1_copy.exists(), "the v1 shadow copy is removed");
     assert_eq!(
-        hotdev_host::is_mapped(&v1_copy),
+        hotdev_host::testing::is_mapped(&v1_copy),
         Some(false),
         "v1 is no longer mapped"
     );
@@ -334,7 +334,7 @@ fn a_call_blocking_across_a_reload_keeps_its_library_until_it_returns() {
         )
     });
     assert_eq!(
-        hotdev_host::is_mapped(&v1_copy),
+        hotdev_host::testing::is_mapped(&v1_copy),
         Some(true),
         "never unmapped under a running call"
     );
@@ -357,7 +357,7 @@ fn a_call_blocking_across_a_reload_keeps_its_library_until_it_returns() {
     wait_for(&events, LONG, |e| {
         matches!(e, Event::Unloaded { generation: 1, .. })
     });
-    assert_eq!(hotdev_host::is_mapped(&v1_copy), Some(false));
+    assert_eq!(hotdev_host::testing::is_mapped(&v1_copy), Some(false));
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn closures_trait_objects_and_static_strs_made_by_the_plugin_outlive_their_gener
     }
     assert_eq!(plugin.generation(), 4);
     assert_eq!(
-        hotdev_host::is_mapped(&v1_copy),
+        hotdev_host::testing::is_mapped(&v1_copy),
         Some(true),
         "generation 1 stays mapped"
     );
@@ -107,7 +107,7 @@ fn unloading_stays_available_when_the_host_asks_for_it() {
     wait_for(&events, LONG, |e| {
         matches!(e, Event::Unloaded { generation: 1, .. })
     });
-    assert_eq!(hotdev_host::is_mapped(&v1_copy), Some(false));
+    assert_eq!(hotdev_host::testing::is_mapped(&v1_copy), Some(false));
 }
 
 #[test]

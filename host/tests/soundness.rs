@@ -211,7 +211,7 @@ fn a_thread_the_plugin_started_keeps_its_library_mapped_until_it_ends() {
         other => panic!("generation 1 was unloaded under its thread: {other:?}"),
     }
     assert_eq!(
-        hotdev_host::is_mapped(&v1_copy),
+        hotdev_host::testing::is_mapped(&v1_copy),
         Some(true),
         "the library stays mapped while its thread runs"
     );
@@ -219,7 +219,7 @@ fn a_thread_the_plugin_started_keeps_its_library_mapped_until_it_ends() {
     wait_for(&events, LONG, |e| {
         matches!(e, Event::Unloaded { generation: 1, .. })
     });
-    assert_eq!(hotdev_host::is_mapped(&v1_copy), Some(false));
+    assert_eq!(hotdev_host::testing::is_mapped(&v1_copy), Some(false));
 }
 
 #[test]

@@ -178,6 +178,11 @@ impl<I: Interface> Deref for HotPlugin<I> {
 impl<I: Interface> HotPlugin<I> {
     /// Builds the plugin crate in `dir`, loads it, and follows its sources, reporting on
     /// stderr. Returns once the first generation serves.
+    ///
+    /// Each build is loaded into this process and its code runs here: what is checked
+    /// before, and what is trusted (a plugin built from the developer's own source, as
+    /// `cargo run` trusts what it builds), is on
+    /// [`Plugin::load`](hotdev_host::Plugin::load) (its `# Trust` section).
     pub fn watch(dir: impl AsRef<Path>) -> Result<(Self, Receiver<DevEvent>), DevError> {
         Self::watch_with(
             dir,

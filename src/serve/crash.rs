@@ -6,9 +6,10 @@
 //! cleared after ([`enter`], [`leave`]); loading a generation sets it too (no route). The
 //! worker installs handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT
 //! ([`install`]) that write one pre-formatted line from that buffer to a dedicated pipe
-//! with a single `write(2)`, then hand the signal on: to the handler installed before (the
-//! standard library's, which tells a stack overflow from other faults), or to the default
-//! action, so that the process still dies from the signal.
+//! with a single `write(2)`, then hand the signal on ([`hotdev_host::signals::Chain`]): to
+//! the handler installed before (the standard library's, which tells a stack overflow
+//! from other faults), or to the default action, so that the process still dies from the
+//! signal.
 //!
 //! A handler may only make async-signal-safe calls: it reads the thread-local buffer
 //! (constant-initialised, without destructor: a plain TLS access), formats digits into a
@@ -16,13 +17,14 @@
 //! takes no lock.
 //!
 //! A stack overflow is a SIGSEGV (or SIGBUS) whose fault address lies just below the
-//! stack pointer of the interrupted code (read from the signal's context on x86_64 and
-//! aarch64 Linux): the record says so. The standard library's handler, called next, prints
-//! "has overflowed its stack" and aborts; its SIGABRT may or may not get a record of its
-//! own (the nested handler can run out of alternate stack, and the kernel then ends the
-//! process with SIGSEGV). Where the stack pointer cannot be read, a SIGSEGV record
-//! followed by death from SIGABRT is read as a stack overflow too
-//! ([`Crash::from_records`]).
+//! stack pointer of the interrupted code ([`hotdev_host::signals::is_stack_overflow`], the
+//! same test as the crash guard of plugin calls): the record says so. The standard
+//! library's handler, called next, prints "has overflowed its stack" and aborts; its
+//! SIGABRT may or may not get a record of its own (the nested handler can run out of
+//! alternate stack, and the kernel then ends the process with SIGSEGV). Where the stack
+//! pointer cannot be read, a SIGSEGV record followed by death from SIGABRT is read as a
+//! stack overflow too ([`Crash::from_records`]): that abort is the standard library's own
+//! verdict (it aborts only for a fault in a thread's guard page).
 //!
 //! Each record also says how many requests the crashing generation had answered in this
 //! process ([`leave`] counts them in one atomic word the handler reads): the supervisor's
@@ -34,8 +36,9 @@
 
 use std::cell::Cell;
 use std::os::fd::RawFd;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering, compiler_fence};
+
+use hotdev_host::signals::{self, Chain};
 
 /// The longest route kept (longer ones are cut).
 const ROUTE_MAX: usize = 200;
@@ -74,14 +77,8 @@ thread_local! {
 /// The write end of the crash pipe; -1 until [`install`].
 static CRASH_FD: AtomicI32 = AtomicI32::new(-1);
 
-/// The handlers installed before ours, one per entry of [`SIGNALS`].
-static PREVIOUS: [OnceLock<libc::sigaction>; 5] = [
-    OnceLock::new(),
-    OnceLock::new(),
-    OnceLock::new(),
-    OnceLock::new(),
-    OnceLock::new(),
-];
+/// The handlers, over those installed before them.
+static CHAIN: Chain<5> = Chain::new(SIGNALS);
 
 /// This thread is about to call the plugin for `route` in `generation`.
 pub fn enter(generation: u64, route: &str) {
@@ -155,120 +152,23 @@ fn answered(generation: u64) -> u64 {
     }
 }
 
-/// Installs the handlers; records go to `fd` (the write end of the crash pipe, which
-/// stays open for the life of the process).
+/// Installs the handlers (once per process); records go to `fd` (the write end of the
+/// crash pipe, which stays open for the life of the process).
 pub fn install(fd: RawFd) -> std::io::Result<()> {
     CRASH_FD.store(fd, Ordering::SeqCst);
-    for (i, &signal) in SIGNALS.iter().enumerate() {
-        // SAFETY: a zeroed sigaction is a valid value (no handler, empty mask, no flags)
-        // that the calls below fill in.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-        // SA_ONSTACK: a stack overflow leaves no stack to run on but the alternate one
-        // that std sets up for each thread it starts.
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-        // SAFETY:
-        // - `action.sa_mask` is a valid sigset_t to initialise;
-        // - `on_signal` has the three-argument signature that SA_SIGINFO asks for and is
-        //   async-signal-safe (see the module docs);
-        // - `previous` receives the handler it replaces, kept for chaining.
-        let r = unsafe {
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, &mut previous)
-        };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let _ = PREVIOUS[i].set(previous);
-    }
-    Ok(())
+    CHAIN.install(on_signal)
 }
 
 /// The signal handler: writes the record, then hands the signal on.
 extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    let overflow = (signal == libc::SIGSEGV || signal == libc::SIGBUS)
-        // SAFETY: the kernel passes a valid siginfo and ucontext to an SA_SIGINFO handler.
-        && unsafe { near_stack_pointer(info, ctx) };
+    // SAFETY: the kernel passes a valid siginfo and ucontext to an SA_SIGINFO handler.
+    let overflow = unsafe { signals::is_stack_overflow(signal, info, ctx) };
     write_record(signal, overflow);
-    let previous = SIGNALS
-        .iter()
-        .position(|&s| s == signal)
-        .and_then(|i| PREVIOUS[i].get().copied());
-    match previous {
-        Some(previous)
-            if previous.sa_sigaction != libc::SIG_DFL && previous.sa_sigaction != libc::SIG_IGN =>
-        {
-            if previous.sa_flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: the previous handler was installed with SA_SIGINFO, so its
-                // address is a function of this signature; it is called as the kernel
-                // would have called it, on this thread, inside the same signal.
-                let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(previous.sa_sigaction) };
-                handler(signal, info, ctx);
-            } else {
-                // SAFETY: without SA_SIGINFO the address is a one-argument handler.
-                let handler: extern "C" fn(libc::c_int) =
-                    unsafe { std::mem::transmute(previous.sa_sigaction) };
-                handler(signal);
-            }
-            // The standard library's handler returns after resetting the action to the
-            // default (a fault that is not a stack overflow): returning re-runs the
-            // faulting instruction, which now ends the process.
-        }
-        _ => {
-            // SAFETY: sigaction and raise are async-signal-safe; a zeroed sigaction with
-            // SIG_DFL (0) is the default action. The signal is blocked while this handler
-            // runs, so the raised one is delivered, with the default action, as it
-            // returns; a fault re-runs its instruction and ends the process the same way.
-            unsafe {
-                let mut default: libc::sigaction = std::mem::zeroed();
-                default.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(signal, &default, std::ptr::null_mut());
-                if info.is_null() || (*info).si_code <= 0 {
-                    // Sent by kill, raise or abort, not by a fault.
-                    libc::raise(signal);
-                }
-            }
-        }
-    }
-}
-
-/// How far below the interrupted stack pointer a fault still counts as hitting the
-/// stack's guard page (stack probes touch the pages of a large frame one by one).
-const OVERFLOW_REACH: usize = 1 << 20;
-
-/// Whether the fault address lies just below the interrupted code's stack pointer: a
-/// stack overflow.
-///
-/// # Safety
-///
-/// `info` and `ctx` must be the arguments the kernel passed to an SA_SIGINFO handler (or
-/// null).
-#[allow(unused_variables)] // `ctx` is only read where the stack pointer's place is known.
-unsafe fn near_stack_pointer(info: *mut libc::siginfo_t, ctx: *mut libc::c_void) -> bool {
-    if info.is_null() || ctx.is_null() {
-        return false;
-    }
-    #[cfg(target_os = "linux")]
-    // SAFETY: `info` is the kernel's siginfo for a fault, which carries the address.
-    let addr = unsafe { (*info).si_addr() } as usize;
-    #[cfg(not(target_os = "linux"))]
-    let addr = 0usize;
-    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    // SAFETY: on x86_64 Linux `ctx` is a ucontext_t whose general registers hold RSP.
-    let sp = unsafe { (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RSP as usize] }
-        as usize;
-    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-    // SAFETY: on aarch64 Linux `ctx` is a ucontext_t whose machine context holds SP.
-    let sp = unsafe { (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.sp } as usize;
-    #[cfg(not(all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    )))]
-    let sp = 0usize;
-    sp != 0 && addr <= sp.saturating_add(4096) && sp.saturating_sub(addr) < OVERFLOW_REACH
+    // SAFETY: the handler `CHAIN` installed, with the arguments it received. The standard
+    // library's handler, when it was there, returns after resetting the action to the
+    // default (a fault that is not a stack overflow): returning re-runs the faulting
+    // instruction, which now ends the process.
+    unsafe { CHAIN.pass_on(signal, info, ctx) };
 }
 
 /// Formats this thread's record and writes it in one `write(2)`. Async-signal-safe.

@@ -178,5 +178,5 @@ pub fn open_fds() -> Option<usize> {
 
 /// How many libraries under `dir` are loaded (one snapshot of the loader's list).
 pub fn loaded_under(dir: &Path) -> usize {
-    hotdev_host::loaded_under(dir).expect("dl_iterate_phdr is available on Linux")
+    hotdev_host::testing::loaded_under(dir).expect("dl_iterate_phdr is available on Linux")
 }

@@ -341,6 +341,12 @@ pub fn special_kind(meta: &fs::Metadata) -> &'static str {
 fn each_loaded(f: &mut dyn FnMut(&[u8], &libc::dl_phdr_info) -> bool) {
     use std::ffi::{CStr, c_int, c_void};
 
+    /// The callback `dl_iterate_phdr` calls once per loaded object.
+    ///
+    /// # Safety
+    ///
+    /// Called by `dl_iterate_phdr` with the `data` given to it below: a pointer to a live
+    /// `&mut dyn FnMut` not otherwise borrowed, and a valid `info` for this call.
     unsafe extern "C" fn each(
         info: *mut libc::dl_phdr_info,
         _size: usize,

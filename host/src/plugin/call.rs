@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 
 use reloadable::{CallError, Caller, Interface, Report};
 
+use super::swap::{CATCH_TAG, PROBATION_TAG, SLOW_PATH, untag};
 use super::{Generation, Inner, Plugin};
 use crate::crash::{self, Fault};
 use crate::{Event, epoch};
@@ -89,35 +90,6 @@ impl<I: Interface> Inner<I> {
 }
 
 impl<I: Interface> Inner<I> {
-    /// Rolls back from `generation` to the generation before it, when `generation` serves
-    /// on probation (a previous generation is kept): returns the generation serving again,
-    /// whose number `reason` gets to explain the rollback. Never waits for the slots' lock:
-    /// a reload holding it may be waiting for this thread to leave its call, and that
-    /// reload swaps `generation` out anyway. The bad generation is retired like any other
-    /// (drained, then unloaded, or kept mapped when a call crashed in it).
-    fn roll_back(
-        &self,
-        generation: &Generation<I>,
-        reason: impl FnOnce(u64) -> String,
-    ) -> Option<u64> {
-        let mut slots = self.slots.try_lock().ok()?;
-        if !slots.is_current(generation) {
-            return None;
-        }
-        let previous = slots.previous.take()?;
-        generation.probation_left.store(0, Ordering::Relaxed);
-        self.set_current(&previous);
-        let to = previous.id;
-        let bad = slots.current.replace(previous).expect("current");
-        self.events().emit(Event::RolledBack {
-            from: bad.id,
-            to,
-            reason: reason(to),
-        });
-        self.reaper.retire(bad);
-        Some(to)
-    }
-
     /// A call into `generation` crashed: marks it crashed (never unloaded) and, when it
     /// serves on probation, rolls back to the previous generation.
     #[cold]
@@ -199,49 +171,6 @@ impl<I: Interface> Inner<I> {
             self.reaper.retire_reserved(previous);
         }
     }
-}
-
-/// The low bits of [`Inner::current`] send a call to the slow path ([`invoke_slow`]):
-/// `CATCH_TAG`, calls run under the crash guard (`Options::catch_crashes`);
-/// `PROBATION_TAG`, the generation serves on probation (`Options::probation_calls`).
-/// Generations are aligned to 8 bytes, so the bits are free. A plain call tests them in
-/// the register it loaded the pointer into, which it must load anyway: one `test` and
-/// a branch that is never taken, whichever options are on, and no load of any option.
-const CATCH_TAG: usize = 1;
-/// See [`CATCH_TAG`].
-const PROBATION_TAG: usize = 2;
-/// Either tag: the call takes the slow path.
-const SLOW_PATH: usize = CATCH_TAG | PROBATION_TAG;
-
-impl<I: Interface> Inner<I> {
-    /// Points [`current`](Inner::current) at `generation`, tagged with [`CATCH_TAG`] when
-    /// calls run under the crash guard and with [`PROBATION_TAG`] while `generation` is on
-    /// probation. Called with the slots' lock held (or before anyone else can see this
-    /// plugin), after `generation`'s probation count was set.
-    pub(super) fn set_current(&self, generation: &Generation<I>) {
-        const { assert!(std::mem::align_of::<Generation<I>>() > SLOW_PATH) };
-        let catch = if self.catch_crashes { CATCH_TAG } else { 0 };
-        let probation = if generation.probation_left.load(Ordering::Relaxed) != 0 {
-            PROBATION_TAG
-        } else {
-            0
-        };
-        let tagged = std::ptr::from_ref(generation)
-            .cast_mut()
-            .map_addr(|addr| addr | catch | probation);
-        self.current.store(tagged, Ordering::Release);
-    }
-
-    /// The serving generation, without its tags. Only a thread inside the epoch domain may
-    /// follow it (see `Plugin::invoke`).
-    pub(super) fn current_generation(&self) -> *const Generation<I> {
-        untag(self.current.load(Ordering::Acquire))
-    }
-}
-
-/// `current` without its tags.
-fn untag<I: Interface>(current: *mut Generation<I>) -> *const Generation<I> {
-    current.map_addr(|addr| addr & !SLOW_PATH).cast_const()
 }
 
 /// A whole call on the slow path, out of line: under the crash guard when `current` has

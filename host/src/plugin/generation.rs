@@ -48,9 +48,11 @@ impl<I: Interface> Generation<I> {
         let artifact = steps.artifact();
         let world = steps.world(bytes)?;
         let copy = steps.copy(bytes, shadow, id)?;
-        // SAFETY: the file was inspected (complete, a shared library for this machine,
-        // relocations inside its own image); the user loads their own plugin, accepting
-        // its initialisers (documented on `Plugin::load`).
+        // SAFETY:
+        // - the file was inspected (complete, a shared library for this machine,
+        //   relocations inside its own image);
+        // - running its initialisers is the trust `Plugin::load` documents (`# Trust`): the
+        //   file is a plugin built from the developer's own source.
         let opened = unsafe { steps.open(&copy)? };
         let desc = steps.descriptor(&opened, &world)?;
         steps.interface::<I>(desc)?;
@@ -66,7 +68,8 @@ impl<I: Interface> Generation<I> {
                 None => None,
             };
         // SAFETY: the fingerprint matched, which includes the table's size and every
-        // function's signature, so `desc.table` points at an `I::Table` in the library.
+        // function's signature, so `desc.table` points at an `I::Table` in the library
+        // (the fingerprint is what the plugin's build recorded: trusted, as above).
         let table = unsafe { desc.table.cast::<I::Table>().read() };
         let generation = Generation {
             table,

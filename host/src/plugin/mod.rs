@@ -19,11 +19,12 @@ pub use call::Pinned;
 mod generation;
 mod reaper;
 mod state;
+mod swap;
 
 use generation::{Generation, hook_error};
 use reaper::Reaper;
 pub use state::{StateMut, StateRef};
-use state::{StateSlot, drop_state, init_state, state_transition};
+use state::{StateSlot, drop_state, init_state};
 
 use crate::crash;
 use crate::epoch;
@@ -267,7 +268,7 @@ impl<I: Interface> fmt::Debug for Plugin<I> {
 #[repr(C)]
 struct Inner<I: Interface> {
     /// The serving generation; always points into `slots.current`. Its low bits send
-    /// calls to the slow path (`call.rs`, `SLOW_PATH`: the crash guard, probation): set
+    /// calls to the slow path (`swap.rs`, `SLOW_PATH`: the crash guard, probation): set
     /// it with `set_current`, read it with `current_generation` or untag it.
     current: AtomicPtr<Generation<I>>,
     /// Calls run under the crash guard (`Options::catch_crashes`).
@@ -307,14 +308,47 @@ impl<I: Interface> Slots<I> {
 impl<I: Interface> Plugin<I> {
     /// Loads generation 1 from `path` with default [`Options`].
     ///
-    /// The library is copied to a private shadow directory and validated (object-file
-    /// headers, descriptor, interface fingerprint) before the system loader runs its
-    /// initialisers; nothing else of it runs before its load hook.
+    /// The library is read, its object-file headers are checked, and it is copied to a
+    /// private shadow directory before the system loader opens it. Then its descriptor is
+    /// checked pointer by pointer and its interface fingerprint compared; nothing of it
+    /// runs but its initialisers before its load hook.
+    ///
+    /// # Trust
+    ///
+    /// Loading a library runs its code: the system loader runs its initialisers (and
+    /// those of the libraries it links) when it opens it, before hotdev can read its
+    /// descriptor, and every call through the plugin runs its functions in this process.
+    /// What hotdev checks is that the file is a plugin this host can call safely *if it is
+    /// what it claims to be*:
+    ///
+    /// - before the loader sees it: a complete, regular file, not changed while read, a
+    ///   shared library for this machine whose headers agree and whose relocations stay
+    ///   inside it (so the loader does not write or jump outside it);
+    /// - after: a descriptor whose every pointer lies in the library (or its world's)
+    ///   mapped image, of this descriptor version, declaring this interface with the same
+    ///   ABI fingerprint (signatures, sizes, alignments and field offsets of every
+    ///   crossing type, the `reloadable` ABI version, the compiler, the target and the
+    ///   panic strategy) and, for Rust types, the same build of each crossing type's crate
+    ///   and the host's one world.
+    ///
+    /// What it cannot check is that the code does what its declaration says: a fingerprint
+    /// is computed from what the plugin's build recorded, and a hand-made library could
+    /// declare one layout and use another, or do anything at all in an initialiser. So
+    /// hotdev trusts that the file is a plugin built from the developer's own source by
+    /// `reloadable`'s macros: the same trust `cargo run` places in the program it has just
+    /// built. Do not point it at a library of unknown origin.
+    ///
+    /// That trust is in where the file comes from, which no Rust code at the call site can
+    /// uphold or break, so `load` is a safe function (as `std::process::Command::spawn`
+    /// is, for the program it runs) rather than an `unsafe` one whose callers would all
+    /// cite the same sentence. The lower-level [`library::open`](crate::library::open),
+    /// which skips every check, is `unsafe`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
         Self::load_with(path, Options::default())
     }
 
-    /// Loads generation 1 from `path`.
+    /// Loads generation 1 from `path`. What is checked, and what is trusted: see
+    /// [`load`](Self::load) (its `# Trust` section).
     pub fn load_with(path: impl AsRef<Path>, options: Options) -> Result<Self, LoadError> {
         let path = path.as_ref();
         let _span =
@@ -421,115 +455,6 @@ impl<I: Interface> Plugin<I> {
     /// The shadow copies now on disk (one per generation still loaded).
     pub fn shadow_copies(&self) -> Vec<PathBuf> {
         self.inner.shadow.copies()
-    }
-
-    /// Loads a new generation from `path` and swaps it in. On error the current generation
-    /// keeps serving and nothing of the refused library stays loaded.
-    ///
-    /// Callers are never blocked by the swap. The previous generation stays loaded until
-    /// the new one has completed its probation ([`Options::probation_calls`]), then is
-    /// drained (every call that entered it returns) and unloaded in the background. At most
-    /// two generations are mapped at once, unless calls outlive the drain timeout or threads
-    /// the plugin started still run (those keep their library loaded, `HD042`).
-    ///
-    /// # What is checked about the file
-    ///
-    /// `path` must be a regular file (a FIFO or a device is refused before it is read,
-    /// `HD008`). It is read once, never past the size it had when opened, and refused if
-    /// its identity (device, inode, size, modification and change times) differs before
-    /// and after the read (`HD031`): a build that writes or replaces it meanwhile is seen.
-    /// Its headers must agree with each other and its relocations stay inside it (`HD005`),
-    /// and its descriptor's pointers must lie in its own image (`HD011`).
-    ///
-    /// What no reader can see is a file that a writer has left half-written and paused on:
-    /// if its headers happen to be consistent, it is loaded as it is. The caller, not
-    /// hotdev, decides when the file is complete: hand over a file that a build has
-    /// finished (cargo's artifact after cargo has exited, as the watcher does), or write
-    /// the library under another name and rename it into place.
-    pub fn reload(&self, path: impl AsRef<Path>) -> Result<Reloaded, LoadError> {
-        let path = path.as_ref();
-        let _span = tracing::info_span!("reload", interface = I::DECL.name.as_str(), path = %path.display())
-            .entered();
-        let inner = &*self.inner;
-        let events = inner.events();
-        let rejected = |e: LoadError| {
-            events.emit(Event::Rejected {
-                code: e.code(),
-                message: e.to_string(),
-                path: path.to_path_buf(),
-            });
-            e
-        };
-        let mut slots = inner.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(previous) = slots.previous.take() {
-            inner.reaper.retire(previous);
-        }
-        inner.reaper.wait_idle(inner.drain_timeout);
-
-        let started = Instant::now();
-        let id = inner.next_generation.load(Ordering::Relaxed);
-        let steps = pipeline::Steps::new(path);
-        let bytes = steps.read().map_err(rejected)?;
-        steps.inspect(&bytes).map_err(rejected)?;
-        let new = Generation::<I>::load(steps, &bytes, id, &inner.shadow).map_err(rejected)?;
-        let old = slots.current().clone();
-
-        // The state: kept, created, dropped or migrated; a migration (or creation, or drop)
-        // happens under the state's write lock, with the swap, so that no call sees a
-        // generation with a state of another layout.
-        let transition = match state_transition(
-            &inner.state,
-            &old,
-            &new,
-            path,
-            (inner.drain_timeout, inner.state_policy),
-            &events,
-        ) {
-            Ok(t) => t,
-            Err(e) => {
-                new.unload(&inner.shadow, &events);
-                return Err(rejected(e));
-            }
-        };
-        let load = started.elapsed();
-        events.emit(Event::Loaded {
-            generation: id,
-            plugin: new.plugin.clone(),
-            build_id: new.build_id.clone(),
-            path: path.to_path_buf(),
-            load,
-        });
-        let migrated = transition.guard.is_some();
-        let new = Arc::new(new);
-        // Set before the swap, so that the pointer carries the probation tag from the
-        // first call on (see `set_current`).
-        let probation = inner.probation_calls > 0 && !migrated;
-        if probation {
-            new.probation_left
-                .store(inner.probation_calls, Ordering::Relaxed);
-        }
-        let swap_started = Instant::now();
-        inner.set_current(&new);
-        let swap = swap_started.elapsed();
-        drop(transition.guard);
-        inner.next_generation.store(id + 1, Ordering::Relaxed);
-        slots.current = Some(new.clone());
-        events.emit(Event::Swapped {
-            from: old.id,
-            to: id,
-            swap,
-        });
-        if probation {
-            slots.previous = Some(old);
-        } else {
-            inner.reaper.retire(old);
-        }
-        Ok(Reloaded {
-            generation: id,
-            load,
-            swap,
-            state: transition.change,
-        })
     }
 }
 

@@ -132,7 +132,7 @@ pub fn wait_for(rx: &Receiver<Event>, timeout: Duration, pred: impl Fn(&Event) -
 
 /// How many libraries under `dir` are loaded (one snapshot of the loader's list).
 pub fn loaded_under(dir: &Path) -> usize {
-    hotdev_host::loaded_under(dir).expect("dl_iterate_phdr is available on Linux")
+    hotdev_host::testing::loaded_under(dir).expect("dl_iterate_phdr is available on Linux")
 }
 
 /// How many distinct files under `dir` are mapped into this process.

@@ -1,0 +1,46 @@
+//! Helpers for tests and benchmarks: what the dynamic loader has mapped in this process,
+//! and the descriptor checks run without a loaded library.
+//!
+//! Not part of the API a host program uses; it may change in any release.
+
+use std::path::Path;
+
+use crate::LoadError;
+use crate::image::Image;
+use crate::os;
+
+/// How many libraries under `dir` (a shadow directory) are loaded in this process, from
+/// one consistent snapshot of the dynamic loader's list (`None` where that cannot be told:
+/// only Linux is supported). Tests and benchmarks use it to count generations in memory.
+pub fn loaded_under(dir: &Path) -> Option<usize> {
+    os::loaded_under(dir)
+}
+
+/// Whether a file is mapped into this process (`None` where that cannot be told: only
+/// Linux reads `/proc/self/maps`). Tests use it to prove that an unloaded library is gone.
+pub fn is_mapped(path: &Path) -> Option<bool> {
+    os::is_mapped(path)
+}
+
+/// The descriptor checks of the load path ([`library::descriptor`]: the header, then every
+/// pointer walked and checked against the images before it is followed) on the descriptor
+/// at `addr`, without a loaded library: `image` stands for the plugin's mapped image and
+/// `world` for its world's. For property tests that feed the walk made-up or mutated
+/// descriptors in memory they own.
+///
+/// [`library::descriptor`]: crate::library::descriptor
+///
+/// # Safety
+///
+/// Every readable segment of `image` and of `world` is memory this process may read, and
+/// nothing writes it during the call. (Executable segments are only compared with, never
+/// read or run.)
+pub unsafe fn check_descriptor(
+    addr: *const u8,
+    path: &Path,
+    image: &Image,
+    world: &[Image],
+) -> Result<(), LoadError> {
+    // SAFETY: the caller's promise; `image` is given, so every read is checked against it.
+    unsafe { crate::library::check_at(addr, path, Some(image), world.iter()) }.map(|_| ())
+}
