@@ -17,6 +17,20 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// The host's allocator as C entry points, handed to a plugin when it is initialised.
+///
+/// # Safety
+///
+/// Each entry point has the contract of the [`GlobalAlloc`] method of the same name, with
+/// the [`Layout`] passed as its size and alignment:
+/// - `size` and `align` must make a valid `Layout` (`align` a power of two, `size`
+///   rounded up to it no more than `isize::MAX`), and `size` must not be 0;
+/// - `dealloc` and `realloc` take only a block that this allocator returned and that is
+///   not freed yet, with the size and alignment it was made with; after them the block
+///   may not be used again;
+/// - `realloc`'s `new_size`, rounded up to `align`, must not exceed `isize::MAX` and must
+///   not be 0.
+///
+/// A null result means that the allocation failed.
 #[repr(C)]
 #[derive(Debug)]
 pub struct HostAllocator {
@@ -110,21 +124,41 @@ pub static THIS_PROCESS: HostAllocator = HostAllocator {
     realloc: this_realloc,
 };
 
+/// [`HostAllocator::alloc`] for this process: [`std::alloc::alloc`].
+///
+/// # Safety
+/// `size` and `align` must make a valid [`Layout`] of non-zero size (see
+/// [`HostAllocator`]).
 unsafe extern "C" fn this_alloc(size: usize, align: usize) -> *mut u8 {
-    // SAFETY: a plugin's `Forward` passes a layout it was given by `GlobalAlloc::alloc`.
+    // SAFETY: the caller's promise (a plugin's `Forward` passes on a layout it was given
+    // by `GlobalAlloc::alloc`): a valid layout of non-zero size.
     unsafe { std::alloc::alloc(Layout::from_size_align_unchecked(size, align)) }
 }
 
+/// [`HostAllocator::alloc_zeroed`] for this process: [`std::alloc::alloc_zeroed`].
+///
+/// # Safety
+/// As for [`this_alloc`].
 unsafe extern "C" fn this_alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     // SAFETY: as in `this_alloc`.
     unsafe { std::alloc::alloc_zeroed(Layout::from_size_align_unchecked(size, align)) }
 }
 
+/// [`HostAllocator::dealloc`] for this process: [`std::alloc::dealloc`].
+///
+/// # Safety
+/// `p` must be a live block made by this process's global allocator with `size` and
+/// `align`, and must not be used afterwards.
 unsafe extern "C" fn this_dealloc(p: *mut u8, size: usize, align: usize) {
     // SAFETY: as in `this_alloc`; the block was made by this allocator with this layout.
     unsafe { std::alloc::dealloc(p, Layout::from_size_align_unchecked(size, align)) }
 }
 
+/// [`HostAllocator::realloc`] for this process: [`std::alloc::realloc`].
+///
+/// # Safety
+/// As for [`this_dealloc`] (`p` is not used afterwards unless the result is null), and
+/// `new`, rounded up to `align`, must be non-zero and no more than `isize::MAX`.
 unsafe extern "C" fn this_realloc(p: *mut u8, size: usize, align: usize, new: usize) -> *mut u8 {
     // SAFETY: as in `this_dealloc`.
     unsafe { std::alloc::realloc(p, Layout::from_size_align_unchecked(size, align), new) }

@@ -73,8 +73,9 @@ macro_rules! exports {
         }
         $($export:tt)*
     ) => {
-        $crate::rust_interface! {
-            @items {
+        $crate::__interface! {
+            kind: rust,
+            items: {
                 $(
                     $(#[$fmeta])*
                     pub fn $fname($($arg: $aty),*) $(-> $ret)? $body
@@ -96,7 +97,7 @@ macro_rules! exports {
                 impl $crate::Implemented for Interface {
                     const TABLE: Table = table::<Functions>();
                 }
-            }
+            },
             $(#[$meta])*
             $vis mod $name {
                 $( $(#[$fmeta])* fn $fname($($arg: $aty),*) $(-> $ret)?; )*

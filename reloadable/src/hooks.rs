@@ -20,6 +20,10 @@ use crate::ffi::RawStr;
 
 /// Receives one log record from a plugin: level (1 error … 5 trace), target, message,
 /// file (empty when unknown) and line (0 when unknown).
+///
+/// # Safety
+/// The three strings must be valid UTF-8 and alive for the call (they are made with
+/// [`RawStr::new`] from the caller's `&str`s).
 pub type HostLog = unsafe extern "C" fn(u32, RawStr, RawStr, RawStr, u32);
 
 /// What the host hands a plugin at initialisation, valid during the `init` call (the

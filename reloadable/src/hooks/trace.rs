@@ -383,6 +383,10 @@ mod tests {
 
     static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 
+    /// A test host's `HostLog`: records what it receives.
+    ///
+    /// # Safety
+    /// As for [`HostLog`](crate::hooks::HostLog): the strings are alive for the call.
     unsafe extern "C" fn host(
         level: u32,
         target: RawStr,
