@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use hotdev_host::shadow::{self, ShadowDir};
 use hotdev_host::{LoadError, fingerprint, library, pipeline};
-use reloadable::Interface;
+use reloadable::PluginInterface;
 
 /// What to check.
 #[derive(Debug, Clone)]

@@ -234,7 +234,7 @@ mod tests {
                 pub step: u64,
             }
         }
-        reloadable::interface! {
+        reloadable::ffi_interface! {
             pub mod counter {
                 fn step(c: &mut Counter, by: u64) -> u64;
             }
@@ -249,7 +249,7 @@ mod tests {
                 pub label: u64,
             }
         }
-        reloadable::interface! {
+        reloadable::ffi_interface! {
             pub mod counter {
                 fn step(c: &mut Counter, by: u32) -> u64;
             }
@@ -258,7 +258,7 @@ mod tests {
 
     /// The parts of `I`, as if its module were the interface crate `api` (the `v1` and `v2`
     /// modules here stand for two versions of one crate).
-    fn of<I: reloadable::Interface>(rustc: &'static str) -> Vec<Part> {
+    fn of<I: reloadable::PluginInterface>(rustc: &'static str) -> Vec<Part> {
         let unify = |s: &str| {
             s.replace("hotdev_host::fingerprint::tests::v1::", "api::")
                 .replace("hotdev_host::fingerprint::tests::v2::", "api::")

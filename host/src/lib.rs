@@ -1,7 +1,7 @@
 //! Load, validate, swap, drain and unload hot-reloadable plugin libraries.
 //!
 //! A [`Plugin<I>`] is a handle to the live *generation* of a plugin library implementing
-//! interface `I` (declared with [`reloadable::interface!`]). Calls go through the
+//! interface `I` (declared with [`reloadable::ffi_interface!`]). Calls go through the
 //! interface's function table; [`Plugin::reload`] loads a new generation and swaps the
 //! table while other threads keep calling, then waits for the calls still running in the
 //! old generation before unloading it.
@@ -80,4 +80,4 @@ pub use plugin::{
     CrashCatching, Options, Pinned, Plugin, Reloaded, Retire, StateChange, StateMut, StatePolicy,
     StateRef,
 };
-pub use reloadable::{CallError, Interface};
+pub use reloadable::{CallError, PluginInterface};

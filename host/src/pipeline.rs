@@ -25,7 +25,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use reloadable::{Descriptor, Interface};
+use reloadable::{Descriptor, PluginInterface};
 
 use crate::LoadError;
 use crate::library::{self, Bytes, Opened};
@@ -171,7 +171,7 @@ impl<'a> Steps<'a> {
     }
 
     /// 7. Checks that the library implements interface `I` as this host declares it.
-    pub fn interface<I: Interface>(&self, descriptor: &Descriptor) -> Result<(), LoadError> {
+    pub fn interface<I: PluginInterface>(&self, descriptor: &Descriptor) -> Result<(), LoadError> {
         library::check_interface::<I>(descriptor, self.artifact)
     }
 

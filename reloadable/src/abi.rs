@@ -167,7 +167,7 @@ impl Field {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot cross an FFI-typed plugin boundary",
     label = "not an FFI type",
-    note = "an `interface!` passes numbers, `bool`, `char`, `&str`, `&[T]`, `RString`, `RVec<T>`, `State` and `abi_struct!` structs (and `&`/`&mut` of them)",
+    note = "an `ffi_interface!` passes numbers, `bool`, `char`, `&str`, `&[T]`, `RString`, `RVec<T>`, `State` and `abi_struct!` structs (and `&`/`&mut` of them)",
     note = "for `String`, `Vec`, `HashMap`, enums or other crates' types, declare the interface with `reloadable::rust_interface!`: host and plugin must then be built together (same compiler, same crate versions and features), which the host checks when it loads the plugin"
 )]
 pub unsafe trait Abi: Sized {
@@ -188,7 +188,7 @@ pub unsafe trait Abi: Sized {
 /// [`rust_interface!`](crate::rust_interface):
 ///
 /// ```compile_fail
-/// reloadable::interface! {
+/// reloadable::ffi_interface! {
 ///     pub mod names {
 ///         fn count(names: Vec<String>) -> u64; // `Vec<String>` cannot cross an FFI-typed boundary
 ///     }

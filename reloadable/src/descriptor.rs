@@ -91,12 +91,12 @@ unsafe impl Sync for Descriptor {}
 // SAFETY: as above.
 unsafe impl Send for Descriptor {}
 
-/// An interface as declared by [`interface!`](crate::interface) or
+/// An interface as declared by [`ffi_interface!`](crate::ffi_interface) or
 /// [`rust_interface!`](crate::rust_interface).
 #[repr(C)]
 #[derive(Debug)]
 pub struct InterfaceDecl {
-    /// The interface's name (the module name given to `interface!`).
+    /// The interface's name (the module name given to `ffi_interface!`).
     pub name: StaticStr,
     /// Its functions, in table order.
     pub functions: StaticSlice<FnDecl>,

@@ -6,7 +6,7 @@
 ///
 /// ```ignore
 /// reloadable::export_plugin!(
-///     interface: counter_interface::counter,   // the module made by `interface!`
+///     interface: counter_interface::counter,   // the module made by `ffi_interface!`
 ///     implementation: MyCounter,               // implements `counter::Implementation`
 ///     name: "my-counter",                      // optional; default: the package name
 ///     on_load: || -> Result<(), String> { Ok(()) },   // optional: refuse to load on Err
@@ -185,7 +185,7 @@ macro_rules! export_plugin {
             descriptor_version: $crate::descriptor::DESCRIPTOR_VERSION,
             abi_version: $crate::descriptor::ABI_VERSION,
             descriptor_size: ::core::mem::size_of::<$crate::Descriptor>(),
-            interface: <$($iface)::+::Interface as $crate::Interface>::DECL,
+            interface: <$($iface)::+::Interface as $crate::PluginInterface>::DECL,
             plugin_name: $crate::StaticStr::new({
                 let name = ::core::env!("CARGO_PKG_NAME");
                 $( let name = $pname; )?

@@ -1,4 +1,4 @@
-//! The two interface macros, [`interface!`](crate::interface) (FFI types) and
+//! The two interface macros, [`ffi_interface!`](crate::ffi_interface) (FFI types) and
 //! [`rust_interface!`](crate::rust_interface) (Rust types, for one build world), and the
 //! one internal macro, `__interface!`, that generates the module for both.
 //!
@@ -21,20 +21,20 @@
 /// through which hosts call a loaded plugin.
 ///
 /// ```
-/// reloadable::interface! {
+/// reloadable::ffi_interface! {
 ///     /// Greets people.
 ///     pub mod greeter {
 ///         /// Says hello.
 ///         fn greet(name: &str) -> reloadable::RString;
 ///     }
 /// }
-/// assert_eq!(<greeter::Interface as reloadable::Interface>::DECL.name.as_str(), "greeter");
+/// assert_eq!(<greeter::Interface as reloadable::PluginInterface>::DECL.name.as_str(), "greeter");
 /// ```
 ///
 /// Parameter types must be [`Abi`](crate::Abi), return types [`Owned`](crate::Owned). The
 /// module sees the items of the module where the macro is invoked.
 #[macro_export]
-macro_rules! interface {
+macro_rules! ffi_interface {
     (
         $(#[$meta:meta])*
         $vis:vis mod $name:ident {
@@ -133,7 +133,7 @@ macro_rules! rust_interface {
 }
 
 /// The module of an interface of either kind (`ffi` or `rust`), with `items` added to it
-/// (`exports!` adds the functions themselves); what differs by kind comes from
+/// (`plugin_module!` adds the functions themselves); what differs by kind comes from
 /// `__interface_kind!`.
 #[doc(hidden)]
 #[macro_export]
@@ -195,7 +195,7 @@ macro_rules! __interface {
 
             // SAFETY: `Table` is the `#[repr(C)]` table of shims built by `table()`, and
             // `DECL` lists exactly its functions, in order, with their types.
-            unsafe impl $crate::Interface for Interface {
+            unsafe impl $crate::PluginInterface for Interface {
                 type Table = Table;
                 const DECL: &'static $crate::InterfaceDecl = &DECL;
             }
@@ -206,7 +206,7 @@ macro_rules! __interface {
             }
 
             /// Calls into the live generation of a loaded plugin (for hosts).
-            pub trait Calls: $crate::Caller<Interface> {
+            pub trait Calls: $crate::Invoke<Interface> {
                 $(
                     $crate::__interface_kind! {
                         $kind, call $(#[$fmeta])*
@@ -215,7 +215,7 @@ macro_rules! __interface {
                 )*
             }
 
-            impl<C: $crate::Caller<Interface> + ?Sized> Calls for C {}
+            impl<C: $crate::Invoke<Interface> + ?Sized> Calls for C {}
 
             #[doc(hidden)]
             pub mod __shims {
@@ -283,7 +283,7 @@ macro_rules! __interface_kind {
     };
     (rust, result_layout ($($ret:ty)?)) => {{
         const L: $crate::TypeLayout = $crate::TypeLayout::rust::<$crate::__ret!($($ret)?)>(
-            ::core::stringify!($crate::__ret!($($ret)?))
+            $crate::__ret_name!($($ret)?)
         );
         &L
     }};
@@ -383,6 +383,18 @@ macro_rules! __interface_kind {
         };
     };
     (rust, check_results ($($ret:ty),*)) => {};
+}
+
+/// The name of a function's result type, as written: `"()"` when it has none.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __ret_name {
+    () => {
+        "()"
+    };
+    ($t:ty) => {
+        ::core::stringify!($t)
+    };
 }
 
 /// A function's result type: `()` when it has none.

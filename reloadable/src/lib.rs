@@ -2,7 +2,7 @@
 //!
 //! `reloadable` is the half of [hotdev] that plugin and interface crates depend on. An
 //! *interface crate*, shared by the host and its plugins, declares the functions a plugin
-//! provides with [`interface!`]. A *plugin crate* (a `cdylib`) implements them and exports
+//! provides with [`ffi_interface!`]. A *plugin crate* (a `cdylib`) implements them and exports
 //! the implementation with [`export_plugin!`]. The host (with `hotdev-host`) loads the
 //! library, checks that both sides were built against the same declaration, types and
 //! compiler, and calls the functions through a table it can swap while the program runs.
@@ -17,7 +17,7 @@
 //!     }
 //! }
 //!
-//! reloadable::interface! {
+//! reloadable::ffi_interface! {
 //!     /// Adds numbers to a tally.
 //!     pub mod adder {
 //!         /// Adds `n` and returns the new total.
@@ -59,11 +59,11 @@ pub mod alloc;
 pub mod codes;
 pub mod descriptor;
 mod export_plugin;
-mod exports;
 pub mod ffi;
 pub mod hooks;
 mod interface;
 pub mod linked;
+mod plugin_module;
 #[doc(hidden)]
 pub mod rt;
 #[cfg(feature = "serde")]
@@ -79,15 +79,15 @@ pub use descriptor::{Descriptor, FnDecl, InterfaceDecl, StateDecl};
 /// The iterators of [`RVec`].
 pub use ffi::{Drain, IntoIter};
 pub use ffi::{RString, RVec, RawSlice, RawStr, StaticSlice, StaticStr};
-pub use linked::{Implemented, Linked};
+pub use linked::{Linkable, Linked};
 pub use rt::Report;
 pub use state::State;
 
-/// An interface declared with [`interface!`]: the marker type `<module>::Interface`.
+/// An interface declared with [`ffi_interface!`]: the marker type `<module>::Interface`.
 ///
 /// # Safety
 /// `Table` must be the `#[repr(C)]` table of `extern "C"` shims that `DECL` describes.
-pub unsafe trait Interface: 'static {
+pub unsafe trait PluginInterface: 'static {
     /// The function table.
     type Table: Copy + Send + Sync + 'static;
     /// The declaration: names, signatures and types, from which the fingerprint is made.
@@ -95,12 +95,12 @@ pub unsafe trait Interface: 'static {
 }
 
 /// Something that can call the live generation of a plugin: implemented by the host's
-/// plugin handles, used by the `Calls` trait that [`interface!`] generates.
+/// plugin handles, used by the `Calls` trait that [`ffi_interface!`] generates.
 ///
 /// # Safety
 /// `invoke` must pass a table whose library stays loaded until `call` returns, and return
 /// `Ok(r)` only when `call` returned null (the shim then wrote `r`).
-pub unsafe trait Caller<I: Interface> {
+pub unsafe trait Invoke<I: PluginInterface> {
     /// Calls `call` with the live table and a slot for the result, turning a non-null
     /// report into a [`CallError`].
     fn invoke<R>(
@@ -243,3 +243,23 @@ impl fmt::Display for CallError {
 }
 
 impl std::error::Error for CallError {}
+
+/// The old name of [`ffi_interface!`], kept for one release.
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed to `reloadable::ffi_interface!` (the FFI kind of interface)"
+)]
+#[macro_export]
+macro_rules! interface {
+    ($($tokens:tt)*) => { $crate::ffi_interface! { $($tokens)* } };
+}
+
+/// The old name of [`plugin_module!`], kept for one release.
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed to `reloadable::plugin_module!` (declares the interface and exports it in one)"
+)]
+#[macro_export]
+macro_rules! exports {
+    ($($tokens:tt)*) => { $crate::plugin_module! { $($tokens)* } };
+}

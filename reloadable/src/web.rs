@@ -138,7 +138,7 @@ impl Response {
     }
 }
 
-crate::interface! {
+crate::ffi_interface! {
     /// An HTTP application served by `hotdev serve`.
     pub mod app {
         /// Answers one request. `state` is the plugin's own state (see

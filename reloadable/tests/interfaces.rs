@@ -1,10 +1,10 @@
-//! What `interface!`, `rust_interface!` and `exports!` generate: calls that go through
+//! What `ffi_interface!`, `rust_interface!` and `plugin_module!` generate: calls that go through
 //! each kind's shims (panics caught), and the declaration the host checks (names,
 //! signatures, one type layout per parameter plus the result's, the kind).
 
 use std::any::TypeId;
 
-use reloadable::{CallError, Implemented, InterfaceDecl, Linked, RString, RVec};
+use reloadable::{CallError, InterfaceDecl, Linkable, Linked, RString, RVec};
 
 reloadable::abi_struct! {
     /// Kept by the caller.
@@ -14,7 +14,7 @@ reloadable::abi_struct! {
     }
 }
 
-reloadable::interface! {
+reloadable::ffi_interface! {
     /// FFI types.
     pub mod ffi_kind {
         fn add(tally: &mut Tally, n: u64) -> u64;
@@ -37,7 +37,7 @@ reloadable::rust_interface! {
 mod plugin {
     use super::Tally;
 
-    reloadable::exports! {
+    reloadable::plugin_module! {
         pub mod exported {
             pub fn add(tally: &mut Tally, n: u64) -> u64 {
                 tally.total += n;
@@ -77,10 +77,10 @@ impl rust_kind::Implementation for Rusty {
     }
 }
 
-impl Implemented for ffi_kind::Interface {
+impl Linkable for ffi_kind::Interface {
     const TABLE: ffi_kind::Table = ffi_kind::table::<Ffi>();
 }
-impl Implemented for rust_kind::Interface {
+impl Linkable for rust_kind::Interface {
     const TABLE: rust_kind::Table = rust_kind::table::<Rusty>();
 }
 
@@ -140,7 +140,7 @@ fn functions(decl: &InterfaceDecl) -> Vec<(&str, &str, Vec<usize>)> {
 
 #[test]
 fn the_ffi_kind_declares_its_signatures_with_ffi_layouts() {
-    let decl = <ffi_kind::Interface as reloadable::Interface>::DECL;
+    let decl = <ffi_kind::Interface as reloadable::PluginInterface>::DECL;
     assert_eq!(decl.name.as_str(), "ffi_kind");
     assert!(!decl.rust_types);
     let word = size_of::<usize>();
@@ -178,7 +178,7 @@ fn the_ffi_kind_declares_its_signatures_with_ffi_layouts() {
 
 #[test]
 fn the_rust_kind_declares_its_signatures_with_rust_layouts_and_type_ids() {
-    let decl = <rust_kind::Interface as reloadable::Interface>::DECL;
+    let decl = <rust_kind::Interface as reloadable::PluginInterface>::DECL;
     assert_eq!(decl.name.as_str(), "rust_kind");
     assert!(decl.rust_types);
     let word = size_of::<usize>();
@@ -216,11 +216,19 @@ fn the_rust_kind_declares_its_signatures_with_rust_layouts_and_type_ids() {
     );
     let add = &decl.functions.as_slice()[0];
     assert_eq!(add.types.as_slice()[0].name.as_str(), "&mut Tally");
+    // Results are named as written (these names appear in the host's HD013 diff).
+    let result_names: Vec<_> = decl
+        .functions
+        .as_slice()
+        .iter()
+        .map(|f| f.types.as_slice().last().unwrap().name.as_str())
+        .collect();
+    assert_eq!(result_names, ["u64", "String", "()", "Vec<u8>"]);
 }
 
 #[test]
-fn exports_declares_a_rust_interface_of_its_functions() {
-    let decl = <plugin::exported::Interface as reloadable::Interface>::DECL;
+fn plugin_module_declares_a_rust_interface_of_its_functions() {
+    let decl = <plugin::exported::Interface as reloadable::PluginInterface>::DECL;
     assert_eq!(decl.name.as_str(), "exported");
     assert!(decl.rust_types);
     let word = size_of::<usize>();

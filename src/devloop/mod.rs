@@ -14,7 +14,7 @@
 //! with `default-features = false` (no command line, no dev server).
 //!
 //! ```no_run
-//! # reloadable::interface! { pub mod counter { fn step(n: u64) -> u64; } }
+//! # reloadable::ffi_interface! { pub mod counter { fn step(n: u64) -> u64; } }
 //! use counter::Calls;
 //! let (hot, events) = hotdev::devloop::HotPlugin::<counter::Interface>::watch("examples/counter/plugin")?;
 //! loop {
@@ -41,7 +41,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 use hotdev_watcher::Config;
 
 use crate::reload_hooks::ReloadHooks;
-use reloadable::Interface;
+use reloadable::PluginInterface;
 use report::{Reporter, describe_changes, ms};
 
 pub use self::core::{BuildError, Core, Outside, Ready};
@@ -153,14 +153,14 @@ impl Default for HotOptions {
 /// at once. The thread cannot be stopped; see [`Plugin`]'s section on such calls for what
 /// a host should do (call from threads it can spare, give up waiting after a deadline,
 /// exit the process rather than drop the plugin while a call is stuck).
-pub struct HotPlugin<I: Interface> {
+pub struct HotPlugin<I: PluginInterface> {
     plugin: Plugin<I>,
     hooks: Arc<ReloadHooks>,
     stop: Sender<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl<I: Interface> std::fmt::Debug for HotPlugin<I> {
+impl<I: PluginInterface> std::fmt::Debug for HotPlugin<I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HotPlugin")
             .field("plugin", &self.plugin)
@@ -168,14 +168,14 @@ impl<I: Interface> std::fmt::Debug for HotPlugin<I> {
     }
 }
 
-impl<I: Interface> Deref for HotPlugin<I> {
+impl<I: PluginInterface> Deref for HotPlugin<I> {
     type Target = Plugin<I>;
     fn deref(&self) -> &Plugin<I> {
         &self.plugin
     }
 }
 
-impl<I: Interface> HotPlugin<I> {
+impl<I: PluginInterface> HotPlugin<I> {
     /// Builds the plugin crate in `dir`, loads it, and follows its sources, reporting on
     /// stderr. Returns once the first generation serves.
     ///
@@ -346,13 +346,13 @@ impl<I: Interface> HotPlugin<I> {
     }
 }
 
-impl<I: Interface> Drop for HotPlugin<I> {
+impl<I: PluginInterface> Drop for HotPlugin<I> {
     fn drop(&mut self) {
         self.stop_watching();
     }
 }
 
-struct Follow<I: Interface> {
+struct Follow<I: PluginInterface> {
     plugin: Plugin<I>,
     /// The watcher; dropped (cargo stopped) when the loop ends.
     core: Core,
@@ -363,7 +363,7 @@ struct Follow<I: Interface> {
     hooks: Arc<ReloadHooks>,
 }
 
-fn follow<I: Interface>(f: Follow<I>) {
+fn follow<I: PluginInterface>(f: Follow<I>) {
     let Follow {
         plugin,
         mut core,

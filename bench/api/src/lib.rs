@@ -1,7 +1,7 @@
 //! The interface that hotdev's benchmarks call: one tiny function, so that a benchmark of
 //! it measures the call path and nothing else.
 
-reloadable::interface! {
+reloadable::ffi_interface! {
     /// What the benchmark plugin provides.
     pub mod bench {
         /// Returns `a + b` (wrapping).

@@ -19,7 +19,7 @@ use std::thread;
 
 use reloadable::web::app::{self, Calls};
 use reloadable::web::{Header, Request};
-use reloadable::{CallError, Caller, RVec, Report, State};
+use reloadable::{CallError, Invoke, RVec, Report, State};
 
 /// As many workers as `hotdev serve` runs.
 const WORKERS: usize = 16;
@@ -32,7 +32,7 @@ struct Linked {
 // SAFETY:
 // - the table is a static of this binary, so it stays valid for every call;
 // - `Ok` is returned only for a null report, when the shim wrote the result.
-unsafe impl Caller<app::Interface> for Linked {
+unsafe impl Invoke<app::Interface> for Linked {
     fn invoke<R>(
         &self,
         call: impl FnOnce(&app::Table, *mut R) -> *mut Report,

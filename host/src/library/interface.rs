@@ -24,7 +24,7 @@ pub fn plugin_parts(desc: &Descriptor) -> Vec<Part> {
 }
 
 /// Checks that a descriptor implements interface `I` with the host's fingerprint.
-pub fn check_interface<I: reloadable::Interface>(
+pub fn check_interface<I: reloadable::PluginInterface>(
     desc: &Descriptor,
     path: &Path,
 ) -> Result<(), LoadError> {

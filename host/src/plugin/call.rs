@@ -7,14 +7,14 @@ use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use reloadable::{CallError, Caller, Interface, Report};
+use reloadable::{CallError, Invoke, PluginInterface, Report};
 
 use super::swap::{CATCH_TAG, PROBATION_TAG, SLOW_PATH, untag};
 use super::{Generation, Inner, Plugin};
 use crate::crash::{self, Fault};
 use crate::{Event, epoch};
 
-impl<I: Interface> Inner<I> {
+impl<I: PluginInterface> Inner<I> {
     /// Counts a successful call of a generation on probation; after the configured
     /// number, ends the probation: clears [`PROBATION_TAG`] from [`Inner::current`] (later
     /// calls take the plain path) and returns the previous generation, for the caller to
@@ -89,7 +89,7 @@ impl<I: Interface> Inner<I> {
     }
 }
 
-impl<I: Interface> Inner<I> {
+impl<I: PluginInterface> Inner<I> {
     /// A call into `generation` crashed: marks it crashed (never unloaded) and, when it
     /// serves on probation, rolls back to the previous generation.
     #[cold]
@@ -120,7 +120,7 @@ impl<I: Interface> Inner<I> {
 //   thread entered the epoch domain, and a generation is unloaded only after a grace
 //   period that waits for every thread that entered before it was retired (`epoch`);
 // - `Ok` is returned only for a null report, when the shim wrote the result.
-unsafe impl<I: Interface> Caller<I> for Plugin<I> {
+unsafe impl<I: PluginInterface> Invoke<I> for Plugin<I> {
     // Always inlined, with all the rare work out of line: this is the call path, and the
     // closure it takes must inline into it. What it executes is in BENCHMARKS.md (1.).
     #[inline(always)]
@@ -143,7 +143,7 @@ unsafe impl<I: Interface> Caller<I> for Plugin<I> {
 /// Makes one plain call in `generation`: no crash guard, no probation. Nothing but the
 /// call and the test of its report; a panic is handled out of line.
 #[inline(always)]
-fn invoke_plain<I: Interface, R>(
+fn invoke_plain<I: PluginInterface, R>(
     inner: &Inner<I>,
     generation: &Generation<I>,
     call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
@@ -158,7 +158,7 @@ fn invoke_plain<I: Interface, R>(
     }
 }
 
-impl<I: Interface> Inner<I> {
+impl<I: PluginInterface> Inner<I> {
     /// After a successful call of a generation on probation: counts it, and when it ended
     /// the probation, retires the previous generation once this thread has left the epoch
     /// domain (`guard`, when the caller entered for this call alone): that call ran in the
@@ -183,7 +183,7 @@ impl<I: Interface> Inner<I> {
 /// too (two stores and two loads per plain call).
 #[cold]
 #[inline(never)]
-fn invoke_slow<I: Interface, R>(
+fn invoke_slow<I: PluginInterface, R>(
     inner: &Inner<I>,
     call: impl FnOnce(&I::Table, *mut R) -> *mut Report,
     current: *mut Generation<I>,
@@ -214,7 +214,7 @@ fn invoke_slow<I: Interface, R>(
     Ok(unsafe { out.assume_init() })
 }
 
-impl<I: Interface> Plugin<I> {
+impl<I: PluginInterface> Plugin<I> {
     /// Pins the serving generation for a batch of calls: calls through the returned handle
     /// skip the per-call announcement and all run in that generation, even if a reload
     /// happens meanwhile (the generation then stays loaded until the pin is dropped).
@@ -231,14 +231,14 @@ impl<I: Interface> Plugin<I> {
 
 /// One generation pinned for a batch of calls (see [`Plugin::pin`]). Not `Send`: it must
 /// be dropped on the thread that pinned.
-pub struct Pinned<'a, I: Interface> {
+pub struct Pinned<'a, I: PluginInterface> {
     plugin: &'a Plugin<I>,
     /// The pinned generation, tagged as [`Inner::current`] is.
     current: *mut Generation<I>,
     _guard: epoch::Guard,
 }
 
-impl<I: Interface> Pinned<'_, I> {
+impl<I: PluginInterface> Pinned<'_, I> {
     /// The pinned generation.
     fn pinned(&self) -> &Generation<I> {
         // SAFETY: loaded after entering the epoch domain; the guard keeps this thread
@@ -252,7 +252,7 @@ impl<I: Interface> Pinned<'_, I> {
     }
 }
 
-impl<I: Interface> fmt::Debug for Pinned<'_, I> {
+impl<I: PluginInterface> fmt::Debug for Pinned<'_, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pinned")
             .field("generation", &self.pinned().id)
@@ -262,7 +262,7 @@ impl<I: Interface> fmt::Debug for Pinned<'_, I> {
 
 // SAFETY: the pinned generation was loaded after entering the epoch domain, and the guard
 // keeps this thread announced until the `Pinned` is dropped, so it stays loaded.
-unsafe impl<I: Interface> Caller<I> for Pinned<'_, I> {
+unsafe impl<I: PluginInterface> Invoke<I> for Pinned<'_, I> {
     #[inline(always)]
     fn invoke<R>(
         &self,

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use reloadable::{Interface, Report};
+use reloadable::{PluginInterface, Report};
 
 use super::state::StateHooks;
 use crate::events::Events;
@@ -16,7 +16,7 @@ use crate::threads::{self, ThreadCount};
 use crate::{Event, Hook, LoadError, os, pipeline};
 
 /// One loaded copy of the library.
-pub(super) struct Generation<I: Interface> {
+pub(super) struct Generation<I: PluginInterface> {
     pub(super) table: I::Table,
     /// Calls left before probation ends; 0 once it has (then only ever read).
     pub(super) probation_left: AtomicU32,
@@ -34,7 +34,7 @@ pub(super) struct Generation<I: Interface> {
     pub(super) lib: Option<libloading::Library>,
 }
 
-impl<I: Interface> Generation<I> {
+impl<I: PluginInterface> Generation<I> {
     /// Takes a library that was read and inspected (the first two [`pipeline`] steps)
     /// through the rest of the load path (world, shadow copy, open, descriptor, interface),
     /// counts the threads it starts, and runs its load hook. On error nothing of it stays

@@ -11,7 +11,7 @@ use parking_lot::RwLock;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use reloadable::Interface;
+use reloadable::PluginInterface;
 
 mod call;
 
@@ -127,7 +127,7 @@ impl Default for Options {
 ///
 /// A value a plugin makes can point into the plugin's code or static data: a closure, a
 /// trait object, a function pointer, a `&'static str` literal. With FFI types
-/// ([`reloadable::interface!`]) nothing that crosses can (results must be owned, FFI-safe
+/// ([`reloadable::ffi_interface!`]) nothing that crosses can (results must be owned, FFI-safe
 /// data). With Rust types ([`reloadable::rust_interface!`]) it easily can, and Rust cannot
 /// tell such values apart, so a retired library is kept mapped: its code stays valid for
 /// anything the host kept. That costs the library's mapped size per reload (its shadow
@@ -209,7 +209,7 @@ pub enum StateChange {
 /// A plugin library loaded for interface `I`, whose generations can be replaced while
 /// other threads call it.
 ///
-/// Calls go through the `Calls` trait that [`reloadable::interface!`] generates:
+/// Calls go through the `Calls` trait that [`reloadable::ffi_interface!`] generates:
 ///
 /// ```ignore
 /// use counter_interface::counter::{Calls, Interface as Counter};
@@ -243,11 +243,11 @@ pub enum StateChange {
 /// to exit promptly while a call is stuck, exit the process rather than drop the plugin
 /// (or `std::mem::forget` the last handle). `hotdev serve` does exactly this: see its
 /// `--handler-timeout`.
-pub struct Plugin<I: Interface> {
+pub struct Plugin<I: PluginInterface> {
     inner: Arc<Inner<I>>,
 }
 
-impl<I: Interface> Clone for Plugin<I> {
+impl<I: PluginInterface> Clone for Plugin<I> {
     fn clone(&self) -> Self {
         Plugin {
             inner: self.inner.clone(),
@@ -255,7 +255,7 @@ impl<I: Interface> Clone for Plugin<I> {
     }
 }
 
-impl<I: Interface> fmt::Debug for Plugin<I> {
+impl<I: PluginInterface> fmt::Debug for Plugin<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plugin")
             .field("interface", &I::DECL.name.as_str())
@@ -266,7 +266,7 @@ impl<I: Interface> fmt::Debug for Plugin<I> {
 
 // `repr(C)`: the two fields every call reads come first, in one cache line.
 #[repr(C)]
-struct Inner<I: Interface> {
+struct Inner<I: PluginInterface> {
     /// The serving generation; always points into `slots.current`. Its low bits send
     /// calls to the slow path (`swap.rs`, `SLOW_PATH`: the crash guard, probation): set
     /// it with `set_current`, read it with `current_generation` or untag it.
@@ -284,13 +284,13 @@ struct Inner<I: Interface> {
     reaper: Reaper<I>,
 }
 
-struct Slots<I: Interface> {
+struct Slots<I: PluginInterface> {
     current: Option<Arc<Generation<I>>>,
     /// The generation to roll back to while `current` is on probation.
     previous: Option<Arc<Generation<I>>>,
 }
 
-impl<I: Interface> Slots<I> {
+impl<I: PluginInterface> Slots<I> {
     fn current(&self) -> &Arc<Generation<I>> {
         self.current
             .as_ref()
@@ -305,7 +305,7 @@ impl<I: Interface> Slots<I> {
 // ---------------------------------------------------------------------------------------
 // Plugin
 
-impl<I: Interface> Plugin<I> {
+impl<I: PluginInterface> Plugin<I> {
     /// Loads generation 1 from `path` with default [`Options`].
     ///
     /// The library is read, its object-file headers are checked, and it is copied to a
@@ -458,13 +458,13 @@ impl<I: Interface> Plugin<I> {
     }
 }
 
-impl<I: Interface> Inner<I> {
+impl<I: PluginInterface> Inner<I> {
     fn events(&self) -> Events {
         self.events.clone()
     }
 }
 
-impl<I: Interface> Drop for Inner<I> {
+impl<I: PluginInterface> Drop for Inner<I> {
     fn drop(&mut self) {
         let slots = self.slots.get_mut().unwrap_or_else(PoisonError::into_inner);
         let current = slots.current.take().expect("current");

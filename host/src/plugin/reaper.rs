@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use reloadable::{Interface, codes};
+use reloadable::{PluginInterface, codes};
 
 use super::Generation;
 use crate::Event;
@@ -17,12 +17,12 @@ use crate::epoch::{self, Grace};
 use crate::events::Events;
 use crate::shadow::ShadowDir;
 
-enum Job<I: Interface> {
+enum Job<I: PluginInterface> {
     Retire(Arc<Generation<I>>, Grace, Instant),
     Stop,
 }
 
-pub(super) struct Reaper<I: Interface> {
+pub(super) struct Reaper<I: PluginInterface> {
     tx: Sender<Job<I>>,
     /// Retired generations not yet unloaded or given up on (drain timeout).
     pending: Arc<(Mutex<usize>, Condvar)>,
@@ -31,7 +31,7 @@ pub(super) struct Reaper<I: Interface> {
 
 /// A retired generation that could not be unloaded yet: calls still inside it (`grace`
 /// not yet passed), or threads its code started still running.
-struct Lingering<I: Interface> {
+struct Lingering<I: PluginInterface> {
     generation: Arc<Generation<I>>,
     /// `None` once every call that entered it has returned.
     grace: Option<Grace>,
@@ -41,7 +41,7 @@ struct Lingering<I: Interface> {
     told_threads: bool,
 }
 
-impl<I: Interface> Lingering<I> {
+impl<I: PluginInterface> Lingering<I> {
     /// Whether it can be unloaded now; reports running threads the first time it sees them
     /// (they matter only when the library is to be unmapped).
     fn ready(&mut self, events: &Events, keep_mapped: bool) -> bool {
@@ -66,7 +66,7 @@ impl<I: Interface> Lingering<I> {
     }
 }
 
-impl<I: Interface> Reaper<I> {
+impl<I: PluginInterface> Reaper<I> {
     pub(super) fn start(
         shadow: Arc<ShadowDir>,
         events: Events,
@@ -127,7 +127,7 @@ impl<I: Interface> Reaper<I> {
     }
 }
 
-fn reap<I: Interface>(
+fn reap<I: PluginInterface>(
     rx: Receiver<Job<I>>,
     shadow: &ShadowDir,
     events: &Events,
@@ -241,7 +241,11 @@ fn reap<I: Interface>(
 /// Waits up to `timeout` for `grace`, but stops early once every call it waits for is one
 /// that already kept a lingering generation past the drain timeout: such a call is stuck,
 /// and waiting for it again would only hold up the next reload.
-fn drain<I: Interface>(grace: &mut Grace, timeout: Duration, lingering: &[Lingering<I>]) -> bool {
+fn drain<I: PluginInterface>(
+    grace: &mut Grace,
+    timeout: Duration,
+    lingering: &[Lingering<I>],
+) -> bool {
     let older: Vec<&Grace> = lingering.iter().filter_map(|l| l.grace.as_ref()).collect();
     let started = Instant::now();
     loop {

@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 use std::time::Duration;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use reloadable::{Interface, RVec, RawSlice, Report, State, StateDecl};
+use reloadable::{PluginInterface, RVec, RawSlice, Report, State, StateDecl};
 
 use super::{Generation, Plugin, StateChange, StatePolicy, hook_error};
 use crate::events::Events;
@@ -206,7 +206,7 @@ pub(super) struct Transition<'a> {
 /// Brings the state to the new generation's layout: nothing to do (same layout, or
 /// neither has state), created, dropped, migrated through the hooks, or, under
 /// [`StatePolicy::Reset`], reset when it cannot be migrated.
-pub(super) fn state_transition<'a, I: Interface>(
+pub(super) fn state_transition<'a, I: PluginInterface>(
     state: &'a RwLock<StateSlot>,
     old: &Generation<I>,
     new: &Generation<I>,
@@ -329,7 +329,7 @@ pub(super) fn migrate(
     Ok((restored, bytes.len()))
 }
 
-impl<I: Interface> Plugin<I> {
+impl<I: PluginInterface> Plugin<I> {
     /// Shared access to the plugin's state, to pass to calls that take `&State`.
     pub fn state(&self) -> StateRef<'_> {
         let guard = self.inner.state.read();

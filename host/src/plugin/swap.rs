@@ -16,13 +16,13 @@ use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use reloadable::Interface;
+use reloadable::PluginInterface;
 
 use super::state::state_transition;
 use super::{Generation, Inner, Plugin, Reloaded};
 use crate::{Event, LoadError, pipeline};
 
-impl<I: Interface> Plugin<I> {
+impl<I: PluginInterface> Plugin<I> {
     /// Loads a new generation from `path` and swaps it in. On error the current generation
     /// keeps serving and nothing of the refused library stays loaded.
     ///
@@ -136,7 +136,7 @@ impl<I: Interface> Plugin<I> {
     }
 }
 
-impl<I: Interface> Inner<I> {
+impl<I: PluginInterface> Inner<I> {
     /// Rolls back from `generation` to the generation before it, when `generation` serves
     /// on probation (a previous generation is kept): returns the generation serving again,
     /// whose number `reason` gets to explain the rollback. Never waits for the slots' lock:
@@ -179,7 +179,7 @@ pub(super) const PROBATION_TAG: usize = 2;
 /// Either tag: the call takes the slow path.
 pub(super) const SLOW_PATH: usize = CATCH_TAG | PROBATION_TAG;
 
-impl<I: Interface> Inner<I> {
+impl<I: PluginInterface> Inner<I> {
     /// Points [`current`](Inner::current) at `generation`, tagged with [`CATCH_TAG`] when
     /// calls run under the crash guard and with [`PROBATION_TAG`] while `generation` is on
     /// probation. Called with the slots' lock held (or before anyone else can see this
@@ -206,6 +206,6 @@ impl<I: Interface> Inner<I> {
 }
 
 /// `current` without its tags.
-pub(super) fn untag<I: Interface>(current: *mut Generation<I>) -> *const Generation<I> {
+pub(super) fn untag<I: PluginInterface>(current: *mut Generation<I>) -> *const Generation<I> {
     current.map_addr(|addr| addr & !SLOW_PATH).cast_const()
 }

@@ -14,7 +14,7 @@ reloadable::abi_struct! {
     }
 }
 
-reloadable::interface! {
+reloadable::ffi_interface! {
     /// What the counter plugin provides.
     pub mod counter {
         /// Advances the counter by one step; returns the new value.

@@ -4,7 +4,7 @@
 
 use reloadable::RString;
 
-reloadable::interface! {
+reloadable::ffi_interface! {
     /// What the greeter plugin provides.
     pub mod greeter {
         /// The body of the answer to a request for `path`.

@@ -8,7 +8,7 @@ pub struct State {
     pub counter: usize,
 }
 
-reloadable::exports! {
+reloadable::plugin_module! {
     /// What the host calls.
     pub mod hot {
         /// One iteration of the host's loop.

@@ -23,7 +23,7 @@ impl State {
     }
 }
 
-reloadable::exports! {
+reloadable::plugin_module! {
     /// What the host calls.
     pub mod hot {
         /// One iteration of the host's loop.

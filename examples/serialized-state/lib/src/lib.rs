@@ -17,7 +17,7 @@ pub struct State {
 #[derive(Debug, Default, Deserialize, Serialize)]
 struct InnerState {}
 
-reloadable::exports! {
+reloadable::plugin_module! {
     /// What the host calls.
     pub mod hot {
         /// Reads the inner state (or starts afresh when its shape changed) and hands the

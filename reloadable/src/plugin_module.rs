@@ -1,4 +1,4 @@
-//! [`exports!`](crate::exports): a plugin's functions, written once, are its interface.
+//! [`plugin_module!`](crate::plugin_module): a plugin's functions, written once, are its interface.
 
 /// Declares a plugin's functions once: they are the plugin's exports, its interface (a
 /// [`rust_interface!`](crate::rust_interface) generated from their signatures), and, for
@@ -10,7 +10,7 @@
 ///     pub counter: usize,
 /// }
 ///
-/// reloadable::exports! {
+/// reloadable::plugin_module! {
 ///     /// What the host calls.
 ///     pub mod api {
 ///         /// One step of work.
@@ -26,7 +26,7 @@
 ///     let mut state = State::default();
 ///     assert_eq!(api::do_stuff(&mut state), "doing stuff in iteration 1");
 ///     // The interface, as `rust_interface!` would declare it:
-///     let decl = <api::Interface as reloadable::Interface>::DECL;
+///     let decl = <api::Interface as reloadable::PluginInterface>::DECL;
 ///     assert_eq!(decl.name.as_str(), "api");
 ///     assert_eq!(decl.functions.as_slice().len(), 1);
 /// }
@@ -61,7 +61,7 @@
 /// compiler refuses two), and links at most one such plugin crate (each exports the same
 /// descriptor symbol).
 #[macro_export]
-macro_rules! exports {
+macro_rules! plugin_module {
     (
         $(#[$meta:meta])*
         $vis:vis mod $name:ident {
@@ -94,7 +94,7 @@ macro_rules! exports {
                     )*
                 }
 
-                impl $crate::Implemented for Interface {
+                impl $crate::Linkable for Interface {
                     const TABLE: Table = table::<Functions>();
                 }
             },
