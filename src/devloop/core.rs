@@ -6,17 +6,39 @@
 //! files changed since the last build (the reload's cause), how long that build took, and
 //! which changed files lie outside the plugin crate (a crate the host may compile too).
 //! When a build's library is ready it hands out a [`Ready`]; what to do with it (swap it
-//! in this process, send it to a worker process) is the host's business.
+//! in this process, send it to a worker process, restart a program) is the host's
+//! business.
 //!
-//! Its users: [`HotPlugin`](super::HotPlugin) (the library's dev loop), `hotdev serve` (in
-//! its own process or as a supervisor of worker processes), and `hotdev check`, which
-//! builds once ([`Core::build_once`]).
+//! # The loop
+//!
+//! [`Core::run`] is the loop every host runs: it waits for the watcher's next event, the
+//! host's own messages, a deadline the host sets, or the request to stop, and hands each
+//! to the host's [`Follower`], one at a time on the caller's thread:
+//!
+//! ```text
+//!  watcher event ──► Core::step ──► the method for its kind (changed, build_started,
+//!                     (notes the      build_finished, build_failed, build_superseded,
+//!                      changes and    assets_changed, warning), then event(whole event),
+//!                      the build's    then ready(Ready) when a library is ready
+//!                      duration)
+//!  host message  ──► Follower::message        deadline ──► Follower::deadline_passed
+//!  stop          ──► Ok(())                   Event::Fatal or a closed watcher ──► Err
+//! ```
+//!
+//! A host that also reads channels of its own passes them as the `messages` of
+//! [`Core::run`] (or selects itself and passes each watcher event to [`Core::step`]).
+//!
+//! Its users: [`HotPlugin`](super::HotPlugin) (the library's dev loop), `hotdev run` (the
+//! host program's loop: its "plugin" is the host's binary), `hotdev serve` (in its own
+//! process or as a supervisor of worker processes), and `hotdev check`, which builds once
+//! ([`Core::build_once`]).
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
-use hotdev_watcher::{Config, Event, Watcher};
+use crossbeam_channel::{Receiver, select};
+use hotdev_watcher::{Config, Diagnostic, Event, Watcher};
 
 /// A build's library, ready to load.
 #[derive(Debug, Clone)]
@@ -30,6 +52,8 @@ pub struct Ready {
     pub build: Duration,
     /// Changed files outside the plugin crate, if any.
     pub outside: Option<Outside>,
+    /// Cargo found the library (or binary) up to date: the changes did not change it.
+    pub fresh: bool,
 }
 
 /// Files outside the plugin crate that changed: a crate the plugin depends on, such as an
@@ -69,10 +93,68 @@ pub enum BuildError {
     },
 }
 
+/// Why [`Core::run`] ended other than by being asked to: the watcher is gone.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The watcher reported an error it does not survive ([`Event::Fatal`]).
+    #[error("the watcher stopped")]
+    Fatal(#[source] hotdev_watcher::Error),
+    /// The watcher's channel closed without a word.
+    #[error("the watcher stopped")]
+    Gone,
+}
+
+/// What a host does at each step of the dev loop ([`Core::run`], [`Core::step`]).
+///
+/// Only [`ready`](Self::ready) must be written: every other method does nothing unless the
+/// host overrides it. For one watcher event the core calls the method for its kind first,
+/// then [`event`](Self::event) with the whole event, then `ready` when the event is a
+/// library (or binary) ready to use.
+pub trait Follower {
+    /// The host's own messages, read beside the watcher's events (`()` for none).
+    type Message;
+
+    /// Source files changed (a build follows).
+    fn changed(&mut self, _paths: &[PathBuf]) {}
+    /// A build started, for these packages, because of these changes (none for the first
+    /// build).
+    fn build_started(&mut self, _packages: &[String], _cause: &[PathBuf]) {}
+    /// The build succeeded after `duration`; [`ready`](Self::ready) follows.
+    fn build_finished(&mut self, _duration: Duration) {}
+    /// The build failed after `duration`: what a terminal shows (`diagnostics`) and the
+    /// compiler's messages as data. What runs keeps running.
+    fn build_failed(&mut self, _duration: Duration, _diagnostics: &str, _messages: &[Diagnostic]) {}
+    /// The build's result was dropped: sources changed while it ran, a newer one follows.
+    fn build_superseded(&mut self, _duration: Duration) {}
+    /// Files in an asset directory changed (no build follows).
+    fn assets_changed(&mut self, _paths: &[PathBuf]) {}
+    /// Something went wrong that the watcher survives.
+    fn warning(&mut self, _message: &str) {}
+    /// Every watcher event, whole, after the method for its kind (for a host that forwards
+    /// them). Not called for [`Event::Fatal`], which ends the loop with
+    /// [`WatchError::Fatal`].
+    fn event(&mut self, _event: Event) {}
+    /// A build's library (or binary) is ready. `Break` ends the loop.
+    fn ready(&mut self, ready: Ready) -> ControlFlow<()>;
+    /// One of the host's own messages. `Break` ends the loop.
+    fn message(&mut self, _message: Self::Message) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+    /// When [`deadline_passed`](Self::deadline_passed) should be called, if ever; asked
+    /// again before every wait.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// The [`deadline`](Self::deadline) passed with nothing else to do.
+    fn deadline_passed(&mut self) {}
+}
+
 /// The watcher on one plugin crate, and what the loop remembers between its events.
 #[derive(Debug)]
 pub struct Core {
-    watcher: Watcher,
+    /// `None` only in tests that feed events by hand.
+    watcher: Option<Watcher>,
     events: Receiver<Event>,
     /// The plugin crate, canonical when it could be resolved.
     plugin_dir: PathBuf,
@@ -92,11 +174,97 @@ impl Core {
             .unwrap_or_default();
         let (watcher, events) = Watcher::start(config)?;
         Ok(Core {
-            watcher,
+            watcher: Some(watcher),
             events,
             plugin_dir,
             changed: Vec::new(),
             build: Duration::ZERO,
+        })
+    }
+
+    /// A core reading `events` with no watcher behind it.
+    #[cfg(test)]
+    fn detached(events: Receiver<Event>, plugin_dir: PathBuf) -> Core {
+        Core {
+            watcher: None,
+            events,
+            plugin_dir,
+            changed: Vec::new(),
+            build: Duration::ZERO,
+        }
+    }
+
+    /// Follows the watcher until `stop` receives (or its senders are gone), `follower`
+    /// says `Break`, or `messages` closes: then `Ok`. Ends with an error when the watcher
+    /// is gone. See the [module docs](self) for the order of calls. Hosts with no messages
+    /// of their own pass `&crossbeam_channel::never()`.
+    pub fn run<F: Follower>(
+        &mut self,
+        follower: &mut F,
+        stop: &Receiver<()>,
+        messages: &Receiver<F::Message>,
+    ) -> Result<(), WatchError> {
+        let events = self.events.clone();
+        loop {
+            let timer = match follower.deadline() {
+                Some(at) => crossbeam_channel::at(at),
+                None => crossbeam_channel::never(),
+            };
+            let flow = select! {
+                recv(stop) -> _ => return Ok(()),
+                recv(events) -> event => match event {
+                    Ok(event) => self.step(event, follower)?,
+                    Err(_) => return Err(WatchError::Gone),
+                },
+                recv(messages) -> message => match message {
+                    Ok(message) => follower.message(message),
+                    Err(_) => return Ok(()),
+                },
+                recv(timer) -> _ => {
+                    follower.deadline_passed();
+                    ControlFlow::Continue(())
+                }
+            };
+            if flow.is_break() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Takes note of one watcher event and hands it to `follower` (see the
+    /// [module docs](self)); for a host that runs a `select!` of its own over
+    /// [`events`](Self::events). [`Event::Fatal`] is returned as the error.
+    pub fn step<F: Follower>(
+        &mut self,
+        event: Event,
+        follower: &mut F,
+    ) -> Result<ControlFlow<()>, WatchError> {
+        let event = match event {
+            Event::Fatal(error) => return Err(WatchError::Fatal(error)),
+            event => event,
+        };
+        let ready = self.follow(&event);
+        match &event {
+            Event::Changed { paths } => follower.changed(paths),
+            Event::BuildStarted { packages, cause } => follower.build_started(packages, cause),
+            Event::BuildFinished { duration, .. } => follower.build_finished(*duration),
+            Event::BuildFailed {
+                duration,
+                diagnostics,
+                messages,
+                ..
+            } => follower.build_failed(*duration, diagnostics, messages),
+            Event::BuildSuperseded { duration, .. } => follower.build_superseded(*duration),
+            Event::AssetsChanged { paths } => follower.assets_changed(paths),
+            Event::Warning(message) => follower.warning(message),
+            Event::ArtifactReady(_) | Event::Fatal(_) => {}
+            #[allow(unreachable_patterns)] // The watcher's events are non-exhaustive.
+            other => tracing::debug!(?other, "a watcher event the dev loop does not model"),
+        }
+        follower.event(event);
+        Ok(match ready {
+            Some(ready) => follower.ready(ready),
+            None => ControlFlow::Continue(()),
         })
     }
 
@@ -170,6 +338,7 @@ impl Core {
                         paths: outside,
                     }),
                     changed,
+                    fresh: artifact.fresh,
                 })
             }
             _ => None,
@@ -183,7 +352,9 @@ impl Core {
 
     /// Stops watching and ends a running cargo and its children.
     pub fn shutdown(&mut self) {
-        self.watcher.shutdown();
+        if let Some(watcher) = &mut self.watcher {
+            watcher.shutdown();
+        }
     }
 }
 
