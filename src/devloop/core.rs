@@ -424,4 +424,318 @@ mod tests {
         assert_eq!(found, std::slice::from_ref(&outside));
         assert_eq!(package_names(&found), ["my-api"]);
     }
+
+    /// Writes down every call the loop makes, in order.
+    #[derive(Default)]
+    struct Log {
+        calls: Vec<String>,
+        ready: Vec<Ready>,
+        break_on_ready: bool,
+        deadline: Option<Instant>,
+        /// Told when the deadline passed.
+        on_deadline: Option<crossbeam_channel::Sender<()>>,
+    }
+
+    impl Follower for Log {
+        type Message = &'static str;
+
+        fn changed(&mut self, paths: &[PathBuf]) {
+            self.calls.push(format!("changed {}", paths.len()));
+        }
+        fn build_started(&mut self, packages: &[String], cause: &[PathBuf]) {
+            self.calls.push(format!(
+                "build_started {} {}",
+                packages.join(","),
+                cause.len()
+            ));
+        }
+        fn build_finished(&mut self, duration: Duration) {
+            self.calls
+                .push(format!("build_finished {}", duration.as_millis()));
+        }
+        fn build_failed(&mut self, duration: Duration, diagnostics: &str, messages: &[Diagnostic]) {
+            self.calls.push(format!(
+                "build_failed {} {diagnostics} {}",
+                duration.as_millis(),
+                messages.len()
+            ));
+        }
+        fn build_superseded(&mut self, duration: Duration) {
+            self.calls
+                .push(format!("build_superseded {}", duration.as_millis()));
+        }
+        fn assets_changed(&mut self, paths: &[PathBuf]) {
+            self.calls.push(format!("assets_changed {}", paths.len()));
+        }
+        fn warning(&mut self, message: &str) {
+            self.calls.push(format!("warning {message}"));
+        }
+        fn event(&mut self, event: Event) {
+            let kind = format!("{event:?}");
+            let kind = kind.split([' ', '(', '{']).next().unwrap_or_default();
+            self.calls.push(format!("event {kind}"));
+        }
+        fn ready(&mut self, ready: Ready) -> ControlFlow<()> {
+            self.calls.push("ready".into());
+            self.ready.push(ready);
+            if self.break_on_ready {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        fn message(&mut self, message: &'static str) -> ControlFlow<()> {
+            self.calls.push(format!("message {message}"));
+            if message == "end" {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        fn deadline(&self) -> Option<Instant> {
+            self.deadline
+        }
+        fn deadline_passed(&mut self) {
+            self.calls.push("deadline_passed".into());
+            self.deadline = None;
+            if let Some(tx) = &self.on_deadline {
+                tx.send(()).unwrap();
+            }
+        }
+    }
+
+    fn artifact(path: &str, fresh: bool) -> Event {
+        Event::ArtifactReady(hotdev_watcher::Artifact {
+            package: "plugin".into(),
+            crate_dir: PathBuf::from("/ws/plugin"),
+            path: PathBuf::from(path),
+            fresh,
+        })
+    }
+
+    fn failed(ms: u64) -> Event {
+        Event::BuildFailed {
+            packages: vec!["plugin".into()],
+            duration: Duration::from_millis(ms),
+            diagnostics: "error: oops".into(),
+            messages: Vec::new(),
+        }
+    }
+
+    fn finished(ms: u64) -> Event {
+        Event::BuildFinished {
+            packages: vec!["plugin".into()],
+            duration: Duration::from_millis(ms),
+        }
+    }
+
+    fn changed(path: &str) -> Event {
+        Event::Changed {
+            paths: vec![PathBuf::from(path)],
+        }
+    }
+
+    /// A core fed `events` (then closed), run to its end with `log`.
+    fn run_with(
+        events: Vec<Event>,
+        log: &mut Log,
+        stop: &Receiver<()>,
+        messages: &Receiver<&'static str>,
+    ) -> Result<(), WatchError> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for event in events {
+            tx.send(event).unwrap();
+        }
+        drop(tx);
+        Core::detached(rx, PathBuf::from("/ws/plugin")).run(log, stop, messages)
+    }
+
+    #[test]
+    fn each_event_reaches_the_method_for_its_kind_then_the_whole_event_then_ready() {
+        let mut log = Log::default();
+        let events = vec![
+            Event::BuildStarted {
+                packages: vec!["plugin".into()],
+                cause: Vec::new(),
+            },
+            finished(7),
+            artifact("/t/first.so", false),
+            changed("/ws/plugin/src/lib.rs"),
+            Event::BuildStarted {
+                packages: vec!["plugin".into()],
+                cause: vec![PathBuf::from("/ws/plugin/src/lib.rs")],
+            },
+            Event::BuildSuperseded {
+                packages: vec!["plugin".into()],
+                duration: Duration::from_millis(3),
+            },
+            Event::AssetsChanged {
+                paths: vec![PathBuf::from("/ws/plugin/static/a.css")],
+            },
+            Event::Warning("careful".into()),
+            failed(5),
+        ];
+        let ended = run_with(
+            events,
+            &mut log,
+            &crossbeam_channel::never(),
+            &crossbeam_channel::never(),
+        );
+        assert!(matches!(ended, Err(WatchError::Gone)), "{ended:?}");
+        assert_eq!(
+            log.calls,
+            [
+                "build_started plugin 0",
+                "event BuildStarted",
+                "build_finished 7",
+                "event BuildFinished",
+                "event ArtifactReady",
+                "ready",
+                "changed 1",
+                "event Changed",
+                "build_started plugin 1",
+                "event BuildStarted",
+                "build_superseded 3",
+                "event BuildSuperseded",
+                "assets_changed 1",
+                "event AssetsChanged",
+                "warning careful",
+                "event Warning",
+                "build_failed 5 error: oops 0",
+                "event BuildFailed",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_ready_library_carries_the_changes_since_the_last_one_across_failed_builds() {
+        let mut log = Log::default();
+        let events = vec![
+            finished(10),
+            artifact("/t/one.so", false),
+            changed("/ws/plugin/src/a.rs"),
+            failed(4),
+            changed("/ws/plugin/src/b.rs"),
+            finished(20),
+            artifact("/t/two.so", true),
+        ];
+        let _ = run_with(
+            events,
+            &mut log,
+            &crossbeam_channel::never(),
+            &crossbeam_channel::never(),
+        );
+        let [one, two] = &log.ready[..] else {
+            panic!("{:?}", log.ready)
+        };
+        assert_eq!(one.artifact, Path::new("/t/one.so"));
+        assert!(one.changed.is_empty() && !one.fresh && one.outside.is_none());
+        assert_eq!(one.build, Duration::from_millis(10));
+        assert_eq!(two.artifact, Path::new("/t/two.so"));
+        assert_eq!(
+            two.changed,
+            [
+                PathBuf::from("/ws/plugin/src/a.rs"),
+                PathBuf::from("/ws/plugin/src/b.rs")
+            ]
+        );
+        assert_eq!(two.build, Duration::from_millis(20));
+        assert!(two.fresh, "cargo found the file up to date");
+    }
+
+    #[test]
+    fn a_fatal_event_ends_the_loop_with_its_error_and_is_not_handed_on() {
+        let mut log = Log::default();
+        let events = vec![
+            changed("/ws/plugin/src/lib.rs"),
+            Event::Fatal(hotdev_watcher::Error::NoCrates),
+            Event::Warning("never seen".into()),
+        ];
+        let ended = run_with(
+            events,
+            &mut log,
+            &crossbeam_channel::never(),
+            &crossbeam_channel::never(),
+        );
+        assert!(
+            matches!(
+                ended,
+                Err(WatchError::Fatal(hotdev_watcher::Error::NoCrates))
+            ),
+            "{ended:?}"
+        );
+        assert_eq!(log.calls, ["changed 1", "event Changed"]);
+    }
+
+    #[test]
+    fn stop_a_break_from_the_host_or_closed_messages_end_the_loop_without_error() {
+        // Stop, asked before anything happens (the watcher's channel stays open).
+        let (_events_tx, events) = crossbeam_channel::unbounded();
+        let (stop_tx, stop) = crossbeam_channel::bounded(1);
+        stop_tx.send(()).unwrap();
+        let mut log = Log::default();
+        let mut core = Core::detached(events.clone(), PathBuf::from("/ws/plugin"));
+        assert!(
+            core.run(&mut log, &stop, &crossbeam_channel::never())
+                .is_ok()
+        );
+        assert!(log.calls.is_empty(), "{:?}", log.calls);
+
+        // The host's message says Break; the messages before it were handed on.
+        let (messages_tx, messages) = crossbeam_channel::unbounded();
+        messages_tx.send("hello").unwrap();
+        messages_tx.send("end").unwrap();
+        let mut log = Log::default();
+        assert!(
+            core.run(&mut log, &crossbeam_channel::never(), &messages)
+                .is_ok()
+        );
+        assert_eq!(log.calls, ["message hello", "message end"]);
+
+        // The host's messages closed.
+        drop(messages_tx);
+        let mut log = Log::default();
+        assert!(
+            core.run(&mut log, &crossbeam_channel::never(), &messages)
+                .is_ok()
+        );
+
+        // `ready` says Break: the events after it stay unread.
+        let mut log = Log {
+            break_on_ready: true,
+            ..Log::default()
+        };
+        let events = vec![finished(1), artifact("/t/x.so", false), changed("/x")];
+        let ended = run_with(
+            events,
+            &mut log,
+            &crossbeam_channel::never(),
+            &crossbeam_channel::never(),
+        );
+        assert!(ended.is_ok());
+        assert_eq!(log.calls.last().map(String::as_str), Some("ready"));
+    }
+
+    #[test]
+    fn a_deadline_the_host_sets_is_kept_when_nothing_else_happens() {
+        let (_events_tx, events) = crossbeam_channel::unbounded();
+        let (messages_tx, messages) = crossbeam_channel::unbounded();
+        let (passed_tx, passed) = crossbeam_channel::unbounded();
+        let mut log = Log {
+            deadline: Some(Instant::now()),
+            on_deadline: Some(passed_tx),
+            ..Log::default()
+        };
+        let mut core = Core::detached(events, PathBuf::from("/ws/plugin"));
+        let stop = crossbeam_channel::never();
+        std::thread::scope(|s| {
+            let looping = s.spawn(|| core.run(&mut log, &stop, &messages));
+            // The deadline has passed at once; once it was kept (and cleared), a message
+            // ends the loop.
+            passed.recv().unwrap();
+            messages_tx.send("end").unwrap();
+            assert!(looping.join().unwrap().is_ok());
+        });
+        assert_eq!(log.calls, ["deadline_passed", "message end"]);
+    }
 }
