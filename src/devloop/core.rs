@@ -9,24 +9,8 @@
 //! in this process, send it to a worker process, restart a program) is the host's
 //! business.
 //!
-//! # The loop
-//!
-//! [`Core::run`] is the loop every host runs: it waits for the watcher's next event, the
-//! host's own messages, a deadline the host sets, or the request to stop, and hands each
-//! to the host's [`Follower`], one at a time on the caller's thread:
-//!
-//! ```text
-//!  watcher event ──► Core::step ──► the method for its kind (changed, build_started,
-//!                     (notes the      build_finished, build_failed, build_superseded,
-//!                      changes and    assets_changed, warning), then event(whole event),
-//!                      the build's    then ready(Ready) when a library is ready
-//!                      duration)
-//!  host message  ──► Follower::message        deadline ──► Follower::deadline_passed
-//!  stop          ──► Ok(())                   Event::Fatal or a closed watcher ──► Err
-//! ```
-//!
-//! A host that also reads channels of its own passes them as the `messages` of
-//! [`Core::run`] (or selects itself and passes each watcher event to [`Core::step`]).
+//! [`Core::run`] is the loop every host runs; a host says what it does at each step by
+//! implementing [`Follower`].
 //!
 //! Its users: [`HotPlugin`](super::HotPlugin) (the library's dev loop), `hotdev run` (the
 //! host program's loop: its "plugin" is the host's binary), `hotdev serve` (in its own
@@ -107,10 +91,24 @@ pub enum WatchError {
 
 /// What a host does at each step of the dev loop ([`Core::run`], [`Core::step`]).
 ///
+/// [`Core::run`] waits for the watcher's next event, the host's own messages, a deadline
+/// the host sets, or the request to stop, and hands each to the host's `Follower`, one at
+/// a time on the caller's thread:
+///
+/// ```text
+///  watcher event ──► Core::step ──► the method for its kind (changed, build_started,
+///                     (notes the      build_finished, build_failed, build_superseded,
+///                      changes and    assets_changed, warning), then event(whole event),
+///                      the build's    then ready(Ready) when a library is ready
+///                      duration)
+///  host message  ──► message        deadline ──► deadline_passed
+///  stop          ──► Ok(())         Event::Fatal or a closed watcher ──► Err(WatchError)
+/// ```
+///
 /// Only [`ready`](Self::ready) must be written: every other method does nothing unless the
-/// host overrides it. For one watcher event the core calls the method for its kind first,
-/// then [`event`](Self::event) with the whole event, then `ready` when the event is a
-/// library (or binary) ready to use.
+/// host overrides it. A host that reads channels of its own passes them as the `messages`
+/// of [`Core::run`] (or runs its own `select!` and passes each watcher event to
+/// [`Core::step`]).
 pub trait Follower {
     /// The host's own messages, read beside the watcher's events (`()` for none).
     type Message;
@@ -196,7 +194,7 @@ impl Core {
 
     /// Follows the watcher until `stop` receives (or its senders are gone), `follower`
     /// says `Break`, or `messages` closes: then `Ok`. Ends with an error when the watcher
-    /// is gone. See the [module docs](self) for the order of calls. Hosts with no messages
+    /// is gone. See [`Follower`] for the order of calls. Hosts with no messages
     /// of their own pass `&crossbeam_channel::never()`.
     pub fn run<F: Follower>(
         &mut self,
@@ -231,9 +229,8 @@ impl Core {
         }
     }
 
-    /// Takes note of one watcher event and hands it to `follower` (see the
-    /// [module docs](self)); for a host that runs a `select!` of its own over
-    /// [`events`](Self::events). [`Event::Fatal`] is returned as the error.
+    /// Takes note of one watcher event and hands it to `follower` (see [`Follower`]); for
+    /// a host that runs a `select!` of its own over [`events`](Self::events). [`Event::Fatal`] is returned as the error.
     pub fn step<F: Follower>(
         &mut self,
         event: Event,
