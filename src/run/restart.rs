@@ -315,7 +315,7 @@ impl Loop {
         std::fs::create_dir_all(&self.copies)?;
         let name = format!("{}-{}-{}", self.host.bin, std::process::id(), self.runs + 1);
         let copy = self.copies.join(&name);
-        hotdev_host::shadow::copy_into_place(binary, &copy)?;
+        copy_executable(binary, &copy)?;
         Ok(copy)
     }
 
@@ -340,6 +340,14 @@ impl Loop {
     }
 }
 
+/// Copies the executable `from` to `to` (never seen half-written), executable by its owner
+/// only. The shadow directory's copy makes a private file that nobody may execute.
+fn copy_executable(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    hotdev_host::shadow::copy_into_place(from, to)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700))
+}
+
 fn describe_stop(stopped: &Stopped) -> String {
     if stopped.killed {
         format!("killed after {} ms", millis(stopped.took))
@@ -356,5 +364,24 @@ fn describe_status(status: Option<std::process::ExitStatus>) -> String {
     match status {
         Some(status) => status.to_string(),
         None => "status unknown".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Regression: the private copy of the host's binary was written without its mode, and
+    /// every start failed with "Permission denied" (HD087).
+    #[test]
+    fn the_private_copy_of_the_binary_can_be_started_by_its_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("true-copy");
+        copy_executable(Path::new("/bin/true"), &copy).unwrap();
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{mode:o}");
+        let status = std::process::Command::new(&copy).status().unwrap();
+        assert!(status.success(), "{status}");
     }
 }
