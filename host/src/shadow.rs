@@ -320,6 +320,9 @@ fn make_locked_dir(dir: &Path) -> io::Result<File> {
 /// new private file `.<name>.partial` beside `to` (created fresh, never written through
 /// an existing file or link), which is then renamed over `to`. On an error the partial
 /// file is removed and `to` is left as it was.
+///
+/// The copy is its owner's alone, and keeps the owner's permissions of `from` (on Unix:
+/// an executable stays executable, mode `0700`; a library is `0600`).
 pub fn copy_into_place(from: &Path, to: &Path) -> io::Result<()> {
     let name = to
         .file_name()
@@ -330,6 +333,12 @@ pub fn copy_into_place(from: &Path, to: &Path) -> io::Result<()> {
         let mut file = os::create_new_private(&partial)?;
         io::copy(&mut source, &mut file)?;
         file.flush()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = source.metadata()?.permissions().mode() & 0o700;
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
         drop(file);
         fs::rename(&partial, to)
     })();
@@ -400,6 +409,25 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 2, "a partial file remained: {names:?}");
+
+        // The owner's permissions come along: an executable stays executable, the copy
+        // stays private.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&from, fs::Permissions::from_mode(0o755)).unwrap();
+            copy_into_place(&from, &to).unwrap();
+            assert_eq!(
+                fs::metadata(&to).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+            fs::set_permissions(&from, fs::Permissions::from_mode(0o644)).unwrap();
+            copy_into_place(&from, &to).unwrap();
+            assert_eq!(
+                fs::metadata(&to).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
 
         // A missing source leaves the destination as it was, and no partial file.
         let err = copy_into_place(&dir.path().join("missing"), &to).unwrap_err();

@@ -31,20 +31,20 @@ mod core;
 mod report;
 
 use std::io::{self, IsTerminal};
-use std::ops::Deref;
+use std::ops::{ControlFlow, Deref};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, Sender};
 use hotdev_watcher::Config;
 
 use crate::reload_hooks::ReloadHooks;
 use reloadable::PluginInterface;
 use report::{Reporter, describe_changes, ms};
 
-pub use self::core::{BuildError, Core, Outside, Ready};
+pub use self::core::{BuildError, Core, Follower, Outside, Ready, WatchError};
 
 // What a host needs next to `HotPlugin`, so that it depends on hotdev alone.
 pub use crate::reload_hooks::ReloadHold;
@@ -262,15 +262,14 @@ impl<I: PluginInterface> HotPlugin<I> {
         let thread = std::thread::Builder::new()
             .name("hotdev-devloop".into())
             .spawn(move || {
-                follow(Follow {
+                let f = Follow {
                     plugin: follower,
-                    core,
-                    host_rx,
                     stop: stop_rx,
                     tx,
                     reporter,
                     hooks: loop_hooks,
-                })
+                };
+                follow(core, f, host_rx)
             })
             .expect("spawning the dev loop thread");
         let hot = HotPlugin {
@@ -352,101 +351,122 @@ impl<I: PluginInterface> Drop for HotPlugin<I> {
     }
 }
 
+/// The library's dev loop on its thread: swaps each ready library into the plugin and
+/// forwards every event to the host's channel.
 struct Follow<I: PluginInterface> {
     plugin: Plugin<I>,
-    /// The watcher; dropped (cargo stopped) when the loop ends.
-    core: Core,
-    host_rx: Receiver<hotdev_host::Event>,
     stop: Receiver<()>,
     tx: Sender<DevEvent>,
     reporter: Reporter,
     hooks: Arc<ReloadHooks>,
 }
 
-fn follow<I: PluginInterface>(f: Follow<I>) {
-    let Follow {
-        plugin,
-        mut core,
-        host_rx,
-        stop,
-        tx,
-        reporter,
-        hooks,
-    } = f;
-    let watch_rx = core.events().clone();
-    loop {
-        select! {
-            recv(stop) -> _ => return,
-            recv(host_rx) -> event => match event {
-                Ok(e) => {
-                    reporter.host(&e);
-                    let _ = tx.send(DevEvent::Host(e));
-                }
-                Err(_) => return,
-            },
-            recv(watch_rx) -> event => {
-                let Ok(event) = event else { return };
-                reporter.watch(&event);
-                let ready = core.follow(&event);
-                let _ = tx.send(DevEvent::Watch(event));
-                if let Some(Ready { artifact: path, changed: cause, build, outside, .. }) = ready {
-                    if let Some(Outside { packages, paths, .. }) = outside {
-                        reporter.line(&format!(
-                            "hotdev: {} changed outside the plugin crate ({}); if the host \
-                             compiles it too, the host runs its old build of it: restart the \
-                             host to use the change",
-                            describe_changes(&paths),
-                            packages.join(", ")
-                        ));
-                        let _ = tx.send(DevEvent::OutsidePluginChanged {
-                            packages: packages.clone(),
-                            paths,
-                        });
-                        if I::DECL.rust_types {
-                            // The check at load compares each crossing type's identity, not
-                            // its definition: an edited crate that host and plugin both
-                            // compile keeps its identity, and the host still has the old
-                            // definition. Refuse rather than risk two layouts of one type.
-                            let e = LoadError::OutsideChange {
-                                path: path.clone(),
-                                packages,
-                            };
-                            reporter.line(&format!("hotdev: {e}\n  fix: {}", e.fix()));
-                            let _ = tx.send(DevEvent::Rejected(e));
-                            continue;
-                        }
-                    }
-                    let Some(held) = hooks.begin_swap(&stop) else { return };
-                    if held >= Duration::from_millis(1) {
-                        tracing::debug!(waited = ?held, "a reload waited for the host's holds");
-                    }
-                    let result = plugin.reload(&path);
-                    hooks.end_swap(result.as_ref().ok().map(|r| r.generation));
-                    match result {
-                        Ok(r) => {
-                            reporter.line(&format!(
-                                "hotdev: {} -> hot-reloaded, generation {} live (build {}, load {}, swap {:.1} µs)",
-                                describe_changes(&cause),
-                                r.generation,
-                                ms(build),
-                                ms(r.load),
-                                r.swap.as_secs_f64() * 1e6
-                            ));
-                            let _ = tx.send(DevEvent::Reloaded {
-                                generation: r.generation,
-                                changed: cause,
-                                build,
-                                load: r.load,
-                                swap: r.swap,
-                            });
-                        }
-                        Err(e) => {
-                            reporter.line(&format!("hotdev: {e}\n  fix: {}", e.fix()));
-                            let _ = tx.send(DevEvent::Rejected(e));
-                        }
-                    }
-                }
+/// Runs the loop until the handle stops it; the watcher (`core`) is shut down as it ends.
+fn follow<I: PluginInterface>(
+    mut core: Core,
+    mut f: Follow<I>,
+    host_rx: Receiver<hotdev_host::Event>,
+) {
+    let stop = f.stop.clone();
+    let ended = core.run(&mut f, &stop, &host_rx);
+    if let Err(WatchError::Fatal(error)) = ended {
+        // The watcher's last event: the host hears it like every other.
+        let event = hotdev_watcher::Event::Fatal(error);
+        f.reporter.watch(&event);
+        let _ = f.tx.send(DevEvent::Watch(event));
+    }
+    core.shutdown();
+}
+
+impl<I: PluginInterface> Follower for Follow<I> {
+    type Message = hotdev_host::Event;
+
+    fn event(&mut self, event: hotdev_watcher::Event) {
+        self.reporter.watch(&event);
+        let _ = self.tx.send(DevEvent::Watch(event));
+    }
+
+    fn message(&mut self, event: hotdev_host::Event) -> ControlFlow<()> {
+        self.reporter.host(&event);
+        let _ = self.tx.send(DevEvent::Host(event));
+        ControlFlow::Continue(())
+    }
+
+    fn ready(&mut self, ready: Ready) -> ControlFlow<()> {
+        let Ready {
+            artifact: path,
+            changed: cause,
+            build,
+            outside,
+            ..
+        } = ready;
+        let Follow {
+            plugin,
+            stop,
+            tx,
+            reporter,
+            hooks,
+        } = self;
+        if let Some(Outside {
+            packages, paths, ..
+        }) = outside
+        {
+            reporter.line(&format!(
+                "hotdev: {} changed outside the plugin crate ({}); if the host \
+                 compiles it too, the host runs its old build of it: restart the \
+                 host to use the change",
+                describe_changes(&paths),
+                packages.join(", ")
+            ));
+            let _ = tx.send(DevEvent::OutsidePluginChanged {
+                packages: packages.clone(),
+                paths,
+            });
+            if I::DECL.rust_types {
+                // The check at load compares each crossing type's identity, not its
+                // definition: an edited crate that host and plugin both compile keeps its
+                // identity, and the host still has the old definition. Refuse rather than
+                // risk two layouts of one type.
+                let e = LoadError::OutsideChange {
+                    path: path.clone(),
+                    packages,
+                };
+                reporter.line(&format!("hotdev: {e}\n  fix: {}", e.fix()));
+                let _ = tx.send(DevEvent::Rejected(e));
+                return ControlFlow::Continue(());
             }
         }
+        let Some(held) = hooks.begin_swap(stop) else {
+            return ControlFlow::Break(());
+        };
+        if held >= Duration::from_millis(1) {
+            tracing::debug!(waited = ?held, "a reload waited for the host's holds");
+        }
+        let result = plugin.reload(&path);
+        hooks.end_swap(result.as_ref().ok().map(|r| r.generation));
+        match result {
+            Ok(r) => {
+                reporter.line(&format!(
+                    "hotdev: {} -> hot-reloaded, generation {} live (build {}, load {}, swap {:.1} µs)",
+                    describe_changes(&cause),
+                    r.generation,
+                    ms(build),
+                    ms(r.load),
+                    r.swap.as_secs_f64() * 1e6
+                ));
+                let _ = tx.send(DevEvent::Reloaded {
+                    generation: r.generation,
+                    changed: cause,
+                    build,
+                    load: r.load,
+                    swap: r.swap,
+                });
+            }
+            Err(e) => {
+                reporter.line(&format!("hotdev: {e}\n  fix: {}", e.fix()));
+                let _ = tx.send(DevEvent::Rejected(e));
+            }
+        }
+        ControlFlow::Continue(())
     }
 }
