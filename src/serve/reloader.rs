@@ -40,6 +40,8 @@ pub(super) struct Reloader {
 }
 
 impl Target for Reloader {
+    type Message = ();
+
     fn building(&mut self) {
         self.shared.hub.building();
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::Receiver;
 
 use super::reloader::{Reloader, stop_serving};
 use super::watch::Watch;
@@ -30,26 +30,18 @@ pub(super) fn single_process(
             return Err(error);
         }
     };
-    let changes = watch.events();
     let (mut reloader, host_thread) = Reloader::start(
         Arc::clone(&shared),
         opts.handler_timeout,
         opts.keep_state,
         opts.open.then_some(url),
     )?;
-    let outcome = loop {
-        select! {
-            recv(shutdown) -> _ => break Ok(()),
-            recv(changes) -> event => match event {
-                Ok(event) => {
-                    if let Err(error) = watch.on_watch(&shared, &mut reloader, event) {
-                        break Err(error);
-                    }
-                }
-                Err(_) => break Err(anyhow::anyhow!("the watcher stopped")),
-            },
-        }
-    };
+    let outcome = watch.run(
+        &shared,
+        &mut reloader,
+        &shutdown,
+        &crossbeam_channel::never(),
+    );
     shared.term.stop_spinner();
     stop_serving(&shared, server, reloader, host_thread, || watch.shutdown());
     outcome

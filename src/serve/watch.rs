@@ -1,19 +1,27 @@
-//! The watcher loop: what the watcher reports (changes, builds, failures, static files)
-//! goes to the terminal, `--events` and a [`Target`] that loads the artifacts.
+//! `hotdev serve`'s part of the dev loop: what it does at each step of
+//! [`Core::run`](crate::devloop::Core::run). What the watcher reports (changes, builds,
+//! failures, static files) goes to the terminal, `--events` and a [`Target`] that loads
+//! the artifacts: the server in this process (`single.rs`) or the supervisor's worker
+//! (`supervisor/`).
 
 use std::io::{self, IsTerminal};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use hotdev_watcher::Config;
+use hotdev_watcher::{Config, Diagnostic};
 
 use super::diagnostics::Failure;
 use super::{ServeOptions, Shared, display_dir};
-use crate::devloop::Core;
+use crate::devloop::{Core, Follower, Ready};
 use crate::events::{Event, millis};
 
 /// Where the watcher's news goes: the server in this process, or the worker process.
 pub(super) trait Target {
+    /// The target's own messages, read beside the watcher's events (`()` for none).
+    type Message;
+
     /// A build started.
     fn building(&mut self);
     /// The build failed.
@@ -24,15 +32,30 @@ pub(super) trait Target {
     fn load(&mut self, path: &Path, build_ms: Option<u64>);
     /// The generation serving, for the terminal.
     fn serving(&self) -> Option<u64>;
+    /// One of the target's own messages.
+    fn message(&mut self, _message: Self::Message) {}
+    /// When [`deadline_passed`](Self::deadline_passed) should be called, if ever.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// The [`deadline`](Self::deadline) passed with nothing else to do.
+    fn deadline_passed(&mut self) {}
 }
 
-/// Follows the watcher through the dev loop's [`Core`]: reports changes and builds, and
-/// hands artifacts to the target.
+/// The watcher on the plugin crate (the dev loop's [`Core`]) and what serve shows about
+/// the crate. The two are apart so that the core can run while a [`Follow`] borrows the
+/// rest.
 pub(super) struct Watch {
     core: Core,
+    plugin: PluginCrate,
+}
+
+/// What the terminal says about the plugin crate.
+struct PluginCrate {
+    /// The plugin directory as the user gave it.
     name: String,
     /// The canonical plugin directory (asset paths are shown relative to it).
-    plugin_dir: PathBuf,
+    dir: PathBuf,
 }
 
 impl Watch {
@@ -53,93 +76,97 @@ impl Watch {
         })?;
         Ok(Watch {
             core,
-            name: display_dir(&opts.plugin_dir),
-            plugin_dir,
+            plugin: PluginCrate {
+                name: display_dir(&opts.plugin_dir),
+                dir: plugin_dir,
+            },
         })
     }
 
-    /// The watcher's events, to pass to [`on_watch`](Self::on_watch).
-    pub(super) fn events(&self) -> Receiver<hotdev_watcher::Event> {
-        self.core.events().clone()
+    /// Follows the watcher until `stop` receives, reporting to the terminal and
+    /// `--events` and handing builds, failures and static files to `target` (and
+    /// `messages` to [`Target::message`]). Ends with an error when the watcher stops.
+    pub(super) fn run<T: Target>(
+        &mut self,
+        shared: &Shared,
+        target: &mut T,
+        stop: &Receiver<()>,
+        messages: &Receiver<T::Message>,
+    ) -> anyhow::Result<()> {
+        let mut follow = Follow {
+            shared,
+            plugin: &self.plugin,
+            target,
+        };
+        self.core
+            .run(&mut follow, stop, messages)
+            .map_err(anyhow::Error::new)
     }
 
     /// Stops the watcher and its cargo.
     pub(super) fn shutdown(&mut self) {
         self.core.shutdown();
     }
+}
 
-    pub(super) fn on_watch(
-        &mut self,
-        shared: &Shared,
-        target: &mut dyn Target,
-        event: hotdev_watcher::Event,
-    ) -> anyhow::Result<()> {
-        use hotdev_watcher::Event as W;
-        if let Some(ready) = self.core.follow(&event) {
-            target.load(&ready.artifact, Some(millis(ready.build)));
-            return Ok(());
-        }
-        match event {
-            W::Changed { paths } => {
-                tracing::debug!(?paths, "changed");
-                shared.emit(&Event::Change {
-                    paths: paths.iter().map(|p| p.display().to_string()).collect(),
-                });
-            }
-            W::BuildStarted { .. } => {
-                // The hub (what browsers and /__hotdev/status see) changes before the JSON
-                // event goes out, so that a script reacting to the event sees the same state.
-                target.building();
-                shared.emit(&Event::BuildStarted);
-                shared.term.build_started(&self.name);
-            }
-            W::BuildFinished { duration, .. } => {
-                shared.term.stop_spinner();
-                shared.emit(&Event::BuildFinished {
-                    ms: millis(duration),
-                });
-            }
-            W::BuildFailed {
-                duration,
-                diagnostics,
-                messages,
-                ..
-            } => {
-                shared.term.stop_spinner();
-                let ms = millis(duration);
-                let serving = match target.serving() {
-                    Some(g) => format!("generation {g} keeps serving"),
-                    None => "nothing is serving yet".to_string(),
-                };
-                shared
-                    .term
-                    .line(&format!("build failed after {ms} ms; {serving}"));
-                shared.term.verbatim(&diagnostics);
-                let failure = Failure::from_build(&messages, &diagnostics, &self.plugin_dir);
-                let message = failure.rendered.clone();
-                target.build_failed(failure, ms);
-                shared.emit(&Event::BuildFailed { message, ms });
-            }
-            W::BuildSuperseded { duration, .. } => {
-                tracing::debug!(ms = millis(duration), "build superseded by a newer change");
-            }
-            W::AssetsChanged { paths } => self.assets_changed(shared, target, &paths),
-            W::Warning(message) => {
-                shared.term.line(&format!("warning: {message}"));
-                shared.emit(&Event::Warning { message });
-            }
-            W::Fatal(error) => {
-                shared.term.stop_spinner();
-                return Err(anyhow::Error::new(error).context("the watcher stopped"));
-            }
-            #[allow(unreachable_patterns)] // The watcher's events are non-exhaustive.
-            other => tracing::debug!(?other, "unhandled watcher event"),
-        }
-        Ok(())
+/// Serve's [`Follower`]: the terminal and `--events` through `shared`, the rest to the
+/// target.
+struct Follow<'a, T> {
+    shared: &'a Shared,
+    plugin: &'a PluginCrate,
+    target: &'a mut T,
+}
+
+impl<T: Target> Follower for Follow<'_, T> {
+    type Message = T::Message;
+
+    fn changed(&mut self, paths: &[PathBuf]) {
+        tracing::debug!(?paths, "changed");
+        self.shared.emit(&Event::Change {
+            paths: paths.iter().map(|p| p.display().to_string()).collect(),
+        });
+    }
+
+    fn build_started(&mut self, _packages: &[String], _cause: &[PathBuf]) {
+        // The hub (what browsers and /__hotdev/status see) changes before the JSON event
+        // goes out, so that a script reacting to the event sees the same state.
+        self.target.building();
+        self.shared.emit(&Event::BuildStarted);
+        self.shared.term.build_started(&self.plugin.name);
+    }
+
+    fn build_finished(&mut self, duration: Duration) {
+        self.shared.term.stop_spinner();
+        self.shared.emit(&Event::BuildFinished {
+            ms: millis(duration),
+        });
+    }
+
+    fn build_failed(&mut self, duration: Duration, diagnostics: &str, messages: &[Diagnostic]) {
+        let shared = self.shared;
+        shared.term.stop_spinner();
+        let ms = millis(duration);
+        let serving = match self.target.serving() {
+            Some(g) => format!("generation {g} keeps serving"),
+            None => "nothing is serving yet".to_string(),
+        };
+        shared
+            .term
+            .line(&format!("build failed after {ms} ms; {serving}"));
+        shared.term.verbatim(diagnostics);
+        let failure = Failure::from_build(messages, diagnostics, &self.plugin.dir);
+        let message = failure.rendered.clone();
+        self.target.build_failed(failure, ms);
+        shared.emit(&Event::BuildFailed { message, ms });
+    }
+
+    fn build_superseded(&mut self, duration: Duration) {
+        tracing::debug!(ms = millis(duration), "build superseded by a newer change");
     }
 
     /// Static files changed (no build): the terminal, the events and the browsers hear it.
-    fn assets_changed(&self, shared: &Shared, target: &mut dyn Target, paths: &[PathBuf]) {
+    fn assets_changed(&mut self, paths: &[PathBuf]) {
+        let shared = self.shared;
         let Some(files) = &shared.static_dir else {
             return;
         };
@@ -148,7 +175,7 @@ impl Watch {
             let Some(url) = files.url_for(path) else {
                 continue;
             };
-            let shown = path.strip_prefix(&self.plugin_dir).unwrap_or(path);
+            let shown = path.strip_prefix(&self.plugin.dir).unwrap_or(path);
             let what = if url.to_ascii_lowercase().ends_with(".css") {
                 "open pages swap the stylesheet"
             } else {
@@ -164,7 +191,204 @@ impl Watch {
             urls.push(url);
         }
         if !urls.is_empty() {
-            target.assets_changed(&urls);
+            self.target.assets_changed(&urls);
         }
+    }
+
+    fn warning(&mut self, message: &str) {
+        self.shared.term.line(&format!("warning: {message}"));
+        self.shared.emit(&Event::Warning {
+            message: message.to_string(),
+        });
+    }
+
+    fn ready(&mut self, ready: Ready) -> ControlFlow<()> {
+        self.target.load(&ready.artifact, Some(millis(ready.build)));
+        ControlFlow::Continue(())
+    }
+
+    fn message(&mut self, message: T::Message) -> ControlFlow<()> {
+        self.target.message(message);
+        ControlFlow::Continue(())
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.target.deadline()
+    }
+
+    fn deadline_passed(&mut self) {
+        self.target.deadline_passed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Write};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::allowed_hosts::AllowedHosts;
+    use crate::events::EventWriter;
+    use crate::serve::shared::Gens;
+    use crate::term::Term;
+
+    /// What the terminal, `--events` and the target were told, in order.
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    /// Writes each event's JSON line into the log.
+    struct Lines(Log, Vec<u8>);
+
+    impl Write for Lines {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            self.1.extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            let text = String::from_utf8_lossy(&self.1).trim_end().to_string();
+            self.1.clear();
+            self.0.lock().unwrap().push(format!("event {text}"));
+            Ok(())
+        }
+    }
+
+    struct Fake {
+        log: Log,
+        serving: Option<u64>,
+        restart_at: Option<Instant>,
+    }
+
+    impl Target for Fake {
+        type Message = &'static str;
+
+        fn building(&mut self) {
+            self.log.lock().unwrap().push("target building".into());
+        }
+        fn build_failed(&mut self, failure: Failure, ms: u64) {
+            let line = format!("target build_failed {ms} {}", failure.rendered.trim_end());
+            self.log.lock().unwrap().push(line);
+        }
+        fn assets_changed(&mut self, urls: &[String]) {
+            let line = format!("target assets {}", urls.join(","));
+            self.log.lock().unwrap().push(line);
+        }
+        fn load(&mut self, path: &Path, build_ms: Option<u64>) {
+            let line = format!("target load {} {build_ms:?}", path.display());
+            self.log.lock().unwrap().push(line);
+        }
+        fn serving(&self) -> Option<u64> {
+            self.serving
+        }
+        fn message(&mut self, message: &'static str) {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("target message {message}"));
+        }
+        fn deadline(&self) -> Option<Instant> {
+            self.restart_at
+        }
+        fn deadline_passed(&mut self) {
+            self.restart_at = None;
+            self.log.lock().unwrap().push("target deadline".into());
+        }
+    }
+
+    /// A `Shared` whose terminal lines and events go to `log`.
+    fn shared(log: &Log) -> Shared {
+        let lines = Arc::clone(log);
+        let term = Term::forwarding(Box::new(move |text| {
+            lines.lock().unwrap().push(format!("term {text}"));
+        }));
+        let events = EventWriter::new(Lines(Arc::clone(log), Vec::new()));
+        Shared::new(
+            term,
+            Some(events),
+            None,
+            Duration::from_secs(1),
+            Gens::ONE_PROCESS,
+            AllowedHosts::new(),
+        )
+    }
+
+    #[test]
+    fn each_step_reaches_the_terminal_the_events_and_the_target_in_order() {
+        let log = Log::default();
+        let shared = shared(&log);
+        let plugin = PluginCrate {
+            name: "my-plugin".into(),
+            dir: PathBuf::from("/ws/my-plugin"),
+        };
+        let mut target = Fake {
+            log: Arc::clone(&log),
+            serving: Some(3),
+            restart_at: None,
+        };
+        let mut follow = Follow {
+            shared: &shared,
+            plugin: &plugin,
+            target: &mut target,
+        };
+        follow.changed(&[PathBuf::from("/ws/my-plugin/src/lib.rs")]);
+        follow.build_started(&["my-plugin".into()], &[]);
+        follow.build_failed(Duration::from_millis(12), "error: oops\n", &[]);
+        follow.build_finished(Duration::from_millis(34));
+        let ready = Ready {
+            artifact: PathBuf::from("/t/lib.so"),
+            changed: Vec::new(),
+            build: Duration::from_millis(34),
+            outside: None,
+            fresh: false,
+        };
+        assert!(follow.ready(ready).is_continue());
+        follow.warning("careful");
+        assert!(follow.message("hello").is_continue());
+        assert_eq!(follow.deadline(), None);
+
+        let mut log = log.lock().unwrap().clone();
+        // Off a terminal, a build says so in a line; on one, a spinner shows instead.
+        log.retain(|line| line != "term building my-plugin");
+        assert_eq!(
+            log,
+            [
+                r#"event {"event":"change","paths":["/ws/my-plugin/src/lib.rs"]}"#,
+                // The hub hears of the build before a script does.
+                "target building",
+                r#"event {"event":"build_started"}"#,
+                "term build failed after 12 ms; generation 3 keeps serving",
+                "term error: oops",
+                "target build_failed 12 error: oops",
+                r#"event {"event":"build_failed","message":"error: oops\n","ms":12}"#,
+                r#"event {"event":"build_finished","ms":34}"#,
+                "target load /t/lib.so Some(34)",
+                "term warning: careful",
+                r#"event {"event":"warning","message":"careful"}"#,
+                "target message hello",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_targets_deadline_is_the_loops() {
+        let log = Log::default();
+        let shared = shared(&log);
+        let plugin = PluginCrate {
+            name: "p".into(),
+            dir: PathBuf::from("/ws/p"),
+        };
+        let at = Instant::now();
+        let mut target = Fake {
+            log: Arc::clone(&log),
+            serving: None,
+            restart_at: Some(at),
+        };
+        let mut follow = Follow {
+            shared: &shared,
+            plugin: &plugin,
+            target: &mut target,
+        };
+        assert_eq!(follow.deadline(), Some(at));
+        follow.deadline_passed();
+        assert_eq!(follow.deadline(), None);
+        assert_eq!(*log.lock().unwrap(), ["target deadline"]);
     }
 }

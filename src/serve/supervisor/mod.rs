@@ -48,7 +48,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, Sender};
 
 use super::diagnostics::Failure;
 use super::restarts::Restarts;
@@ -115,7 +115,6 @@ pub(super) fn run(
     let copies = Copies::create()?;
     let url = super::announce(&shared, opts, addr);
     let mut watch = Watch::start(&shared, opts, plugin_dir.clone())?;
-    let changes = watch.events();
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut sup = Supervisor {
         shared: Arc::clone(&shared),
@@ -145,32 +144,8 @@ pub(super) fn run(
         watch.shutdown();
         return Err(error);
     }
-    let outcome = loop {
-        let timer = match sup.restart_at {
-            Some(at) => crossbeam_channel::at(at),
-            None => crossbeam_channel::never(),
-        };
-        select! {
-            recv(shutdown) -> _ => break Ok(()),
-            recv(changes) -> event => match event {
-                Ok(event) => {
-                    if let Err(error) = watch.on_watch(&shared, &mut sup, event) {
-                        break Err(error);
-                    }
-                }
-                Err(_) => break Err(anyhow::anyhow!("the watcher stopped")),
-            },
-            recv(rx) -> message => {
-                if let Ok(message) = message {
-                    sup.on_worker(message);
-                }
-            }
-            recv(timer) -> _ => {
-                sup.restart_at = None;
-                sup.restart();
-            }
-        }
-    };
+    // The worker's messages never close here: `sup` holds a sender.
+    let outcome = watch.run(&shared, &mut sup, &shutdown, &rx);
     shared.term.stop_spinner();
     sup.stop_worker(&rx);
     if !sup.saw_shutdown {
@@ -181,6 +156,8 @@ pub(super) fn run(
 }
 
 impl Target for Supervisor {
+    type Message = FromWorker;
+
     fn building(&mut self) {
         self.send(&Command::Building);
     }
@@ -234,5 +211,19 @@ impl Target for Supervisor {
 
     fn serving(&self) -> Option<u64> {
         self.serving
+    }
+
+    fn message(&mut self, message: FromWorker) {
+        self.on_worker(message);
+    }
+
+    /// A restart waiting for its backoff.
+    fn deadline(&self) -> Option<Instant> {
+        self.restart_at
+    }
+
+    fn deadline_passed(&mut self) {
+        self.restart_at = None;
+        self.restart();
     }
 }
