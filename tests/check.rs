@@ -137,7 +137,12 @@ fn a_plugin_crate_directory_is_built_then_checked() {
     let out = Command::new(env!("CARGO_BIN_EXE_hotdev"))
         .arg("check")
         .arg(&hello)
-        .env_remove("CARGO_TARGET_DIR")
+        // The target directory the plugins of the serve tests share (tests/support), where
+        // `reloadable` is built once per run; the example's own name is its own there.
+        .env(
+            "CARGO_TARGET_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins"),
+        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

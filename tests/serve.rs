@@ -185,6 +185,7 @@ fn new_refuses_a_non_empty_directory() {
 fn copy_hello(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
     let dir = dir.join(name);
+    support::claim_plugin_name(&dir);
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::copy(example.join("src/lib.rs"), dir.join("src/lib.rs")).unwrap();
     std::fs::create_dir_all(dir.join("static")).unwrap();

@@ -50,8 +50,27 @@ pub fn hotdev_own_target() -> Command {
     command
 }
 
+/// Panics if a plugin crate named after `dir`'s last component was already made by this
+/// test binary: the tests' plugins share [`plugins_target`], where two crates of one name
+/// would write one library path.
+pub fn claim_plugin_name(dir: &Path) {
+    static CLAIMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let name = dir
+        .file_name()
+        .expect("a plugin folder has a name")
+        .to_string_lossy()
+        .into_owned();
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        !claimed.contains(&name),
+        "two tests make a plugin named {name:?}: give each its own name"
+    );
+    claimed.push(name);
+}
+
 /// Runs `hotdev new <dir>` and checks that it succeeded.
 pub fn new_plugin(dir: &Path) {
+    claim_plugin_name(dir);
     let out = hotdev()
         .arg("new")
         .arg(dir)
