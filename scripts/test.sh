@@ -3,31 +3,83 @@
 #
 #   scripts/test.sh            # the whole suite (what CI runs)
 #   scripts/test.sh -p hotdev-host    # extra arguments go to `cargo test`
+#
+# The whole suite runs three parts beside the workspace's tests, at the lowest CPU
+# priority (`nice -n 19`), so that they take only what the workspace's tests leave idle:
+# the loom models, and the egui and tui examples. Their output is printed after the
+# workspace's, each part in one piece.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The browser test drives Debian's Chromium through chromedriver.
+# Whether CI is set (anything but empty, 0 or false), as the browser tests read it.
+in_ci() {
+    case "${CI:-}" in "" | 0 | false) return 1 ;; *) return 0 ;; esac
+}
+
+# The browser test drives Debian's Chromium through chromedriver. Where they cannot be
+# installed, the browser tests fail in CI and say that they were skipped elsewhere.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
     echo "test.sh: installing chromium and chromium-driver for the browser test" >&2
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+    if ! { $sudo apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null; }; then
+        if in_ci; then
+            echo "test.sh: could not install chromium and chromium-driver, which CI needs" >&2
+            exit 1
+        fi
+        echo "test.sh: could not install chromium; the browser tests will say they were skipped" >&2
+    fi
 fi
 
-cargo test --workspace "$@"
+if [ "$#" -ne 0 ]; then
+    exec cargo test --workspace "$@"
+fi
+
+side="$(mktemp -d)"
+trap 'rm -rf "$side"' EXIT
+pids=()
+
+# Runs `"$@"` in the background at the lowest priority, its output to $side/NAME.log and
+# its exit status to $side/NAME.status.
+beside() {
+    local name="$1"
+    shift
+    (
+        set +e
+        nice -n 19 "$@" >"$side/$name.log" 2>&1
+        echo "$?" >"$side/$name.status"
+    ) &
+    pids+=("$!")
+}
 
 # The model checks of the swap/drain protocol (loom), in their own target directory:
 # `--cfg loom` rebuilds the crate with loom's atomics.
-if [ "$#" -eq 0 ]; then
-    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
-        LOOM_MAX_PREEMPTIONS=3 cargo test -p hotdev-host --test loom --release
+beside loom env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
+    LOOM_MAX_PREEMPTIONS=3 cargo test -p hotdev-host --test loom --release
 
-    # The examples with Rust types across the boundary (egui, ratatui): workspaces of
-    # their own, so that the main workspace's build never compiles their GUI crates, and
-    # each in its one world: cargo reads the example's `.cargo/config.toml` (the one
-    # world's flags) only when it runs in that folder, never with `--manifest-path`.
-    for example in egui tui; do
-        (cd "examples/$example" && cargo test)
-    done
-fi
+# The examples with Rust types across the boundary (egui, ratatui): workspaces of their
+# own, so that the main workspace's build never compiles their GUI crates, and each in its
+# one world: cargo reads the example's `.cargo/config.toml` (the one world's flags) only
+# when it runs in that folder, never with `--manifest-path`.
+for example in egui tui; do
+    beside "$example" sh -c 'cd "$1" && exec cargo test' sh "examples/$example"
+done
+
+status=0
+cargo test --workspace || status=$?
+
+for pid in "${pids[@]}"; do
+    wait "$pid" || true
+done
+for name in loom egui tui; do
+    echo
+    echo "== $name (run beside the workspace's tests)"
+    cat "$side/$name.log"
+    part="$(cat "$side/$name.status" 2>/dev/null || echo 1)"
+    if [ "$part" -ne 0 ]; then
+        echo "test.sh: $name failed (exit status $part)" >&2
+        status=1
+    fi
+done
+exit "$status"

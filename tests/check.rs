@@ -1,31 +1,15 @@
 //! `hotdev check` on good and bad inputs: each bad one gives its error code and the fix,
 //! exit status 1, and never a crash.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// Builds a variant of hotdev-host's fixture plugin (see host/tests/fixtures).
-fn fixture(feature: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let name = if feature.is_empty() { "v1" } else { feature };
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("check-fixtures")
-        .join(name);
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args(["build", "--quiet", "--manifest-path"])
-        .arg(root.join("host/tests/fixtures/plugin/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target);
-    if !feature.is_empty() {
-        cmd.args(["--features", feature]);
-    }
-    assert!(cmd.status().unwrap().success(), "building fixture {name}");
-    target.join("debug").join(format!(
-        "{}fixture_plugin{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
-}
+/// The variants of hotdev-host's fixture plugin, built as its tests build them (once per
+/// variant per run, in the target directory they share).
+#[path = "../host/tests/support/fixtures.rs"]
+mod fixtures;
+
+use fixtures::fixture;
 
 fn check(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hotdev"))
@@ -153,7 +137,12 @@ fn a_plugin_crate_directory_is_built_then_checked() {
     let out = Command::new(env!("CARGO_BIN_EXE_hotdev"))
         .arg("check")
         .arg(&hello)
-        .env_remove("CARGO_TARGET_DIR")
+        // The target directory the plugins of the serve tests share (tests/support), where
+        // `reloadable` is built once per run; the example's own name is its own there.
+        .env(
+            "CARGO_TARGET_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins"),
+        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

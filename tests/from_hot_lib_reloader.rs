@@ -70,8 +70,10 @@ fn workspace() -> &'static Path {
     .path()
 }
 
+/// Shared with tests/run.rs, whose copy of the greeter example builds hotdev and its
+/// dependencies too: they compile once per run.
 fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("from-hot-lib-reloader-target")
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples-target")
 }
 
 fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{Http, edit, eventually, hotdev};
 
-/// The first build compiles hotdev and its dependencies into the tests' own target
-/// directory (kept between runs); the machine is small and shared.
+/// The first build compiles hotdev and its dependencies into the target directory the
+/// examples' copies share (kept between runs); the machine is small and shared.
 const FIRST_BUILD: Duration = Duration::from_secs(1200);
 /// Later builds compile the host or the plugin crate and link.
 const BUILD: Duration = Duration::from_secs(400);
@@ -74,7 +74,9 @@ impl Run {
     fn start(ws: &Path, log_dir: &Path) -> Run {
         let stderr_log = log_dir.join("hotdev-run.stderr.log");
         let stderr = std::fs::File::create(&stderr_log).unwrap();
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("run-target");
+        // Shared with tests/from_hot_lib_reloader.rs, whose copies of the examples build
+        // hotdev and its dependencies too: they compile once per run.
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples-target");
         let mut child = hotdev()
             .args(["run", "-p", "greeter-host", "--listen", "127.0.0.1:0"])
             .args(["--events", "-", "--stop-timeout", "60"])

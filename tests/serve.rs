@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    BUILD_TIMEOUT, Http, Server, edit, edit_all, eventually, hotdev, new_plugin,
+    BUILD_TIMEOUT, Http, Server, edit, edit_all, eventually, hotdev, hotdev_own_target, new_plugin,
     processes_mentioning,
 };
 
@@ -179,11 +179,13 @@ fn new_refuses_a_non_empty_directory() {
     );
 }
 
-/// Copies the bundled hello example into `dir/hello`, pointing it at this checkout's
-/// `reloadable`.
-fn copy_hello(dir: &std::path::Path) -> std::path::PathBuf {
+/// Copies the bundled hello example into `dir/<name>`, pointing it at this checkout's
+/// `reloadable`, and names its package `name` (the plugins share a target directory: see
+/// `support::plugins_target`).
+fn copy_hello(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
-    let dir = dir.join("hello");
+    let dir = dir.join(name);
+    support::claim_plugin_name(&dir);
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::copy(example.join("src/lib.rs"), dir.join("src/lib.rs")).unwrap();
     std::fs::create_dir_all(dir.join("static")).unwrap();
@@ -199,6 +201,9 @@ fn copy_hello(dir: &std::path::Path) -> std::path::PathBuf {
         &format!("path = {:?}", reloadable.display().to_string()),
     );
     assert!(manifest.contains(&reloadable.display().to_string()));
+    let renamed = manifest.replacen("name = \"hello\"", &format!("name = {name:?}"), 1);
+    assert_ne!(manifest, renamed, "the example's package is named hello");
+    let manifest = renamed;
     std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
     dir
 }
@@ -218,7 +223,7 @@ fn add_a_field_to_the_visits_state(dir: &std::path::Path) {
 #[test]
 fn a_state_layout_change_resets_the_state_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_hello(tmp.path());
+    let dir = copy_hello(tmp.path(), "hello-reset");
     let mut server = Server::start(&dir, tmp.path());
     server.wait_reloaded(1);
     for _ in 0..3 {
@@ -267,7 +272,7 @@ fn a_state_layout_change_resets_the_state_and_says_so() {
 #[test]
 fn keep_state_refuses_a_state_layout_change() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_hello(tmp.path());
+    let dir = copy_hello(tmp.path(), "hello-kept");
     let mut server = Server::start_with(&dir, tmp.path(), &["--keep-state"]);
     server.wait_reloaded(1);
     server.get("/");
@@ -300,7 +305,7 @@ fn keep_state_refuses_a_state_layout_change() {
 #[test]
 fn hello_example_keeps_its_visit_count_across_reloads() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_hello(tmp.path());
+    let dir = copy_hello(tmp.path(), "hello-visits");
 
     let mut server = Server::start(&dir, tmp.path());
     server.wait_reloaded(1);
@@ -405,7 +410,8 @@ fn an_edit_after_cargo_clean_goes_live() {
     let dir = tmp.path().join("cleaned");
     new_plugin(&dir);
     let lib = dir.join("src/lib.rs");
-    let mut server = Server::start(&dir, tmp.path());
+    // A target directory of its own: `cargo clean` removes it.
+    let mut server = Server::start_in(hotdev_own_target(), &dir, tmp.path(), &[] as &[&str]);
     server.wait_reloaded(1);
     edit(&lib, "Hello from hotdev", "Hello before clean");
     server.wait_reloaded(2);

@@ -19,9 +19,29 @@ use serde_json::Value;
 /// is small and shared).
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// The `hotdev` binary under test, with an environment that lets plugin builds use their
-/// own target directories (not the one this test binary was built in).
+/// The target directory that the plugins of these tests build into (not the one this
+/// test binary was built in): `reloadable` compiles once per run, not once per plugin.
+///
+/// Cargo's lock on it makes concurrent builds wait for each other. Each plugin crate has a
+/// name of its own (its folder's: `greeter`, `crashy`, ...): the libraries of two crates
+/// of one name would be written to one path (`debug/lib<name>.so`), and one test could
+/// load the other's.
+pub fn plugins_target() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins")
+}
+
+/// The `hotdev` binary under test, with an environment whose plugin builds go to
+/// [`plugins_target`].
 pub fn hotdev() -> Command {
+    let mut command = hotdev_own_target();
+    command.env("CARGO_TARGET_DIR", plugins_target());
+    command
+}
+
+/// The `hotdev` binary under test, with an environment that lets plugin builds use their
+/// own target directories (`target/` in the plugin's folder), for a test that needs its
+/// own (one that runs `cargo clean`).
+pub fn hotdev_own_target() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hotdev"));
     command
         .env_remove("CARGO_TARGET_DIR")
@@ -30,8 +50,27 @@ pub fn hotdev() -> Command {
     command
 }
 
+/// Panics if a plugin crate named after `dir`'s last component was already made by this
+/// test binary: the tests' plugins share [`plugins_target`], where two crates of one name
+/// would write one library path.
+pub fn claim_plugin_name(dir: &Path) {
+    static CLAIMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let name = dir
+        .file_name()
+        .expect("a plugin folder has a name")
+        .to_string_lossy()
+        .into_owned();
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        !claimed.contains(&name),
+        "two tests make a plugin named {name:?}: give each its own name"
+    );
+    claimed.push(name);
+}
+
 /// Runs `hotdev new <dir>` and checks that it succeeded.
 pub fn new_plugin(dir: &Path) {
+    claim_plugin_name(dir);
     let out = hotdev()
         .arg("new")
         .arg(dir)

@@ -1,100 +1,16 @@
-//! Builds the fixture plugin (tests/fixtures/plugin) once per variant per test run.
+//! Shared helpers of hotdev-host's tests: the fixture plugins (built once per variant per
+//! test run, see [`fixtures`]), shadow roots, and waiting for events.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+pub mod fixtures;
+
+use std::path::Path;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
+#[allow(unused_imports)] // each test binary uses a part
+pub use fixtures::{fixture, rusty_fixture};
 use hotdev_host::Event;
-
-/// Builds variant `feature` ("" for the default v1, "panic_abort" for v1 built with
-/// `panic = "abort"`) and returns a stable copy of its
-/// library. Each variant has its own target directory, so concurrent test processes never
-/// see each other's half-finished outputs.
-pub fn fixture(feature: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = built.get(feature) {
-        return p.clone();
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugin/Cargo.toml");
-    let name = if feature.is_empty() { "v1" } else { feature };
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("fixtures")
-        .join(name);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "--manifest-path"])
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(&target);
-    match feature {
-        "" => {}
-        // Not a feature: the default variant built to abort on panic.
-        "panic_abort" => {
-            cmd.args(["--config", "profile.dev.panic=\"abort\""]);
-        }
-        _ => {
-            cmd.args(["--features", feature]);
-        }
-    }
-    let out = build(cmd, &target, "fixture_plugin", name);
-    built.insert(feature.to_string(), out.clone());
-    out
-}
-
-/// Runs a `cargo build` command and returns the library `lib<name>.so` it made in
-/// `target`'s debug directory.
-fn build(mut cmd: Command, target: &Path, name: &str, variant: &str) -> PathBuf {
-    let status = cmd.status().expect("running cargo to build a fixture");
-    assert!(status.success(), "building {name} ({variant}) failed");
-    let lib = format!(
-        "{}{name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let out = target.join("debug").join(lib);
-    assert!(out.is_file(), "no artifact at {}", out.display());
-    out
-}
-
-/// Builds variant `feature` ("" for v1) of the Rust-typed fixture plugin
-/// (`tests/rusty-plugin`, a member of the main workspace, built from the workspace as a
-/// plugin next to its host would be) and returns its library.
-pub fn rusty_fixture(feature: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = built.get(feature) {
-        return p.clone();
-    }
-    let name = if feature.is_empty() { "v1" } else { feature };
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("rusty-fixtures")
-        .join(name);
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&workspace)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "fixture-rusty-plugin",
-            "--target-dir",
-        ])
-        .arg(&target);
-    if !feature.is_empty() {
-        cmd.args(["--features", feature]);
-    }
-    let out = build(cmd, &target, "fixture_rusty_plugin", name);
-    built.insert(feature.to_string(), out.clone());
-    out
-}
 
 /// Options with a shadow root of the test's own and an event channel to follow.
 pub fn options(root: &tempfile::TempDir) -> (hotdev_host::Options, Receiver<Event>) {
