@@ -4,9 +4,11 @@
 #   scripts/test.sh            # the whole suite (what CI runs)
 #   scripts/test.sh -p hotdev-host    # extra arguments go to `cargo test`
 #
-# The whole suite runs three parts beside the workspace's tests, at the lowest CPU
+# The whole suite compiles three parts beside the workspace's tests, at the lowest CPU
 # priority (`nice -n 19`), so that they take only what the workspace's tests leave idle:
-# the loom models, and the egui and tui examples. Their output is printed after the
+# the loom models (and runs them: they wait on nothing), and the egui and tui examples'
+# tests. Those examples' tests then run after the workspace's at normal priority, since
+# they wait for reloads with deadlines. Output of the parts beside is printed after the
 # workspace's, each part in one piece.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,7 +65,7 @@ beside loom env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-tar
 # one world: cargo reads the example's `.cargo/config.toml` (the one world's flags) only
 # when it runs in that folder, never with `--manifest-path`.
 for example in egui tui; do
-    beside "$example" sh -c 'cd "$1" && exec cargo test' sh "examples/$example"
+    beside "$example-build" sh -c 'cd "$1" && exec cargo test --no-run' sh "examples/$example"
 done
 
 status=0
@@ -72,7 +74,7 @@ cargo test --workspace || status=$?
 for pid in "${pids[@]}"; do
     wait "$pid" || true
 done
-for name in loom egui tui; do
+for name in loom egui-build tui-build; do
     echo
     echo "== $name (run beside the workspace's tests)"
     cat "$side/$name.log"
@@ -81,5 +83,10 @@ for name in loom egui tui; do
         echo "test.sh: $name failed (exit status $part)" >&2
         status=1
     fi
+done
+for example in egui tui; do
+    echo
+    echo "== $example"
+    (cd "examples/$example" && cargo test) || status=1
 done
 exit "$status"
