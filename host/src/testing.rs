@@ -22,6 +22,22 @@ pub fn is_mapped(path: &Path) -> Option<bool> {
     os::is_mapped(path)
 }
 
+/// What a plain call through a plugin's table finds in the serving generation's pointer:
+/// whether it must take the slow path, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallPath {
+    /// Calls run under the crash guard (`Options::catch_crashes`).
+    pub guarded: bool,
+    /// The generation is on probation (`Options::probation_calls`).
+    pub probation: bool,
+}
+
+/// The call path of `plugin`'s serving generation (tests prove with it that a probation
+/// ends and calls take the plain path again).
+pub fn call_path<I: crate::PluginInterface>(plugin: &crate::Plugin<I>) -> CallPath {
+    plugin.call_path()
+}
+
 /// The descriptor checks of the load path ([`library::descriptor`]: the header, then every
 /// pointer walked and checked against the images before it is followed) on the descriptor
 /// at `addr`, without a loaded library: `image` stands for the plugin's mapped image and

@@ -6,6 +6,7 @@ mod support;
 
 use fixture_api::Counter;
 use fixture_api::counter::{Calls, Interface as CounterApi};
+use hotdev_host::testing::{CallPath, call_path};
 use hotdev_host::{Event, Options, Plugin};
 use support::{LONG, fixture, shadow_root, wait_for};
 
@@ -42,4 +43,44 @@ fn the_call_that_ends_probation_is_not_counted_as_a_call_in_the_old_generation()
         matches!(drained, Event::Drained { calls: 0, .. }),
         "no call was in generation 1 when it was retired: {drained:?}"
     );
+}
+
+/// A new generation serves on probation, on the slow path, for exactly its probation's
+/// calls; the call that ends it puts the plain path back (the tag in the pointer is
+/// cleared), and a reload starts a new probation.
+#[test]
+fn calls_take_the_plain_path_again_once_probation_ends() {
+    const PLAIN: CallPath = CallPath {
+        guarded: false,
+        probation: false,
+    };
+    const ON_PROBATION: CallPath = CallPath {
+        guarded: false,
+        probation: true,
+    };
+    let root = shadow_root();
+    let (mut opts, _events) = options(&root);
+    opts.probation_calls = 3;
+    let plugin = Plugin::<CounterApi>::load_with(fixture(""), opts).unwrap();
+    // The first generation has nothing to go back to: no probation.
+    assert_eq!(call_path(&plugin), PLAIN);
+    let mut counter = Counter::default();
+    for version in ["v2", ""] {
+        plugin.reload(fixture(version)).unwrap();
+        for call in 1..=3 {
+            assert_eq!(
+                call_path(&plugin),
+                ON_PROBATION,
+                "before call {call} of {version:?}"
+            );
+            plugin.step(&mut counter, 1).unwrap();
+        }
+        assert_eq!(
+            call_path(&plugin),
+            PLAIN,
+            "after the probation of {version:?}"
+        );
+        plugin.step(&mut counter, 1).unwrap();
+        assert_eq!(call_path(&plugin), PLAIN);
+    }
 }

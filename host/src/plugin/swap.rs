@@ -205,6 +205,18 @@ impl<I: PluginInterface> Inner<I> {
     }
 }
 
+impl<I: PluginInterface> Plugin<I> {
+    /// Which of the slow path's tags the serving generation's pointer carries, for
+    /// [`testing::call_path`](crate::testing::call_path).
+    pub(crate) fn call_path(&self) -> crate::testing::CallPath {
+        let tags = self.inner.current.load(Ordering::Acquire).addr();
+        crate::testing::CallPath {
+            guarded: tags & CATCH_TAG != 0,
+            probation: tags & PROBATION_TAG != 0,
+        }
+    }
+}
+
 /// `current` without its tags.
 pub(super) fn untag<I: PluginInterface>(current: *mut Generation<I>) -> *const Generation<I> {
     current.map_addr(|addr| addr & !SLOW_PATH).cast_const()
