@@ -74,6 +74,7 @@ impl Copy {
         );
         std::fs::create_dir_all(root.join(".cargo")).unwrap();
         std::fs::write(root.join(".cargo/config.toml"), with_target).unwrap();
+        seed(&target);
         Copy {
             root,
             target,
@@ -121,6 +122,34 @@ impl Copy {
         assert_ne!(source, edited, "{from:?} is in {file}");
         // One write, while the host runs.
         std::fs::write(&path, edited).unwrap();
+    }
+}
+
+/// Gives a new target directory for the copies what this example's own build already
+/// compiled: the registry crates (ratatui, crossterm and the rest), built with the same flags,
+/// features and profile, which cargo then finds fresh, so that the copy's build compiles
+/// only its own crates. A copy of the files, never links to them: the copy's build writes
+/// files such as `libtui_api.so` whose names carry no hash, and must not write through
+/// to this example's. Nothing is seeded into a target directory that exists already.
+fn seed(target: &Path) {
+    let ours = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../debug");
+    let debug = target.join("debug");
+    if debug.exists() || !ours.is_dir() {
+        return;
+    }
+    std::fs::create_dir_all(&debug).unwrap();
+    for part in ["deps", "build", ".fingerprint"] {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(ours.join(part))
+            .arg(&debug)
+            .status()
+            .expect("cp runs");
+        assert!(
+            status.success(),
+            "cp -a {part} into {}: {status}",
+            debug.display()
+        );
     }
 }
 
