@@ -69,7 +69,7 @@ for example in egui tui; do
 done
 
 status=0
-cargo test --workspace || status=$?
+cargo test --workspace --no-fail-fast || status=$?
 
 for pid in "${pids[@]}"; do
     wait "$pid" || true
