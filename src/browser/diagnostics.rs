@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use hotdev_watcher::{Level, strip_ansi};
 use serde::{Deserialize, Serialize};
 
-use super::pages::escape;
+use super::html::escape;
 
 /// One error or warning, for the overlay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,5 +9,6 @@
 #![cfg_attr(not(feature = "cli"), allow(dead_code))]
 
 pub mod diagnostics;
+mod html;
 pub mod live;
 pub mod pages;

@@ -3,27 +3,13 @@
 
 use crate::allowed_hosts::Refusal;
 
+pub use super::html::escape;
+
 /// The tag injected into every HTML response.
 pub const SCRIPT_TAG: &str = "<script src=\"/__hotdev/client.js\"></script>";
 
 /// The live-reload and overlay script served at `/__hotdev/client.js`.
 pub const CLIENT_JS: &str = include_str!("client.js");
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The snippet injected into pages served by `generation`.
 fn snippet(generation: u64) -> String {

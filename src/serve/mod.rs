@@ -57,6 +57,7 @@ mod http;
 mod options;
 mod plugin_state;
 mod reloader;
+mod responses;
 pub mod restarts;
 mod shared;
 mod single;

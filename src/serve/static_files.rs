@@ -25,8 +25,8 @@ use mime_guess::mime;
 use percent_encoding::percent_decode_str;
 use tiny_http::StatusCode;
 
-use super::http::{header, text};
 use super::pages;
+use super::responses::{header, text};
 
 /// The URL prefix static files are served under.
 pub const PREFIX: &str = "/static/";
