@@ -128,8 +128,10 @@ impl<T: Target> Follower for Follow<'_, T> {
     }
 
     fn build_started(&mut self, _packages: &[String], _cause: &[PathBuf]) {
-        // The hub (what browsers and /__hotdev/status see) changes before the JSON event
-        // goes out, so that a script reacting to the event sees the same state.
+        // The hub (what browsers and /__hotdev/status see) is told before the JSON event
+        // goes out: in one process a script reacting to the event sees the same state;
+        // under the supervisor the worker hears it over its pipe a moment later
+        // (docs/events.md).
         self.target.building();
         self.shared.emit(&Event::BuildStarted);
         self.shared.term.build_started(&self.plugin.name);
