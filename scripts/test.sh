@@ -34,6 +34,11 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     fi
 fi
 
+# Every build of the suite (the workspace's, the examples', and those the tests start, which
+# inherit it) carries line tables only, not full debug information: backtraces keep their
+# files and lines, and the builds take a good part less time and disk.
+export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+
 if [ "$#" -ne 0 ]; then
     exec cargo test --workspace "$@"
 fi
@@ -63,9 +68,13 @@ beside loom env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-tar
 # The examples with Rust types across the boundary (egui, ratatui): workspaces of their
 # own, so that the main workspace's build never compiles their GUI crates, and each in its
 # one world: cargo reads the example's `.cargo/config.toml` (the one world's flags) only
-# when it runs in that folder, never with `--manifest-path`.
+# when it runs in that folder, never with `--manifest-path`. Both build into one target
+# directory, so that hotdev and the crates they share compile once for the two.
+examples_target="$(pwd)/${CARGO_TARGET_DIR:-target}/examples"
+case "${CARGO_TARGET_DIR:-}" in /*) examples_target="$CARGO_TARGET_DIR/examples" ;; esac
 for example in egui tui; do
-    beside "$example-build" sh -c 'cd "$1" && exec cargo test --no-run' sh "examples/$example"
+    beside "$example-build" env CARGO_TARGET_DIR="$examples_target" \
+        sh -c 'cd "$1" && exec cargo test --no-run' sh "examples/$example"
 done
 
 status=0
@@ -87,6 +96,6 @@ done
 for example in egui tui; do
     echo
     echo "== $example"
-    (cd "examples/$example" && cargo test) || status=1
+    (cd "examples/$example" && CARGO_TARGET_DIR="$examples_target" cargo test) || status=1
 done
 exit "$status"
