@@ -29,4 +29,4 @@ lint:
 
 # The loom model checks alone.
 loom:
-    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=3 cargo test -p hotdev-host --test loom --release
+    LOOM_MAX_PREEMPTIONS=3 cargo test -p hotdev-host --features loom --test loom

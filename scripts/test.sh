@@ -60,10 +60,9 @@ beside() {
     pids+=("$!")
 }
 
-# The model checks of the swap/drain protocol (loom), in their own target directory:
-# `--cfg loom` rebuilds the crate with loom's atomics.
-beside loom env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
-    LOOM_MAX_PREEMPTIONS=3 cargo test -p hotdev-host --test loom --release
+# The model checks of the swap/drain protocol (loom): hotdev-host again with its `loom`
+# feature, on the dependencies the workspace's build compiles (this build waits for it).
+beside loom env LOOM_MAX_PREEMPTIONS=3 cargo test -p hotdev-host --features loom --test loom
 
 # The examples with Rust types across the boundary (egui, ratatui): workspaces of their
 # own, so that the main workspace's build never compiles their GUI crates, and each in its

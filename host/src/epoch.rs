@@ -35,18 +35,18 @@
 //! timeout is reported, until it returns. A plugin dropped meanwhile waits once more for
 //! its drain timeout, then leaves such libraries mapped for the rest of the process.
 //!
-//! Under `cfg(loom)` the atomics are loom's and both fences are full `SeqCst` fences, and
+//! With the `loom` feature the atomics are loom's and both fences are full `SeqCst` fences, and
 //! `tests/loom.rs` checks that no reader ever sees a generation after it was freed.
 
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 use std::time::{Duration, Instant};
 
-#[cfg(loom)]
+#[cfg(feature = "loom")]
 pub(crate) use loom::sync::{
     Arc, Mutex,
     atomic::{AtomicU32, AtomicU64, Ordering, fence},
 };
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) use std::sync::{
     Arc, Mutex,
     atomic::{AtomicU32, AtomicU64, Ordering, fence},
@@ -92,7 +92,7 @@ impl Default for Domain {
 
 impl Domain {
     /// An empty domain at epoch 1.
-    #[cfg(not(loom))]
+    #[cfg(not(feature = "loom"))]
     pub const fn new() -> Self {
         Domain {
             epoch: AtomicU64::new(1),
@@ -101,7 +101,7 @@ impl Domain {
     }
 
     /// An empty domain at epoch 1.
-    #[cfg(loom)]
+    #[cfg(feature = "loom")]
     pub fn new() -> Self {
         Domain {
             epoch: AtomicU64::new(1),
@@ -251,7 +251,7 @@ impl Grace {
     /// complete before those calls return, and waiting for it now is pointless. A thread
     /// that left and entered again in between may be counted as held: that only reports
     /// it early, it never lets a generation go while a call is inside it.
-    #[cfg(not(loom))]
+    #[cfg(not(feature = "loom"))]
     pub fn held_by(&self, older: &[&Grace]) -> bool {
         self.waiting.iter().all(|record| {
             let a = record.active.load(Ordering::Acquire);
@@ -264,7 +264,7 @@ impl Grace {
 
     /// Polls until complete or until `timeout` passes, spinning briefly, then sleeping with
     /// a growing interval (at most 5 ms) so that a long wait costs no CPU.
-    #[cfg(not(loom))]
+    #[cfg(not(feature = "loom"))]
     pub fn wait(&mut self, timeout: Duration) -> bool {
         let start = Instant::now();
         let mut round = 0u32;
@@ -289,7 +289,7 @@ impl Grace {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 #[inline(always)]
 fn light_barrier() {
     if crate::os::HAS_HEAVY_BARRIER {
@@ -300,24 +300,24 @@ fn light_barrier() {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 fn heavy_barrier() {
     fence(Ordering::SeqCst);
     crate::os::heavy_barrier();
 }
 
 // Loom cannot model membarrier: model it as the full fence it stands for on both sides.
-#[cfg(loom)]
+#[cfg(feature = "loom")]
 fn light_barrier() {
     fence(Ordering::SeqCst);
 }
 
-#[cfg(loom)]
+#[cfg(feature = "loom")]
 fn heavy_barrier() {
     fence(Ordering::SeqCst);
 }
 
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 mod global_domain {
     use super::*;
     use std::cell::Cell;
@@ -412,10 +412,10 @@ mod global_domain {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub use global_domain::{Guard, global, pin};
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 

@@ -37,45 +37,45 @@
 //! cfg-gated but not built or tested here; on them each call pays a full fence.
 #![deny(missing_docs)]
 
-// Under `cfg(loom)` only the concurrency core is built, for `tests/loom.rs`.
-#[cfg(not(loom))]
+// With the `loom` feature only the concurrency core is built, for `tests/loom.rs`.
+#[cfg(not(feature = "loom"))]
 mod crash;
 pub mod epoch;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 mod error;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 mod events;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub mod fingerprint;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub mod image;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub mod library;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 mod logs;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 mod os;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub mod pipeline;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 mod plugin;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub mod shadow;
-#[cfg(all(unix, not(loom)))]
+#[cfg(all(unix, not(feature = "loom")))]
 pub mod signals;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 #[doc(hidden)]
 pub mod testing;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 mod threads;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub mod world;
 
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub use error::{Hook, LoadError};
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub use events::Event;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 pub use plugin::{
     CrashCatching, Options, Pinned, Plugin, Reloaded, Retire, StateChange, StateMut, StatePolicy,
     StateRef,

@@ -1,10 +1,10 @@
 //! Model checks of the swap/drain protocol (`hotdev_host::epoch`) with loom.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test -p hotdev-host --test loom --release`
-//! (`just loom`). Loom explores the interleavings (and weak-memory reorderings) of small
+//! Run: `LOOM_MAX_PREEMPTIONS=3 cargo test -p hotdev-host --features loom --test loom`
+//! (`just loom`; `scripts/test.sh` runs it too). Loom explores the interleavings (and weak-memory reorderings) of small
 //! programs; here a generation's payload is a `loom::cell::UnsafeCell` that the "unload"
 //! writes after the grace period, so any reader still using it is reported as a data race.
-#![cfg(loom)]
+#![cfg(feature = "loom")]
 
 use hotdev_host::epoch::{Domain, Record};
 use loom::cell::UnsafeCell;
