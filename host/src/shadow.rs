@@ -314,8 +314,6 @@ fn make_locked_dir(dir: &Path) -> io::Result<File> {
     Ok(lock)
 }
 
-/// Writes `bytes` to a file that must not exist yet; removes it again if the write fails
-/// (a full disk), so no partial copy stays behind.
 /// Copies `from` to `to` so that nobody ever sees `to` half-written: the bytes go to a
 /// new private file `.<name>.partial` beside `to` (created fresh, never written through
 /// an existing file or link), which is then renamed over `to`. On an error the partial
@@ -348,6 +346,48 @@ pub fn copy_into_place(from: &Path, to: &Path) -> io::Result<()> {
     copied
 }
 
+/// Puts the build output `from` at the new name `to`, where later loads find it after the
+/// next build has replaced `from`: a hard link (no bytes written) where [`ShadowDir::place`]
+/// would link, that is on Linux, for a regular file in a cargo target directory (whose
+/// outputs are replaced by each build, never rewritten), with `HOTDEV_SHADOW_COPY` unset;
+/// otherwise, or when the link fails (another file system), a copy ([`copy_into_place`]).
+/// Returns whether it linked.
+///
+/// A link is kept only if it names the very file `from` named before it was made (a
+/// build that replaced `from` meanwhile gets a copy of the new file instead).
+pub fn link_or_copy(from: &Path, to: &Path) -> io::Result<bool> {
+    if cfg!(target_os = "linux")
+        && links_allowed(from)
+        && let Ok(before) = fs::symlink_metadata(from)
+        && before.is_file()
+    {
+        match fs::hard_link(from, to) {
+            Ok(()) if same_file(&before, to) => return Ok(true),
+            Ok(()) => fs::remove_file(to)?,
+            Err(e) => tracing::debug!(error = %e, from = %from.display(), "no link; copying"),
+        }
+    }
+    copy_into_place(from, to)?;
+    Ok(false)
+}
+
+/// Whether `path` names a regular file with the device and inode of `meta`.
+fn same_file(meta: &fs::Metadata, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::symlink_metadata(path)
+            .is_ok_and(|m| m.is_file() && m.dev() == meta.dev() && m.ino() == meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (meta, path);
+        false
+    }
+}
+
+/// Writes `bytes` to a file that must not exist yet; removes it again if the write fails
+/// (a full disk), so no partial copy stays behind.
 fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = os::create_new_private(path)?;
     let written = file.write_all(bytes).and_then(|()| file.flush());

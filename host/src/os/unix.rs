@@ -32,11 +32,14 @@ mod barrier {
         unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_int) }
     }
 
-    /// Chooses the barrier once (at the first reload): the expedited private `membarrier` (microseconds), the
+    /// Chooses the barrier once: the expedited private `membarrier` (microseconds), the
     /// global one (slower, older kernels), or the `mprotect` trick (a TLB shoot-down
     /// interrupts every CPU running this process, which serialises it) where seccomp or
-    /// an old kernel forbids `membarrier`.
-    fn prepare_heavy_barrier() {
+    /// an old kernel forbids `membarrier`. Registering for the expedited `membarrier`
+    /// waits for the kernel's grace period (about 10 ms here), so each plugin's reaper
+    /// thread does it when it starts ([`prepare_heavy_barrier`]), rather than the first
+    /// reload that retires a generation.
+    pub fn prepare_heavy_barrier() {
         if METHOD.load(Ordering::Acquire) != UNPREPARED {
             return;
         }
@@ -111,11 +114,15 @@ mod barrier {
 }
 
 #[cfg(target_os = "linux")]
-pub use barrier::heavy_barrier;
+pub use barrier::{heavy_barrier, prepare_heavy_barrier};
 
 /// Without a heavy barrier, callers fence every call and nothing needs doing here.
 #[cfg(not(target_os = "linux"))]
 pub fn heavy_barrier() {}
+
+/// Without a heavy barrier there is nothing to prepare.
+#[cfg(not(target_os = "linux"))]
+pub fn prepare_heavy_barrier() {}
 
 /// Creates `dir` (and missing parents) readable only by its owner, or checks that an
 /// existing one is ours and makes it owner-only.

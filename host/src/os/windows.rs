@@ -13,6 +13,9 @@ pub const HAS_HEAVY_BARRIER: bool = false;
 /// Callers fence every call, so there is nothing to do here.
 pub fn heavy_barrier() {}
 
+/// Nothing to prepare (see `heavy_barrier`).
+pub fn prepare_heavy_barrier() {}
+
 /// Creates `dir`; under the user's target directory it inherits the user's ACLs.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)

@@ -50,7 +50,8 @@ impl<I: PluginInterface> Inner<I> {
         self.set_current(generation);
         let previous = slots.previous.take()?;
         // Counted as pending now, under the lock, so that a reload that takes the lock
-        // next waits for its unloading as for any retired generation (at most two mapped).
+        // next waits for its unloading as for any retired generation (at most three
+        // mapped during a reload: see `Plugin::reload`).
         self.reaper.reserve();
         Some(previous)
     }

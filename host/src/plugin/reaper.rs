@@ -78,7 +78,12 @@ impl<I: PluginInterface> Reaper<I> {
         let p = pending.clone();
         let handle = std::thread::Builder::new()
             .name(format!("hotdev-reaper-{}", I::DECL.name.as_str()))
-            .spawn(move || reap(rx, &shadow, &events, drain_timeout, keep_mapped, &p))
+            .spawn(move || {
+                // Here, not at the first retirement: on the reload's path it costs a
+                // kernel grace period (see `os::prepare_heavy_barrier`).
+                crate::os::prepare_heavy_barrier();
+                reap(rx, &shadow, &events, drain_timeout, keep_mapped, &p)
+            })
             .expect("spawning the hotdev reaper thread");
         Reaper {
             tx,

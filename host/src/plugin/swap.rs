@@ -29,9 +29,14 @@ impl<I: PluginInterface> Plugin<I> {
     /// Callers are never blocked by the swap. The previous generation stays loaded until
     /// the new one has completed its probation
     /// ([`Options::probation_calls`](super::Options::probation_calls)), then is drained
-    /// (every call that entered it returns) and unloaded in the background. At most two
-    /// generations are mapped at once, unless calls outlive the drain timeout or threads
-    /// the plugin started still run (those keep their library loaded, `HD042`).
+    /// (every call that entered it returns) and unloaded in the background. Between
+    /// reloads at most two generations are mapped (the one serving, and the one kept for
+    /// a rollback while it is on probation); during a reload, the one loading makes
+    /// three. The generation kept for a rollback is retired once the new one serves, not
+    /// before it loads, so that a reload never waits for an unload: a reload waits only
+    /// when an unload that an earlier reload started is still under way (so that no
+    /// more pile up). Calls that outlive the drain timeout and threads the plugin
+    /// started keep their library loaded past these bounds (`HD042`).
     ///
     /// # What is checked about the file
     ///
@@ -64,9 +69,7 @@ impl<I: PluginInterface> Plugin<I> {
             e
         };
         let mut slots = inner.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(previous) = slots.previous.take() {
-            inner.reaper.retire(previous);
-        }
+        // Unloads retired by earlier reloads (normally done long ago).
         inner.reaper.wait_idle(inner.drain_timeout);
 
         let started = Instant::now();
@@ -122,6 +125,9 @@ impl<I: PluginInterface> Plugin<I> {
             to: id,
             swap,
         });
+        if let Some(previous) = slots.previous.take() {
+            inner.reaper.retire(previous);
+        }
         if probation {
             slots.previous = Some(old);
         } else {

@@ -1,5 +1,13 @@
-//! The supervisor's copies of the builds' artifacts: the next build overwrites an
+//! The supervisor's copies of the builds' artifacts: the next build replaces an
 //! artifact, and a worker started after a crash loads the last good generation again.
+//!
+//! A build's artifact in a cargo target directory is kept as a hard link, not a copy
+//! ([`link_or_copy`]): cargo gives every build a new file, so the link keeps the bytes of
+//! its build, and no time is spent writing them between the build and the swap. The
+//! directory carries a `CACHEDIR.TAG`, as cargo's target directory does: backup tools skip
+//! it, and the worker's shadow directory links the files kept here, as it links cargo's
+//! outputs, since nothing rewrites them in place either (each is created once, under a
+//! new name, and removed with the directory).
 
 use std::fs::Permissions;
 use std::io;
@@ -7,6 +15,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use hotdev_host::shadow::link_or_copy;
 use tempfile::TempDir;
 
 /// The private directory of artifact copies: owner-only, under a fresh random name in the
@@ -37,6 +46,9 @@ impl Copies {
                     tmp.display()
                 )
             })?;
+        std::fs::write(dir.path().join("CACHEDIR.TAG"), CACHEDIR_TAG).with_context(|| {
+            format!("[HD065] could not write {}", dir.path().join("CACHEDIR.TAG").display())
+        })?;
         Ok(Copies { dir, next: 1 })
     }
 
@@ -45,7 +57,8 @@ impl Copies {
         self.dir.path()
     }
 
-    /// Copies a build's artifact (which the next build overwrites) under a new name.
+    /// Keeps a build's artifact (which the next build replaces) under a new name: a link
+    /// or a copy ([`link_or_copy`]).
     pub(super) fn store(&mut self, artifact: &Path) -> io::Result<PathBuf> {
         let n = self.next;
         self.next += 1;
@@ -54,10 +67,16 @@ impl Copies {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "plugin".into());
         let path = self.dir().join(format!("build-{n}-{name}"));
-        hotdev_host::shadow::copy_into_place(artifact, &path)?;
+        link_or_copy(artifact, &path)?;
         Ok(path)
     }
 }
+
+/// The cache directory tag (<https://bford.info/cachedir/>): its first line is the
+/// signature the specification fixes.
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by hotdev serve: the builds it keeps while it\n\
+# runs, removed when it exits. See https://bford.info/cachedir/\n";
 
 /// Removes the directories in `tmp` of supervisors that were killed before they could
 /// (their pid is gone). Linux only: it reads `/proc`.
@@ -118,6 +137,46 @@ mod tests {
 
         drop(copies);
         assert!(!dir.exists());
+    }
+
+    /// An artifact in a cargo target directory is kept as a link to the build's file: the
+    /// next build's new file at the artifact path leaves it as it was. The directory is
+    /// tagged, so that the worker's shadow directory links what is kept here in turn.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn builds_in_a_target_directory_are_kept_as_links() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("target");
+        std::fs::create_dir_all(target.join("debug")).unwrap();
+        std::fs::write(target.join("CACHEDIR.TAG"), CACHEDIR_TAG).unwrap();
+        let artifact = target.join("debug/libplugin.so");
+        std::fs::write(&artifact, b"first build").unwrap();
+        let mut copies = Copies::create_in(tmp.path()).unwrap();
+        assert!(copies.dir().join("CACHEDIR.TAG").is_file());
+
+        let first = copies.store(&artifact).unwrap();
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(ino(&first), ino(&artifact), "a link, not a copy");
+        // The next build, as cargo makes it: a new file renamed over the artifact path.
+        let next = target.join("debug/.libplugin.so.tmp");
+        std::fs::write(&next, b"second build").unwrap();
+        std::fs::rename(&next, &artifact).unwrap();
+        let second = copies.store(&artifact).unwrap();
+        assert_eq!(std::fs::read(&first).unwrap(), b"first build");
+        assert_eq!(std::fs::read(&second).unwrap(), b"second build");
+        assert_eq!(
+            hotdev_host::shadow::default_root(&second),
+            copies.dir().join("hotdev-shadow"),
+            "the worker's shadow directory lies in the tagged directory, beside the builds"
+        );
+
+        // Outside a target directory: a copy, its own file.
+        let loose = tmp.path().join("libloose.so");
+        std::fs::write(&loose, b"loose").unwrap();
+        let kept = copies.store(&loose).unwrap();
+        assert_ne!(ino(&kept), ino(&loose));
+        assert_eq!(std::fs::read(&kept).unwrap(), b"loose");
     }
 
     #[test]
