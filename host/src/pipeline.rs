@@ -110,18 +110,18 @@ impl<'a> Steps<'a> {
 
     /// 1. Reads the file ([`library::read_artifact`]).
     pub fn read(&self) -> Result<Bytes, LoadError> {
-        library::read_artifact(self.artifact)
+        timed(Step::Read, || library::read_artifact(self.artifact))
     }
 
     /// 2. Checks the object headers ([`library::inspect`]).
     pub fn inspect(&self, bytes: &Bytes) -> Result<(), LoadError> {
-        library::inspect(self.artifact, bytes)
+        timed(Step::Inspect, || library::inspect(self.artifact, bytes))
     }
 
     /// 3. Checks the world libraries the plugin links, and the Rust symbols it needs
     ///    ([`world::check`](crate::world::check)).
     pub fn world(&self, bytes: &Bytes) -> Result<World, LoadError> {
-        crate::world::check(self.artifact, bytes)
+        timed(Step::World, || crate::world::check(self.artifact, bytes))
     }
 
     /// 4. Makes the shadow copy the loader opens for generation `id`, in `shadow` (a link
@@ -134,12 +134,13 @@ impl<'a> Steps<'a> {
         shadow: &'s ShadowDir,
         id: u64,
     ) -> Result<ShadowCopy<'s>, LoadError> {
-        let path = shadow
-            .place(self.artifact, bytes, id)
-            .map_err(|source| LoadError::Shadow {
-                path: self.artifact.to_path_buf(),
-                dir: shadow.path().to_path_buf(),
-                source,
+        let path =
+            timed(Step::Copy, || shadow.place(self.artifact, bytes, id)).map_err(|source| {
+                LoadError::Shadow {
+                    path: self.artifact.to_path_buf(),
+                    dir: shadow.path().to_path_buf(),
+                    source,
+                }
             })?;
         Ok(ShadowCopy {
             path,
@@ -157,7 +158,7 @@ impl<'a> Steps<'a> {
     /// (complete, for this machine, relocations inside its own image).
     pub unsafe fn open(&self, copy: &ShadowCopy<'_>) -> Result<Opened, LoadError> {
         // SAFETY: the caller's contract, above.
-        unsafe { library::open(copy.path()) }
+        timed(Step::Open, || unsafe { library::open(copy.path()) })
     }
 
     /// 6. Reads the descriptor, checking every pointer in it against the library's image
@@ -167,16 +168,29 @@ impl<'a> Steps<'a> {
         opened: &'l Opened,
         world: &World,
     ) -> Result<&'l Descriptor, LoadError> {
-        library::descriptor(opened, self.artifact, world)
+        timed(Step::Descriptor, || {
+            library::descriptor(opened, self.artifact, world)
+        })
     }
 
     /// 7. Checks that the library implements interface `I` as this host declares it.
     pub fn interface<I: PluginInterface>(&self, descriptor: &Descriptor) -> Result<(), LoadError> {
-        library::check_interface::<I>(descriptor, self.artifact)
+        timed(Step::Interface, || {
+            library::check_interface::<I>(descriptor, self.artifact)
+        })
     }
 
     /// The library the steps are about.
     pub fn artifact(&self) -> &Path {
         self.artifact
     }
+}
+
+/// Runs one step, and says how long it took in a debug-level record (`RUST_LOG=
+/// hotdev_host=debug`), for finding where a slow load spends its time.
+fn timed<T>(step: Step, run: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = run();
+    tracing::debug!(%step, us = started.elapsed().as_micros() as u64, "load step done");
+    out
 }

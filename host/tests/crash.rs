@@ -2,7 +2,7 @@
 //!
 //! Tests whose outcome is the end of a process run the scenario in a child: this test
 //! binary, run again with `HOTDEV_CRASH_CHILD` naming the scenario.
-#![cfg(all(target_os = "linux", not(loom)))]
+#![cfg(all(target_os = "linux", not(feature = "loom")))]
 
 mod support;
 

@@ -14,7 +14,7 @@
 //!
 //! Case counts are kept small (each property runs in seconds); `PROPTEST_CASES` raises
 //! them for a longer search.
-#![cfg(all(target_os = "linux", not(loom)))]
+#![cfg(all(target_os = "linux", not(feature = "loom")))]
 
 mod support;
 

@@ -11,16 +11,18 @@ use crate::fingerprint::{self, Build, Part};
 /// The fingerprint parts of the interface a descriptor declares, with the plugin's build
 /// facts.
 pub fn plugin_parts(desc: &Descriptor) -> Vec<Part> {
-    fingerprint::parts(
-        desc.interface,
-        Build {
-            abi_version: desc.abi_version,
-            rustc: desc.rustc.as_str(),
-            target: desc.target.as_str(),
-            panic: desc.panic.as_str(),
-            table_size: desc.table_size,
-        },
-    )
+    fingerprint::parts(desc.interface, plugin_build(desc))
+}
+
+/// The build facts a descriptor records.
+fn plugin_build(desc: &Descriptor) -> Build<'_> {
+    Build {
+        abi_version: desc.abi_version,
+        rustc: desc.rustc.as_str(),
+        target: desc.target.as_str(),
+        panic: desc.panic.as_str(),
+        table_size: desc.table_size,
+    }
 }
 
 /// Checks that a descriptor implements interface `I` with the host's fingerprint.
@@ -37,13 +39,16 @@ pub fn check_interface<I: reloadable::PluginInterface>(
             found: found.into(),
         });
     }
-    let host = fingerprint::parts(I::DECL, Build::current(std::mem::size_of::<I::Table>()));
-    let diff = fingerprint::diff(&host, &plugin_parts(desc));
-    if !diff.is_empty() {
-        return Err(LoadError::FingerprintMismatch {
-            path: path.to_path_buf(),
-            diff,
-        });
+    let host_build = Build::current(std::mem::size_of::<I::Table>());
+    if !fingerprint::same(I::DECL, host_build, desc.interface, plugin_build(desc)) {
+        let host = fingerprint::parts(I::DECL, host_build);
+        let diff = fingerprint::diff(&host, &plugin_parts(desc));
+        if !diff.is_empty() {
+            return Err(LoadError::FingerprintMismatch {
+                path: path.to_path_buf(),
+                diff,
+            });
+        }
     }
     if I::DECL.rust_types {
         let types = rust_type_diff(I::DECL, desc.interface);

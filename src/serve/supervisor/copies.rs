@@ -47,7 +47,10 @@ impl Copies {
                 )
             })?;
         std::fs::write(dir.path().join("CACHEDIR.TAG"), CACHEDIR_TAG).with_context(|| {
-            format!("[HD065] could not write {}", dir.path().join("CACHEDIR.TAG").display())
+            format!(
+                "[HD065] could not write {}",
+                dir.path().join("CACHEDIR.TAG").display()
+            )
         })?;
         Ok(Copies { dir, next: 1 })
     }
