@@ -147,6 +147,18 @@ def tables(path):
             [[f["tool"], f["n"], f["median_us"], f["min_us"], f["max_us"],
               ratio(f["median_us"], base), f.get("note", "").replace("_", " ")] for f in swaps]))
 
+    outside = by.get("swap_outside", [])
+    if outside:
+        out.append("\n### The swap through `hotdev serve --events -` (ms, median [min–max])\n")
+        out.append(table(
+            ["hotdev", "mode", "edits", "build_finished → reloaded", "→ first new answer",
+             "save to live on top of cargo", "per server"],
+            [[f["hotdev"], f["mode"], f["n"],
+              f"{f['swap_median_ms']} [{f['swap_min_ms']}–{f['swap_max_ms']}]",
+              f"{f['first_answer_median_ms']} [{f['first_answer_min_ms']}–{f['first_answer_max_ms']}]",
+              f"{f['on_top_median_ms']} [{f['on_top_min_ms']}–{f['on_top_max_ms']}]",
+              f["per_server"]] for f in outside]))
+
     live = by.get("save_to_live", [])
     if live:
         out.append("\n### Save to live (ms, median [min–max])\n")

@@ -117,6 +117,11 @@ python3 bench/serve_load.py \
   --hello "$hello" --seconds "$seconds" --starts "$starts" \
   --events "$work/events.jsonl" 2>&1 | collect
 
+step "2b. the swap through hotdev serve --events - (supervised and --single-process)"
+if [ "$quick" = 1 ]; then swap_edits=3; swap_rounds=1; else swap_edits=10; swap_rounds=2; fi
+python3 bench/swap_outside.py --hotdev "$CARGO_TARGET_DIR/release/hotdev" --hello "$hello" \
+  --release --edits "$swap_edits" --rounds "$swap_rounds" 2>&1 | collect
+
 step "12. supervised serve against --single-process, and crash recovery"
 python3 bench/supervisor.py --hotdev "$CARGO_TARGET_DIR/release/hotdev" --hello "$hello" \
   --release --seconds "$seconds" --rounds 3 --crashes "$starts" \
