@@ -111,8 +111,8 @@ fn walk(path: &Path, opts: &CheckOptions, r: &mut Report<'_>) -> io::Result<bool
     ))?;
     // A plugin in a host's one world links that host's std and world libraries: it loads
     // into such a host (which checks them, HD017/HD018), not into this process.
-    let world = hotdev_host::world::linked_world(path, &bytes);
-    if world.is_empty() && hotdev_host::world::is_rust_dylib(&bytes) {
+    let world = hotdev_host::world::linked_world(path, bytes.data());
+    if world.is_empty() && hotdev_host::world::is_rust_dylib(bytes.data()) {
         writeln!(
             r.out,
             "  note  a Rust dylib that carries its own std: its workspace lacks the one world's \

@@ -217,7 +217,7 @@ pub enum LoadError {
         /// The OS error.
         source: io::Error,
     },
-    /// The file changed while it was read.
+    /// The file was written (or grew) after it was opened, before its shadow copy.
     #[error("[HD031] {} changed while it was being copied: a build is still writing it", path.display())]
     ChangedWhileCopying {
         /// The artifact.

@@ -2,8 +2,9 @@
 //! [`Plugin::reload`]) and every library `hotdev check` checks goes through these steps,
 //! in this order, and nothing else is done to it before its code runs:
 //!
-//! 1. [`read`](Steps::read): the whole file, a regular file only, refused if it changes
-//!    while it is read (`HD001`–`HD008`, `HD031`);
+//! 1. [`read`](Steps::read): a regular file only, opened, its identity taken, and read a
+//!    region at a time as the checks ask (`HD001`–`HD008`); step 4 refuses it if it was
+//!    written since (`HD031`);
 //! 2. [`inspect`](Steps::inspect): its object headers, complete and consistent, for this
 //!    machine (`HD004`, `HD005`);
 //! 3. [`world`](Steps::world): for a plugin in the host's one world, the world libraries
@@ -115,13 +116,17 @@ impl<'a> Steps<'a> {
 
     /// 2. Checks the object headers ([`library::inspect`]).
     pub fn inspect(&self, bytes: &Bytes) -> Result<(), LoadError> {
-        timed(Step::Inspect, || library::inspect(self.artifact, bytes))
+        timed(Step::Inspect, || {
+            library::inspect(self.artifact, bytes.data())
+        })
     }
 
     /// 3. Checks the world libraries the plugin links, and the Rust symbols it needs
     ///    ([`world::check`](crate::world::check)).
     pub fn world(&self, bytes: &Bytes) -> Result<World, LoadError> {
-        timed(Step::World, || crate::world::check(self.artifact, bytes))
+        timed(Step::World, || {
+            crate::world::check(self.artifact, bytes.data())
+        })
     }
 
     /// 4. Makes the shadow copy the loader opens for generation `id`, in `shadow` (a link
@@ -134,14 +139,21 @@ impl<'a> Steps<'a> {
         shadow: &'s ShadowDir,
         id: u64,
     ) -> Result<ShadowCopy<'s>, LoadError> {
-        let path =
-            timed(Step::Copy, || shadow.place(self.artifact, bytes, id)).map_err(|source| {
-                LoadError::Shadow {
+        let placed = timed(Step::Copy, || shadow.place(self.artifact, bytes, id));
+        let path = placed.map_err(|source| {
+            // The file changed since it was opened: a copy would not hold what the checks
+            // read.
+            if source.get_ref().is_some_and(|e| e.is::<library::Changed>()) {
+                return LoadError::ChangedWhileCopying {
                     path: self.artifact.to_path_buf(),
-                    dir: shadow.path().to_path_buf(),
-                    source,
-                }
-            })?;
+                };
+            }
+            LoadError::Shadow {
+                path: self.artifact.to_path_buf(),
+                dir: shadow.path().to_path_buf(),
+                source,
+            }
+        })?;
         Ok(ShadowCopy {
             path,
             shadow,

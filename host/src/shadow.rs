@@ -12,10 +12,11 @@
 //! `CACHEDIR.TAG` above it) is not copied but hard-linked under the temporary name: the
 //! same inode, no bytes written, which makes a reload of a multi-megabyte library several
 //! times faster. It is linked only if it is still the very file that
-//! [`read_artifact`](crate::library::read_artifact) read and checked (same device, inode,
-//! size, modification and change times, as a regular file, not a symbolic link), and the
-//! link is checked to share that inode, unwritten, afterwards; otherwise the bytes that
-//! were read are written as before. That is safe because cargo and the linkers never
+//! [`read_artifact`](crate::library::read_artifact) opened and the checks read (same
+//! device, inode, size, modification and change times, as a regular file, not a symbolic
+//! link), and the link is checked to share that inode, unwritten, afterwards; otherwise
+//! the opened file is read whole and written ([`Bytes::contents`]: refused if it was
+//! written since it was opened, or differs from what the checks read). That is safe because cargo and the linkers never
 //! write an existing output in place: each build makes a new inode (verified on this
 //! platform; see `os::link_unchanged`), so the linked inode keeps the bytes that were
 //! checked for as long as it is loaded. A library written in place by other tools (`cp`
@@ -201,7 +202,7 @@ impl ShadowDir {
             let is_link = matches!(link, Ok(true));
             let placed = match link {
                 Ok(true) => Ok(()),
-                Ok(false) => write_new(&tmp, bytes),
+                Ok(false) => bytes.contents().and_then(|bytes| write_new(&tmp, bytes)),
                 Err(e) => Err(e),
             };
             match placed {
@@ -583,7 +584,7 @@ mod tests {
         assert_eq!(inode(&placed), inode(&artifact));
         assert_eq!(fs::read(&placed).unwrap(), b"library v1");
         // Bytes that are not the read's own (a copy of them) are written, not linked.
-        let copy = Bytes::from(bytes.to_vec());
+        let copy = Bytes::from(bytes.contents().unwrap().to_vec());
         let written = shadow.place(&artifact, &copy, 2).unwrap();
         assert_ne!(inode(&written), inode(&artifact));
         // Nor while a link to the same inode exists: the loader would take it for the
@@ -639,8 +640,9 @@ mod tests {
         assert_eq!(inode(&placed), inode(&artifact));
     }
 
-    /// An artifact replaced or written after it was read is never linked: the bytes that
-    /// were read and checked are written instead.
+    /// An artifact replaced after it was opened is never linked: the opened file's bytes,
+    /// which the checks read, are written instead. One written in place after it was
+    /// opened is refused: only parts of it were read, and the rest is no longer theirs.
     #[test]
     fn a_changed_artifact_is_copied_from_the_bytes_read() {
         let (root, artifact) = target_with_artifact(b"library v1");
@@ -656,8 +658,13 @@ mod tests {
         let bytes = crate::library::read_artifact(&artifact).unwrap();
         std::thread::sleep(Duration::from_millis(20));
         fs::write(&artifact, b"library v3").unwrap();
-        let placed = shadow.place(&artifact, &bytes, 2).unwrap();
-        assert_eq!(fs::read(&placed).unwrap(), b"library v2");
+        let err = shadow.place(&artifact, &bytes, 2).unwrap_err();
+        assert!(
+            err.get_ref()
+                .is_some_and(|e| e.is::<crate::library::Changed>()),
+            "{err}"
+        );
+        assert_eq!(shadow.copies().len(), 1, "nothing left of the refused copy");
     }
 
     /// Outside a cargo target directory the artifact is always copied.

@@ -43,7 +43,10 @@ pub use linux::watch;
 
 /// Where threads cannot be counted, every generation reports none.
 #[cfg(not(target_os = "linux"))]
-pub fn watch(_image: &crate::image::Image, _elf: &[u8]) -> Result<ThreadCount, String> {
+pub fn watch(
+    _image: &crate::image::Image,
+    _elf: crate::library::Data<'_>,
+) -> Result<ThreadCount, String> {
     Ok(ThreadCount {
         count: Arc::new(AtomicUsize::new(0)),
     })
@@ -70,7 +73,7 @@ mod linux {
 
     /// Registers a freshly loaded image and redirects its `pthread_create` imports.
     /// `elf` is the library file's content (the shadow copy's bytes).
-    pub fn watch(image: &Image, elf: &[u8]) -> Result<ThreadCount, String> {
+    pub fn watch(image: &Image, elf: crate::library::Data<'_>) -> Result<ThreadCount, String> {
         let file = object::File::parse(elf).map_err(|e| e.to_string())?;
         let symbols = file.dynamic_symbol_table();
         let mut slots = Vec::new();

@@ -68,7 +68,7 @@ impl World {
 /// Checks that the plugin in `bytes` (read from `artifact`) links only world libraries this
 /// process loaded, the same files, and that every Rust symbol it needs is defined here.
 /// See the module docs.
-pub fn check(artifact: &Path, bytes: &[u8]) -> Result<World, LoadError> {
+pub fn check<'a, R: object::ReadRef<'a>>(artifact: &Path, bytes: R) -> Result<World, LoadError> {
     #[cfg(target_os = "linux")]
     {
         linux::check(artifact, bytes)
@@ -83,7 +83,10 @@ pub fn check(artifact: &Path, bytes: &[u8]) -> Result<World, LoadError> {
 /// The Rust shared libraries a plugin links (`libstd-HASH.so` and the libraries of its
 /// build: the world it was built for), by name, each with where its build put it (`None`
 /// for std, which lives in the toolchain). Empty for a plugin that carries its own std.
-pub fn linked_world(artifact: &Path, bytes: &[u8]) -> Vec<(String, Option<PathBuf>)> {
+pub fn linked_world<'a, R: object::ReadRef<'a>>(
+    artifact: &Path,
+    bytes: R,
+) -> Vec<(String, Option<PathBuf>)> {
     #[cfg(target_os = "linux")]
     {
         let needed = linux::needed(bytes);
@@ -107,7 +110,7 @@ pub fn linked_world(artifact: &Path, bytes: &[u8]) -> Vec<(String, Option<PathBu
 
 /// Whether the library is a Rust `dylib` (it carries the `.rustc` metadata section that
 /// other crates link against), as opposed to a `cdylib`.
-pub fn is_rust_dylib(bytes: &[u8]) -> bool {
+pub fn is_rust_dylib<'a, R: object::ReadRef<'a>>(bytes: R) -> bool {
     use object::{Object, ObjectSection};
     object::File::parse(bytes)
         .ok()
@@ -141,8 +144,8 @@ mod linux {
     use std::os::unix::fs::MetadataExt;
     use std::path::{Path, PathBuf};
 
-    use object::elf;
     use object::read::elf::{Dyn, FileHeader, Sym};
+    use object::{ReadRef, elf};
 
     use super::{World, WorldLibrary, demangle, is_std, library_of_build};
     use crate::LoadError;
@@ -157,10 +160,10 @@ mod linux {
         rust_symbols: Vec<String>,
     }
 
-    pub(super) fn check(artifact: &Path, bytes: &[u8]) -> Result<World, LoadError> {
+    pub(super) fn check<'a, R: ReadRef<'a>>(artifact: &Path, bytes: R) -> Result<World, LoadError> {
         let needs = match object::FileKind::parse(bytes) {
-            Ok(object::FileKind::Elf64) => needs::<elf::FileHeader64<object::Endianness>>(bytes),
-            Ok(object::FileKind::Elf32) => needs::<elf::FileHeader32<object::Endianness>>(bytes),
+            Ok(object::FileKind::Elf64) => needs::<elf::FileHeader64<object::Endianness>, R>(bytes),
+            Ok(object::FileKind::Elf32) => needs::<elf::FileHeader32<object::Endianness>, R>(bytes),
             _ => None,
         };
         // `inspect` already refused what is not a complete ELF library for this machine.
@@ -258,17 +261,19 @@ mod linux {
     }
 
     /// The `DT_NEEDED` entries of an ELF library (none for anything else).
-    pub(super) fn needed(bytes: &[u8]) -> Vec<String> {
+    pub(super) fn needed<'a, R: ReadRef<'a>>(bytes: R) -> Vec<String> {
         let needs = match object::FileKind::parse(bytes) {
-            Ok(object::FileKind::Elf64) => needs::<elf::FileHeader64<object::Endianness>>(bytes),
-            Ok(object::FileKind::Elf32) => needs::<elf::FileHeader32<object::Endianness>>(bytes),
+            Ok(object::FileKind::Elf64) => needs::<elf::FileHeader64<object::Endianness>, R>(bytes),
+            Ok(object::FileKind::Elf32) => needs::<elf::FileHeader32<object::Endianness>, R>(bytes),
             _ => None,
         };
         needs.map(|n| n.libraries).unwrap_or_default()
     }
 
     /// The `DT_NEEDED` entries and undefined Rust symbols of an ELF library.
-    fn needs<Elf: FileHeader<Endian = object::Endianness>>(bytes: &[u8]) -> Option<Needs> {
+    fn needs<'a, Elf: FileHeader<Endian = object::Endianness>, R: ReadRef<'a>>(
+        bytes: R,
+    ) -> Option<Needs> {
         let header = Elf::parse(bytes).ok()?;
         let endian = header.endian().ok()?;
         let sections = header.sections(endian, bytes).ok()?;
@@ -277,7 +282,8 @@ mod linux {
             let strings = sections.strings(endian, bytes, strings_index).ok()?;
             for entry in entries {
                 if entry.tag32(endian) == Some(elf::DT_NEEDED) {
-                    let name = entry.string(endian, strings).ok()?;
+                    let offset: u64 = entry.d_val(endian).into();
+                    let name = strings.get(u32::try_from(offset).ok()?).ok()?;
                     out.libraries
                         .push(String::from_utf8_lossy(name).into_owned());
                 }
@@ -377,7 +383,7 @@ mod tests {
     #[test]
     fn a_program_is_not_a_rust_dylib() {
         let bytes = std::fs::read("/proc/self/exe").unwrap();
-        assert!(!is_rust_dylib(&bytes));
+        assert!(!is_rust_dylib(&bytes[..]));
     }
 
     #[test]
@@ -412,7 +418,7 @@ mod tests {
     #[test]
     fn a_library_without_this_process_std_is_not_in_the_world() {
         let bytes = std::fs::read("/proc/self/exe").unwrap();
-        let world = check(Path::new("/proc/self/exe"), &bytes).unwrap();
+        let world = check(Path::new("/proc/self/exe"), &bytes[..]).unwrap();
         assert!(!world.is_shared());
     }
 }

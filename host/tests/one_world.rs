@@ -277,7 +277,7 @@ fn a_host_that_links_std_statically_refuses_a_one_world_plugin_with_hd018() {
     let _fixture = built();
     // This test program links std statically: the plugin would bring a second std.
     let bytes = std::fs::read(plugin()).unwrap();
-    let err = hotdev_host::world::check(&plugin(), &bytes).unwrap_err();
+    let err = hotdev_host::world::check(&plugin(), &bytes[..]).unwrap_err();
     assert_eq!(err.code(), "HD018", "{err}");
     let message = err.to_string();
     assert!(message.contains("libworld_api.so"), "{message}");

@@ -158,8 +158,8 @@ const FILE_CODES: &[&str] = &["HD004", "HD005"];
 #[test]
 fn the_real_files_pass_inspection() {
     let f = files();
-    library::inspect(Path::new("libfixture_plugin.so"), &f.plugin).unwrap();
-    library::inspect(Path::new("libc.so.6"), &f.other).unwrap();
+    library::inspect(Path::new("libfixture_plugin.so"), &f.plugin[..]).unwrap();
+    library::inspect(Path::new("libc.so.6"), &f.other[..]).unwrap();
 }
 
 proptest! {
@@ -169,7 +169,7 @@ proptest! {
     fn random_bytes_are_refused_with_a_code(
         bytes in proptest::collection::vec(any::<u8>(), 0..2048)
     ) {
-        let result = library::inspect(Path::new("libplugin.so"), &bytes);
+        let result = library::inspect(Path::new("libplugin.so"), &bytes[..]);
         prop_assert!(result.is_err(), "random bytes were accepted");
         coded(result, FILE_CODES)?;
     }
@@ -190,7 +190,7 @@ proptest! {
     ) {
         let mut bytes = magic.to_vec();
         bytes.extend_from_slice(&tail);
-        coded(library::inspect(Path::new("libplugin.so"), &bytes), FILE_CODES)?;
+        coded(library::inspect(Path::new("libplugin.so"), &bytes[..]), FILE_CODES)?;
     }
 }
 
@@ -205,7 +205,7 @@ proptest! {
         let f = files();
         let reach = if headers_only { 64 * 1024 } else { f.plugin.len() };
         let bytes = edited(&f.plugin, &f.other, reach, &edits);
-        coded(library::inspect(Path::new("libfixture_plugin.so"), &bytes), FILE_CODES)?;
+        coded(library::inspect(Path::new("libfixture_plugin.so"), &bytes[..]), FILE_CODES)?;
     }
 
     /// The other library's start (its ELF and program headers) over the plugin's, and
@@ -221,7 +221,7 @@ proptest! {
         if cut < body.len() {
             bytes.extend_from_slice(&body[cut..]);
         }
-        coded(library::inspect(Path::new("libfixture_plugin.so"), &bytes), FILE_CODES)?;
+        coded(library::inspect(Path::new("libfixture_plugin.so"), &bytes[..]), FILE_CODES)?;
     }
 }
 

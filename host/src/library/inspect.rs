@@ -3,14 +3,15 @@
 
 use std::path::Path;
 
-use object::{FileKind, Object, ObjectKind};
+use object::{FileKind, Object, ObjectKind, ReadRef};
 
 use crate::LoadError;
 
 /// Checks, from the bytes alone, that this is a complete shared library for this machine:
 /// an object file the loader understands, of the dynamic-library kind, for this
-/// architecture, with every loadable segment inside the file.
-pub fn inspect(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+/// architecture, with every loadable segment inside the file. `data` is a byte slice or a
+/// library file's [`Bytes::data`](super::Bytes::data), which reads only what is looked at.
+pub fn inspect<'a, R: ReadRef<'a>>(path: &Path, data: R) -> Result<(), LoadError> {
     let not_lib = |reason: String| LoadError::NotALibrary {
         path: path.to_path_buf(),
         reason,
@@ -19,14 +20,16 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
         path: path.to_path_buf(),
         reason,
     };
-    if bytes.is_empty() {
+    let len = data.len().unwrap_or(0);
+    if len == 0 {
         return Err(truncated("the file is empty (0 bytes)".into()));
     }
-    match FileKind::parse(bytes) {
+    let head = data.read_bytes_at(0, len.min(512)).unwrap_or(&[]);
+    match FileKind::parse(data) {
         Ok(FileKind::Elf32 | FileKind::Elf64)
         | Ok(FileKind::MachO32 | FileKind::MachO64)
         | Ok(FileKind::Pe32 | FileKind::Pe64) => {}
-        Ok(FileKind::MachOFat32 | FileKind::MachOFat64) => return inspect_fat(path, bytes),
+        Ok(FileKind::MachOFat32 | FileKind::MachOFat64) => return inspect_fat(path, data),
         Ok(FileKind::Coff | FileKind::CoffBig) => {
             return Err(not_lib("it is an object file, not a shared library".into()));
         }
@@ -36,16 +39,14 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
             )));
         }
         // The start of an object file the loader knows, cut short.
-        Err(_) if has_object_magic(bytes) => {
+        Err(_) if has_object_magic(head) => {
             return Err(truncated(format!(
-                "it ends after {} bytes, inside its headers",
-                bytes.len()
+                "it ends after {len} bytes, inside its headers"
             )));
         }
-        Err(_) => return Err(not_lib(describe_foreign(bytes))),
+        Err(_) => return Err(not_lib(describe_foreign(head))),
     }
-    let file = object::File::parse(bytes)
-        .map_err(|e| truncated(format!("{e} ({} bytes)", bytes.len())))?;
+    let file = object::File::parse(data).map_err(|e| truncated(format!("{e} ({len} bytes)")))?;
     match file.kind() {
         ObjectKind::Dynamic => {}
         ObjectKind::Executable => {
@@ -69,8 +70,8 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
         )));
     }
     match &file {
-        object::File::Elf64(elf) => check_elf(elf, bytes.len() as u64).map_err(truncated)?,
-        object::File::Elf32(elf) => check_elf(elf, bytes.len() as u64).map_err(truncated)?,
+        object::File::Elf64(elf) => check_elf(elf, len).map_err(truncated)?,
+        object::File::Elf32(elf) => check_elf(elf, len).map_err(truncated)?,
         _ => {}
     }
     Ok(())
@@ -94,25 +95,25 @@ fn has_object_magic(bytes: &[u8]) -> bool {
 
 /// A universal (fat) Mach-O: the loader picks the slice for this machine, so that slice
 /// is what is inspected.
-fn inspect_fat(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+fn inspect_fat<'a, R: ReadRef<'a>>(path: &Path, data: R) -> Result<(), LoadError> {
     use object::read::macho::{FatArch, MachOFatFile32, MachOFatFile64};
     let truncated = |reason: String| LoadError::Truncated {
         path: path.to_path_buf(),
         reason,
     };
     let slices: Vec<(object::Architecture, Result<&[u8], object::Error>)> =
-        match FileKind::parse(bytes) {
-            Ok(FileKind::MachOFat64) => MachOFatFile64::parse(bytes)
+        match FileKind::parse(data) {
+            Ok(FileKind::MachOFat64) => MachOFatFile64::parse(data)
                 .map_err(|e| truncated(format!("a universal binary: {e}")))?
                 .arches()
                 .iter()
-                .map(|a| (a.architecture(), a.data(bytes)))
+                .map(|a| (a.architecture(), a.data(data)))
                 .collect(),
-            _ => MachOFatFile32::parse(bytes)
+            _ => MachOFatFile32::parse(data)
                 .map_err(|e| truncated(format!("a universal binary: {e}")))?
                 .arches()
                 .iter()
-                .map(|a| (a.architecture(), a.data(bytes)))
+                .map(|a| (a.architecture(), a.data(data)))
                 .collect(),
         };
     let found: Vec<String> = slices.iter().map(|(a, _)| format!("{a:?}")).collect();
@@ -144,10 +145,14 @@ fn inspect_fat(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
 ///
 /// A pass does not prove the file is one build's output (nothing inside a library says
 /// so); it does mean the loader will not write or jump outside the library's own image.
-fn check_elf<Elf: object::read::elf::FileHeader<Endian = object::Endianness>>(
-    elf: &object::read::elf::ElfFile<'_, Elf>,
+fn check_elf<'a, Elf, R>(
+    elf: &object::read::elf::ElfFile<'a, Elf, R>,
     len: u64,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    Elf: object::read::elf::FileHeader<Endian = object::Endianness>,
+    R: ReadRef<'a>,
+{
     use object::elf;
     use object::read::elf::{ProgramHeader, SectionHeader};
 
@@ -280,6 +285,7 @@ fn host_architecture() -> Option<object::Architecture> {
     }
 }
 
+/// What a file that is no object file is, from its first bytes.
 fn describe_foreign(bytes: &[u8]) -> String {
     if bytes.starts_with(b"!<arch>\n") {
         return "it is an archive (a static library or an rlib), not a shared library: \
@@ -348,10 +354,10 @@ mod tests {
         const ARM64: u32 = 0x0100_000c;
         let lib = system_library();
         let path = Path::new("libuniversal.dylib");
-        inspect(path, &lib).unwrap();
-        inspect(path, &fat(&[(ARM64, b"not looked at"), (X86_64, &lib)])).unwrap();
+        inspect(path, &lib[..]).unwrap();
+        inspect(path, &fat(&[(ARM64, b"not looked at"), (X86_64, &lib)])[..]).unwrap();
 
-        let err = inspect(path, &fat(&[(ARM64, &lib)])).unwrap_err();
+        let err = inspect(path, &fat(&[(ARM64, &lib)])[..]).unwrap_err();
         assert_eq!(err.code(), "HD004", "{err}");
         assert!(err.to_string().contains("Aarch64"), "{err}");
         assert!(err.to_string().contains("X86_64"), "{err}");
@@ -359,23 +365,23 @@ mod tests {
         // The slice for this machine is cut short: truncated, not "not a library".
         let mut cut = fat(&[(X86_64, &lib)]);
         cut.truncate(4096 + lib.len() / 2);
-        let err = inspect(path, &cut).unwrap_err();
+        let err = inspect(path, &cut[..]).unwrap_err();
         assert_eq!(err.code(), "HD005", "{err}");
     }
 
     #[test]
     fn an_object_file_cut_inside_its_headers_is_truncated_and_other_files_are_named() {
         let path = Path::new("libplugin.so");
-        let err = inspect(path, b"\x7fELF\x02\x01").unwrap_err();
+        let err = inspect(path, &b"\x7fELF\x02\x01"[..]).unwrap_err();
         assert_eq!(err.code(), "HD005", "{err}");
         let err = inspect(
             path,
-            b"!<arch>\nlib.rmeta/      0           0     0     644     1234      `\n",
+            &b"!<arch>\nlib.rmeta/      0           0     0     644     1234      `\n"[..],
         )
         .unwrap_err();
         assert_eq!(err.code(), "HD004", "{err}");
         assert!(err.to_string().contains("an rlib"), "{err}");
-        let err = inspect(path, b"fn main() {}\n").unwrap_err();
+        let err = inspect(path, &b"fn main() {}\n"[..]).unwrap_err();
         assert_eq!(err.code(), "HD004", "{err}");
         assert!(err.to_string().contains("text file"), "{err}");
     }

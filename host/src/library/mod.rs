@@ -19,4 +19,5 @@ pub use descriptor::descriptor;
 pub use inspect::inspect;
 pub use interface::{check_interface, plugin_parts};
 pub use open::{Opened, open};
-pub use read::{Bytes, read_artifact};
+pub(crate) use read::Changed;
+pub use read::{Bytes, Data, read_artifact};

@@ -219,8 +219,8 @@ impl Identity {
     /// moved: adding or removing a hard link (hotdev's own shadow links, by this process or
     /// another one) changes the inode's ctime and nothing of its content, and so do
     /// `chmod` and `chown`. So does a write in place whose writer put the modification
-    /// time back, which is why a reader that sees the change time move reads the file
-    /// again before it trusts it (see `library::read_artifact`).
+    /// time back, which is why a file whose change time moved is never linked: its whole
+    /// read is compared with what the checks read (see `library::Bytes::contents`).
     pub fn same_content(&self, later: &Identity) -> bool {
         self.dev == later.dev
             && self.ino == later.ino

@@ -57,16 +57,15 @@ impl<I: PluginInterface> Generation<I> {
         let desc = steps.descriptor(&opened, &world)?;
         steps.interface::<I>(desc)?;
         // Before any of the plugin's code runs: count the threads it starts.
-        let threads =
-            match opened.image() {
-                Some(image) => Some(threads::watch(&image, bytes).map_err(|reason| {
-                    LoadError::ThreadWatch {
-                        path: artifact.to_path_buf(),
-                        reason,
-                    }
-                })?),
-                None => None,
-            };
+        let threads = match opened.image() {
+            Some(image) => Some(threads::watch(&image, bytes.data()).map_err(|reason| {
+                LoadError::ThreadWatch {
+                    path: artifact.to_path_buf(),
+                    reason,
+                }
+            })?),
+            None => None,
+        };
         // SAFETY: the fingerprint matched, which includes the table's size and every
         // function's signature, so `desc.table` points at an `I::Table` in the library
         // (the fingerprint is what the plugin's build recorded: trusted, as above).

@@ -321,7 +321,8 @@ impl<I: PluginInterface> Plugin<I> {
     /// What hotdev checks is that the file is a plugin this host can call safely *if it is
     /// what it claims to be*:
     ///
-    /// - before the loader sees it: a complete, regular file, not changed while read, a
+    /// - before the loader sees it: a complete, regular file, not written since it was
+    ///   opened (what the loader opens is what the checks read), a
     ///   shared library for this machine whose headers agree and whose relocations stay
     ///   inside it (so the loader does not write or jump outside it);
     /// - after: a descriptor whose every pointer lies in the library (or its world's)

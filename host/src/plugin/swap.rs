@@ -41,9 +41,12 @@ impl<I: PluginInterface> Plugin<I> {
     /// # What is checked about the file
     ///
     /// `path` must be a regular file (a FIFO or a device is refused before it is read,
-    /// `HD008`). It is read once, never past the size it had when opened, and refused if
-    /// its identity (device, inode, size, modification and change times) differs before
-    /// and after the read (`HD031`): a build that writes or replaces it meanwhile is seen.
+    /// `HD008`). Of it, the parts the checks need are read (never past the size it had when
+    /// opened), and what the loader opens is the file they read: the shadow link is made
+    /// only if the file's identity (device, inode, size, modification and change times)
+    /// is unchanged since it was opened, and otherwise the copy is a whole read of the
+    /// opened file, refused if that file was written meanwhile or differs from what the
+    /// checks read (`HD031`).
     /// Its headers must agree with each other and its relocations stay inside it (`HD005`),
     /// and its descriptor's pointers must lie in its own image (`HD011`). Beyond these
     /// checks, the new library's code is trusted as for [`load`](Self::load) (its `# Trust`
