@@ -13,9 +13,9 @@
 //! - the shadow link is made only if that identity is unchanged at that moment (nothing
 //!   was written, renamed over or linked meanwhile), so the inode the loader maps holds
 //!   the bytes the checks read;
-//! - otherwise the file is read whole ([`Bytes::contents`]), refused if its content's
-//!   identity changed since it was opened (`HD031`) or if any part the checks read differs
-//!   in the whole read, and that whole read is what the shadow copy holds.
+//! - otherwise the opened file is read whole ([`Bytes::contents`]), refused if it was
+//!   written since it was opened (`HD031`) or if any part the checks read differs in the
+//!   whole read, and that whole read is what the shadow copy holds.
 
 use std::cell::OnceCell;
 use std::fs::{self, File};
