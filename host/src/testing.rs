@@ -22,6 +22,16 @@ pub fn is_mapped(path: &Path) -> Option<bool> {
     os::is_mapped(path)
 }
 
+/// The path of the C library this process runs with (Linux: read from `/proc/self/maps`),
+/// a real shared library of this machine for tests to read and copy.
+pub fn system_library() -> Option<std::path::PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("libc.so") || p.contains("libc-"))
+        .map(std::path::PathBuf::from)
+}
+
 /// What a plain call through a plugin's table finds in the serving generation's pointer:
 /// whether it must take the slow path, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -319,13 +319,7 @@ mod tests {
 
     /// A shared library of this machine: the C library this test runs with.
     fn system_library() -> Vec<u8> {
-        let maps = fs::read_to_string("/proc/self/maps").unwrap();
-        let path = maps
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(5))
-            .find(|p| p.contains("libc.so") || p.contains("libc-"))
-            .expect("the C library is mapped");
-        fs::read(path).unwrap()
+        fs::read(crate::testing::system_library().expect("the C library is mapped")).unwrap()
     }
 
     /// A universal Mach-O holding `slices` (CPU type, bytes), big-endian as on disk.

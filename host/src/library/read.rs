@@ -421,12 +421,7 @@ mod tests {
 
     /// A copy of the C library this test runs with: a real ELF shared library.
     fn library_in(dir: &Path) -> PathBuf {
-        let maps = fs::read_to_string("/proc/self/maps").unwrap();
-        let libc = maps
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(5))
-            .find(|p| p.contains("libc.so") || p.contains("libc-"))
-            .expect("the C library is mapped");
+        let libc = crate::testing::system_library().expect("the C library is mapped");
         let path = dir.join("libplugin.so");
         fs::copy(libc, &path).unwrap();
         path
