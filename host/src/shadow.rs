@@ -607,14 +607,23 @@ mod tests {
         assert_eq!(fs::read(&placed).unwrap(), b"library v1");
     }
 
-    /// An artifact already mapped in this process (loaded from its own path by other
-    /// code) is copied: the loader would hand back that mapping for a link to it.
+    /// An artifact the dynamic loader holds already (loaded from its own path by other
+    /// code) is copied: `dlopen` would hand back that object for a link to it. A file
+    /// only mapped by other means (`mmap`, as a symbol reader does) is linked: the loader
+    /// does not know it.
     #[cfg(target_os = "linux")]
     #[test]
-    fn an_artifact_mapped_in_the_process_is_copied() {
+    fn an_artifact_the_loader_holds_is_copied() {
         use std::os::unix::io::AsRawFd;
-        let (root, artifact) = target_with_artifact(&[7u8; 8192]);
+        // A small real library of this machine, copied into the target directory: a new
+        // file, so loading it below loads a second, private instance.
+        let libm = crate::testing::system_library()
+            .and_then(|libc| Some(libc.parent()?.join("libm.so.6")))
+            .filter(|path| path.is_file())
+            .expect("libm.so.6 beside the C library");
+        let (root, artifact) = target_with_artifact(&fs::read(&libm).unwrap());
         let shadow = ShadowDir::create(&root.path().join("target/hotdev-shadow")).unwrap();
+
         let file = File::open(&artifact).unwrap();
         // SAFETY:
         // - a fresh private read-only mapping of an open file: no memory of ours is
@@ -632,12 +641,31 @@ mod tests {
         assert_ne!(map, libc::MAP_FAILED);
         let bytes = crate::library::read_artifact(&artifact).unwrap();
         let placed = shadow.place(&artifact, &bytes, 1).unwrap();
-        assert_ne!(inode(&placed), inode(&artifact));
+        assert_eq!(inode(&placed), inode(&artifact), "a plain mapping is linked");
+        shadow.remove(&placed).unwrap();
         // SAFETY: `map` is the mapping made above, of 8192 bytes, no longer used.
         unsafe { libc::munmap(map, 8192) };
+
+        // Loaded under another name of the same file (as an earlier generation's shadow
+        // link is): the loader matches it by device and inode.
+        let other_name = artifact.with_file_name("libplugin-elsewhere.so");
+        fs::hard_link(&artifact, &other_name).unwrap();
+        // SAFETY: libm's initialisers only set up its own tables; the instance is
+        // private to this test (a copy under a new name and inode) and no symbol of it
+        // is called.
+        let held = unsafe { libloading::Library::new(&other_name) }.unwrap();
         let bytes = crate::library::read_artifact(&artifact).unwrap();
         let placed = shadow.place(&artifact, &bytes, 2).unwrap();
-        assert_eq!(inode(&placed), inode(&artifact));
+        assert_ne!(inode(&placed), inode(&artifact), "a loaded artifact is copied");
+        assert_eq!(fs::read(&placed).unwrap(), fs::read(&artifact).unwrap());
+        held.close().unwrap();
+        let bytes = crate::library::read_artifact(&artifact).unwrap();
+        let placed = shadow.place(&artifact, &bytes, 3).unwrap();
+        assert_eq!(
+            inode(&placed),
+            inode(&artifact),
+            "linked once the loader let it go"
+        );
     }
 
     /// An artifact replaced after it was opened is never linked: the opened file's bytes,
