@@ -223,10 +223,14 @@ def tables(path):
     if start:
         out.append("\n### Start-up and memory\n")
         base = next((f for f in start if f["server"] == "static"), {})
+        def beyond(f):
+            a, b = num(f["median_ms"]), num(base.get("median_ms"))
+            return "-" if a is None or b is None else f"{a - b:+.1f}"
         out.append(table(
-            ["server", "runs", "start→first 200 median ms", "min", "max", "vs static", "RSS KiB", "RSS vs static"],
+            ["server", "runs", "start→first 200 median ms", "min", "max", "vs static",
+             "ms beyond static", "RSS KiB", "RSS vs static"],
             [[f["server"], f["n"], f["median_ms"], f["min_ms"], f["max_ms"],
-              ratio(f["median_ms"], base.get("median_ms")), f["rss_kib"],
+              ratio(f["median_ms"], base.get("median_ms")), beyond(f), f["rss_kib"],
               ratio(f["rss_kib"], base.get("rss_kib"))] for f in start]))
     print("\n".join(out))
 

@@ -449,6 +449,93 @@ fn an_edit_after_cargo_clean_goes_live() {
     assert!(server.interrupt().success());
 }
 
+/// The kinds of the events `server` has seen, in order.
+fn kinds(server: &Server) -> Vec<String> {
+    let seen = server.seen.lock().unwrap();
+    seen.iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A restart serves the library the last run served before cargo is asked, and keeps it
+/// when cargo finds it up to date; an edit saved while the server was stopped is built
+/// before anything serves.
+#[test]
+fn a_restart_serves_the_last_build_at_once_and_waits_for_cargo_after_an_edit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_hello(tmp.path(), "hello-restart");
+    let lib = dir.join("src/lib.rs");
+    // Whether the first `a` came before the first `b` (both seen).
+    let before = |kinds: &[String], a: &str, b: &str| {
+        let at = |kind: &str| kinds.iter().position(|k| k == kind);
+        at(a).expect(a) < at(b).expect(b)
+    };
+
+    let mut server = Server::start(&dir, tmp.path());
+    server.wait_reloaded(1);
+    let first_run = kinds(&server);
+    assert!(
+        before(&first_run, "build_finished", "reloaded"),
+        "nothing recorded yet: the first run waits for cargo: {first_run:?}"
+    );
+    assert!(server.interrupt().success());
+
+    let mut server = Server::start(&dir, tmp.path());
+    let preloaded = server.wait_reloaded(1);
+    assert_eq!(
+        preloaded["build_ms"], 0,
+        "served before any build: {preloaded}"
+    );
+    assert!(server.get("/").text().contains("Hello from hotdev"));
+    server.wait_for("build_finished", BUILD_TIMEOUT, |_| true);
+    eventually("cargo's verdict on the terminal", BUILD_TIMEOUT, || {
+        server
+            .stderr()
+            .contains("the last build is up to date: generation 1 keeps serving")
+            .then_some(())
+    });
+    let second_run = kinds(&server);
+    assert!(
+        before(&second_run, "reloaded", "build_started"),
+        "{second_run:?}"
+    );
+    assert_eq!(
+        second_run.iter().filter(|k| *k == "reloaded").count(),
+        1,
+        "the same library is not loaded twice: {second_run:?}"
+    );
+    edit(
+        &lib,
+        "<h1>Hello from hotdev</h1>",
+        "<h1>Hello, restarted</h1>",
+    );
+    server.wait_reloaded(2);
+    assert!(server.get("/").text().contains("Hello, restarted"));
+    assert!(server.interrupt().success());
+
+    // Saved while no server runs: the next start builds it before serving anything.
+    edit(
+        &lib,
+        "<h1>Hello, restarted</h1>",
+        "<h1>Hello, edited while stopped</h1>",
+    );
+    let mut server = Server::start_with(&dir, tmp.path(), &["--single-process"]);
+    server.wait_reloaded(1);
+    let third_run = kinds(&server);
+    assert!(
+        before(&third_run, "build_finished", "reloaded"),
+        "{third_run:?}"
+    );
+    assert!(
+        server
+            .get("/")
+            .text()
+            .contains("Hello, edited while stopped")
+    );
+    assert!(!server.stderr().contains("serving the last build"));
+    assert!(server.interrupt().success());
+}
+
 /// Requests a path as written, over a raw connection (no client-side normalisation).
 fn status_and_body(server: &Server, path: &str) -> (u16, String) {
     let reply = server.get(path);

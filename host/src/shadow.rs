@@ -641,7 +641,11 @@ mod tests {
         assert_ne!(map, libc::MAP_FAILED);
         let bytes = crate::library::read_artifact(&artifact).unwrap();
         let placed = shadow.place(&artifact, &bytes, 1).unwrap();
-        assert_eq!(inode(&placed), inode(&artifact), "a plain mapping is linked");
+        assert_eq!(
+            inode(&placed),
+            inode(&artifact),
+            "a plain mapping is linked"
+        );
         shadow.remove(&placed).unwrap();
         // SAFETY: `map` is the mapping made above, of 8192 bytes, no longer used.
         unsafe { libc::munmap(map, 8192) };
@@ -656,7 +660,11 @@ mod tests {
         let held = unsafe { libloading::Library::new(&other_name) }.unwrap();
         let bytes = crate::library::read_artifact(&artifact).unwrap();
         let placed = shadow.place(&artifact, &bytes, 2).unwrap();
-        assert_ne!(inode(&placed), inode(&artifact), "a loaded artifact is copied");
+        assert_ne!(
+            inode(&placed),
+            inode(&artifact),
+            "a loaded artifact is copied"
+        );
         assert_eq!(fs::read(&placed).unwrap(), fs::read(&artifact).unwrap());
         held.close().unwrap();
         let bytes = crate::library::read_artifact(&artifact).unwrap();

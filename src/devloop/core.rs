@@ -347,6 +347,12 @@ impl Core {
         &self.plugin_dir
     }
 
+    /// The folders being watched (see [`Watcher::watched`]); none for a core with no
+    /// watcher.
+    pub fn watched(&self) -> &[PathBuf] {
+        self.watcher.as_ref().map_or(&[], Watcher::watched)
+    }
+
     /// Stops watching and ends a running cargo and its children.
     pub fn shutdown(&mut self) {
         if let Some(watcher) = &mut self.watcher {

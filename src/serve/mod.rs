@@ -54,6 +54,7 @@ mod crash;
 mod host_events;
 mod hosts;
 mod http;
+mod last_build;
 mod options;
 mod plugin_state;
 mod reloader;

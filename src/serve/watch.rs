@@ -13,6 +13,7 @@ use crossbeam_channel::Receiver;
 use hotdev_watcher::{Config, Diagnostic};
 
 use super::diagnostics::Failure;
+use super::last_build::{FileId, Key, LastBuild};
 use super::{ServeOptions, Shared, display_dir};
 use crate::devloop::{Core, Follower, Ready};
 use crate::events::{Event, millis};
@@ -50,20 +51,57 @@ pub(super) struct Watch {
     plugin: PluginCrate,
 }
 
-/// What the terminal says about the plugin crate.
+/// What the terminal says about the plugin crate, and what the next start needs to know
+/// of its builds.
 struct PluginCrate {
     /// The plugin directory as the user gave it.
     name: String,
     /// The canonical plugin directory (asset paths are shown relative to it).
     dir: PathBuf,
+    /// Where the builds handed to the server are recorded ([`super::last_build`]).
+    key: Key,
+    /// The source folders the watcher follows (not the static folder).
+    sources: Vec<PathBuf>,
+    /// The last run's library, served before the first build, until that build ends.
+    preloaded: Option<LastBuild>,
+}
+
+/// The record of the builds of `plugin_dir` for these options.
+fn last_build_key(shared: &Shared, opts: &ServeOptions, plugin_dir: &Path) -> Key {
+    let skip = shared
+        .static_dir
+        .iter()
+        .map(|files| files.root().to_path_buf())
+        .collect();
+    Key::new(plugin_dir, opts.release, skip)
+}
+
+/// Serves the library the last run served, before cargo is asked, if it is still current
+/// (`last_build.rs`): the fast start. Returns it, for [`Watch::start`].
+pub(super) fn serve_last_build<T: Target>(
+    shared: &Shared,
+    opts: &ServeOptions,
+    plugin_dir: &Path,
+    target: &mut T,
+) -> Option<LastBuild> {
+    let last = last_build_key(shared, opts, plugin_dir).find()?;
+    shared.term.line(&format!(
+        "serving the last build ({}) while cargo checks it",
+        last.artifact.display()
+    ));
+    target.load(&last.artifact, None);
+    Some(last)
 }
 
 impl Watch {
-    /// Starts the watcher on the plugin crate (and the static folder).
+    /// Starts the watcher on the plugin crate (and the static folder). `preloaded` is the
+    /// library [`serve_last_build`] served: when the first build hands back that very
+    /// file, it is not loaded again.
     pub(super) fn start(
         shared: &Shared,
         opts: &ServeOptions,
         plugin_dir: PathBuf,
+        preloaded: Option<LastBuild>,
     ) -> anyhow::Result<Watch> {
         let mut config = Config::new([plugin_dir.clone()]);
         config.release = opts.release;
@@ -74,11 +112,26 @@ impl Watch {
         let core = Core::start(config).map_err(|error| {
             anyhow::Error::new(error).context("could not start watching the plugin")
         })?;
+        let key = last_build_key(shared, opts, &plugin_dir);
+        let sources = core
+            .watched()
+            .iter()
+            .filter(|dir| {
+                shared
+                    .static_dir
+                    .as_ref()
+                    .is_none_or(|files| files.root() != dir.as_path())
+            })
+            .cloned()
+            .collect();
         Ok(Watch {
             core,
             plugin: PluginCrate {
                 name: display_dir(&opts.plugin_dir),
                 dir: plugin_dir,
+                key,
+                sources,
+                preloaded,
             },
         })
     }
@@ -95,7 +148,7 @@ impl Watch {
     ) -> anyhow::Result<()> {
         let mut follow = Follow {
             shared,
-            plugin: &self.plugin,
+            plugin: &mut self.plugin,
             target,
         };
         self.core
@@ -113,7 +166,7 @@ impl Watch {
 /// target.
 struct Follow<'a, T> {
     shared: &'a Shared,
-    plugin: &'a PluginCrate,
+    plugin: &'a mut PluginCrate,
     target: &'a mut T,
 }
 
@@ -205,7 +258,22 @@ impl<T: Target> Follower for Follow<'_, T> {
     }
 
     fn ready(&mut self, ready: Ready) -> ControlFlow<()> {
+        // The first build after a fast start: the library serving already is kept when
+        // cargo hands back that very file.
+        if let Some(last) = self.plugin.preloaded.take()
+            && last.artifact == ready.artifact
+            && FileId::of(&ready.artifact).is_ok_and(|file| file == last.file)
+            && let Some(generation) = self.target.serving()
+        {
+            self.shared.term.line(&format!(
+                "the last build is up to date: generation {generation} keeps serving"
+            ));
+            return ControlFlow::Continue(());
+        }
         self.target.load(&ready.artifact, Some(millis(ready.build)));
+        self.plugin
+            .key
+            .remember(&ready.artifact, &self.plugin.sources);
         ControlFlow::Continue(())
     }
 
@@ -295,6 +363,17 @@ mod tests {
         }
     }
 
+    /// A crate with nothing to record into (no target directory) and no last build.
+    fn plugin_crate(name: &str, dir: &str) -> PluginCrate {
+        PluginCrate {
+            name: name.into(),
+            dir: PathBuf::from(dir),
+            key: Key::new(Path::new(dir), false, Vec::new()),
+            sources: Vec::new(),
+            preloaded: None,
+        }
+    }
+
     /// A `Shared` whose terminal lines and events go to `log`.
     fn shared(log: &Log) -> Shared {
         let lines = Arc::clone(log);
@@ -316,10 +395,7 @@ mod tests {
     fn each_step_reaches_the_terminal_the_events_and_the_target_in_order() {
         let log = Log::default();
         let shared = shared(&log);
-        let plugin = PluginCrate {
-            name: "my-plugin".into(),
-            dir: PathBuf::from("/ws/my-plugin"),
-        };
+        let mut plugin = plugin_crate("my-plugin", "/ws/my-plugin");
         let mut target = Fake {
             log: Arc::clone(&log),
             serving: Some(3),
@@ -327,7 +403,7 @@ mod tests {
         };
         let mut follow = Follow {
             shared: &shared,
-            plugin: &plugin,
+            plugin: &mut plugin,
             target: &mut target,
         };
         follow.changed(&[PathBuf::from("/ws/my-plugin/src/lib.rs")]);
@@ -373,10 +449,7 @@ mod tests {
     fn the_targets_deadline_is_the_loops() {
         let log = Log::default();
         let shared = shared(&log);
-        let plugin = PluginCrate {
-            name: "p".into(),
-            dir: PathBuf::from("/ws/p"),
-        };
+        let mut plugin = plugin_crate("p", "/ws/p");
         let at = Instant::now();
         let mut target = Fake {
             log: Arc::clone(&log),
@@ -385,7 +458,7 @@ mod tests {
         };
         let mut follow = Follow {
             shared: &shared,
-            plugin: &plugin,
+            plugin: &mut plugin,
             target: &mut target,
         };
         assert_eq!(follow.deadline(), Some(at));

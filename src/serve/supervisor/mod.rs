@@ -52,7 +52,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::diagnostics::Failure;
 use super::restarts::Restarts;
-use super::watch::{Target, Watch};
+use super::watch::{Target, Watch, serve_last_build};
 use super::worker::Command;
 use super::{ServeOptions, Shared};
 use crate::events::Event;
@@ -114,7 +114,6 @@ pub(super) fn run(
         .context("[HD082] the socket has no address")?;
     let copies = Copies::create()?;
     let url = super::announce(&shared, opts, addr);
-    let mut watch = Watch::start(&shared, opts, plugin_dir.clone())?;
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut sup = Supervisor {
         shared: Arc::clone(&shared),
@@ -140,10 +139,17 @@ pub(super) fn run(
         state: None,
         restarts: Restarts::new(opts.restart_intensity),
     };
-    if let Err(error) = sup.spawn(None, None) {
-        watch.shutdown();
-        return Err(error);
-    }
+    sup.spawn(None, None)?;
+    // The worker starts and loads the last run's library while the watcher asks cargo
+    // (the fast start).
+    let preloaded = serve_last_build(&shared, opts, &plugin_dir, &mut sup);
+    let mut watch = match Watch::start(&shared, opts, plugin_dir, preloaded) {
+        Ok(watch) => watch,
+        Err(error) => {
+            sup.stop_worker(&rx);
+            return Err(error);
+        }
+    };
     // The worker's messages never close here: `sup` holds a sender.
     let outcome = watch.run(&shared, &mut sup, &shutdown, &rx);
     shared.term.stop_spinner();
