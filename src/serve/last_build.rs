@@ -145,9 +145,9 @@ impl Key {
     /// level why a record was not used.
     pub(super) fn find(&self) -> Option<LastBuild> {
         let name = self.file_name();
-        let (path, text) = self.target_dirs().into_iter().find_map(|dir| {
+        let (target, path, text) = self.target_dirs().into_iter().find_map(|dir| {
             let path = dir.join("hotdev").join(&name);
-            fs::read_to_string(&path).ok().map(|text| (path, text))
+            fs::read_to_string(&path).ok().map(|text| (dir, path, text))
         })?;
         let record: Record = match serde_json::from_str(&text) {
             Ok(record) => record,
@@ -156,6 +156,11 @@ impl Key {
                 return None;
             }
         };
+        // Only a library of the target directory that holds the record is served.
+        if !record.artifact.starts_with(&target) {
+            tracing::debug!(path = %path.display(), "last build: a library outside its target directory");
+            return None;
+        }
         match self.usable(&record) {
             Ok(found) => Some(found),
             Err(reason) => {
@@ -421,7 +426,7 @@ mod tests {
     }
 
     #[test]
-    fn other_rustflags_or_a_corrupt_record_are_not_used() {
+    fn other_rustflags_a_foreign_path_or_a_corrupt_record_are_not_used() {
         let f = Fixture::new();
         f.remember();
         let path = f.target.join("hotdev").join(f.key(false).file_name());
@@ -429,6 +434,14 @@ mod tests {
         record.rustflags = vec![Some("-C opt-level=1".into()), None];
         fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
         assert_eq!(f.key(false).find(), None, "other RUSTFLAGS");
+        record.rustflags = rustflags();
+        record.artifact = PathBuf::from("/usr/lib/libelsewhere.so");
+        fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+        assert_eq!(
+            f.key(false).find(),
+            None,
+            "a library outside the target directory"
+        );
         fs::write(&path, b"{\"plugin_dir\": ").unwrap();
         assert_eq!(f.key(false).find(), None, "a half-written record");
     }
