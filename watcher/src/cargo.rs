@@ -6,7 +6,8 @@
 //! ending in the platform's dynamic library suffix, of the `compiler-artifact` message
 //! whose `manifest_path` is the plugin's and whose target kinds include `cdylib` or `dylib`. Each
 //! `compiler-message` becomes a [`Diagnostic`] (data, with rustc's rendering kept).
-//! Reading stops at `build-finished`. The stderr text is kept byte for byte (lossily
+//! Reading stops at `build-finished`, whose success is handed on at once (cargo exits a
+//! few milliseconds later). The stderr text is kept byte for byte (lossily
 //! decoded) for the failure report.
 //!
 //! Cargo runs in a process group of its own (on unix) so that it can be stopped together
@@ -256,10 +257,15 @@ pub(crate) fn read_message(line: &str, wanted: &Wanted, output: &mut BuildOutput
 }
 
 /// Reads cargo's stdout and stderr to their ends. Runs on the build thread.
+/// Reads cargo's output to its end. `on_success` is called once, as soon as cargo reports
+/// that the build succeeded (`build-finished`), with what was read so far: cargo exits a
+/// few milliseconds later (its own teardown), and nothing it prints after it changes the
+/// artifacts.
 pub(crate) fn read_output(
     stdout: ChildStdout,
     stderr: ChildStderr,
     wanted: &Wanted,
+    on_success: impl FnOnce(&BuildOutput),
 ) -> BuildOutput {
     let stderr_reader = std::thread::Builder::new()
         .name("hotdev-cargo-stderr".into())
@@ -271,10 +277,16 @@ pub(crate) fn read_output(
         });
     let mut output = BuildOutput::default();
     let mut reading = true;
+    let mut on_success = Some(on_success);
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
         if reading {
             reading = read_message(&line, wanted, &mut output);
+            if output.finished == Some(true)
+                && let Some(on_success) = on_success.take()
+            {
+                on_success(&output);
+            }
         }
         // After build-finished, keep draining so that cargo never blocks on a full pipe.
     }

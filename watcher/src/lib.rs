@@ -86,6 +86,11 @@
 //! [`Event::BuildFailed`] or [`Event::BuildSuperseded`] (unless the loop shuts down
 //! first). `BuildFinished` is followed by one [`Event::ArtifactReady`] per plugin built.
 //!
+//! A build is reported finished the moment cargo says it succeeded (its `build-finished`
+//! message), not when cargo exits: cargo's own teardown takes 3–8 ms more on a small
+//! crate, and every reload would wait for it. The next build still waits for that exit.
+//! If cargo then exits with an error anyway, an [`Event::Warning`] says so.
+//!
 //! # Known problems
 //!
 //! - Linux: each watched directory takes one inotify watch. When the limit is reached
@@ -228,11 +233,12 @@ pub enum Event {
         /// [`Watcher::rebuild`].
         cause: Vec<PathBuf>,
     },
-    /// The build succeeded; one [`Event::ArtifactReady`] per plugin follows.
+    /// The build succeeded (cargo said so; it may still be exiting); one
+    /// [`Event::ArtifactReady`] per plugin follows.
     BuildFinished {
         /// The plugin packages built.
         packages: Vec<String>,
-        /// How long cargo ran.
+        /// How long cargo ran, up to its report of success.
         duration: Duration,
     },
     /// The build failed.

@@ -381,6 +381,15 @@ impl Scheduler {
         Action::Start { id, plugins, cause }
     }
 
+    /// Whether newer changes superseded build `id` while it runs (a build that is not
+    /// the running one counts as superseded). [`finished`](Self::finished) still has to be
+    /// told when it ends.
+    pub(crate) fn is_superseded(&self, id: u64) -> bool {
+        self.running
+            .as_ref()
+            .is_none_or(|running| running.id != id || running.superseded)
+    }
+
     /// Records the end of build `id` (however it ended) and says what its result is worth.
     pub(crate) fn finished(&mut self, id: u64) -> Verdict {
         match self.running.take() {
@@ -620,6 +629,39 @@ mod tests {
             s.poll(t0 + Duration::from_millis(30)),
             [start(2, &[1], &["/p1/a.rs"])]
         );
+    }
+
+    /// `is_superseded` answers for the running build without ending it: a change to its
+    /// plugin that settled while it ran supersedes it; any other build counts as
+    /// superseded.
+    #[test]
+    fn is_superseded_looks_at_the_running_build_without_ending_it() {
+        let mut s = Scheduler::new(
+            Windows {
+                debounce: Duration::ZERO,
+                settle: Duration::from_millis(20),
+                complete_settle: Duration::from_millis(1),
+            },
+            false,
+            vec![vec![0]],
+            vec![0],
+        );
+        let t0 = Instant::now();
+        s.record(t0, [modified("/p0/a.rs", 0)]);
+        assert_eq!(
+            s.poll(t0 + Duration::from_millis(20)),
+            [
+                Action::Changed(vec![PathBuf::from("/p0/a.rs")]),
+                start(1, &[0], &["/p0/a.rs"])
+            ]
+        );
+        assert!(!s.is_superseded(1));
+        assert!(s.is_superseded(2), "not the running build");
+        s.record(t0 + Duration::from_millis(30), [modified("/p0/a.rs", 0)]);
+        s.poll(t0 + Duration::from_millis(60));
+        assert!(s.is_superseded(1), "a newer change settled");
+        assert_eq!(s.finished(1), Verdict::Superseded);
+        assert!(s.is_superseded(1), "ended");
     }
 
     #[test]

@@ -13,6 +13,15 @@ use crate::cargo::{self, BuildOutput, BuildSpec, Stop};
 use crate::schedule::Verdict;
 use crate::{Artifact, Error, Event};
 
+/// What the thread reading cargo's output reports about a build.
+pub(super) enum BuildNews {
+    /// Cargo said the build succeeded (`build-finished`); it exits a few milliseconds
+    /// later. The plugin libraries it reported, as in [`BuildOutput::artifacts`].
+    Succeeded(Vec<(PathBuf, PathBuf, bool)>),
+    /// Cargo's output ended (it exited, or closed its pipes): everything it printed.
+    Ended(BuildOutput),
+}
+
 pub(super) struct RunningBuild {
     pub(super) id: u64,
     pub(super) child: Child,
@@ -23,6 +32,8 @@ pub(super) struct RunningBuild {
     pub(super) kill_deadline: Option<Instant>,
     /// Whether we stopped it (then stragglers in its group are killed before reaping).
     pub(super) stopped: bool,
+    /// Whether it was reported finished when cargo said it succeeded, before it exited.
+    pub(super) reported: bool,
 }
 
 impl Control {
@@ -86,8 +97,10 @@ impl Control {
         let reader = std::thread::Builder::new()
             .name("hotdev-cargo".into())
             .spawn(move || {
-                let output = cargo::read_output(stdout, stderr, &wanted);
-                let _ = tx.send((id, output));
+                let output = cargo::read_output(stdout, stderr, &wanted, |output| {
+                    let _ = tx.send((id, BuildNews::Succeeded(output.artifacts.clone())));
+                });
+                let _ = tx.send((id, BuildNews::Ended(output)));
             });
         let reader = match reader {
             Ok(reader) => reader,
@@ -115,6 +128,7 @@ impl Control {
             reader,
             kill_deadline: None,
             stopped: false,
+            reported: false,
         });
         self.emit(Event::BuildStarted { packages, cause });
     }
@@ -160,6 +174,26 @@ impl Control {
         });
     }
 
+    /// Cargo said build `id` succeeded and will exit in a moment: unless the build was
+    /// stopped or newer changes superseded it, it is reported finished now, with its
+    /// artifacts, rather than when cargo has exited (3–8 ms later on a small crate: cargo's
+    /// teardown). The exit is still waited for before the next build starts.
+    pub(super) fn on_build_succeeded(&mut self, id: u64, artifacts: Vec<(PathBuf, PathBuf, bool)>) {
+        let Some(build) = self.build.as_mut().filter(|b| b.id == id) else {
+            return;
+        };
+        if build.stopped || self.scheduler.is_superseded(id) {
+            return;
+        }
+        build.reported = true;
+        let duration = build.started.elapsed();
+        let plugins = build.plugins.clone();
+        let packages = self.package_names(&plugins);
+        let _span = tracing::info_span!("build", id, ?packages).entered();
+        tracing::info!(?duration, "build finished (cargo is exiting)");
+        self.report_finished(&plugins, packages, duration, &artifacts);
+    }
+
     pub(super) fn on_build_output(&mut self, id: u64, output: BuildOutput) {
         let Some(build) = self.build.take_if(|b| b.id == id) else {
             tracing::error!(id, "output of an unknown build");
@@ -171,6 +205,20 @@ impl Control {
         let packages = self.package_names(&build.plugins);
         let verdict = self.scheduler.finished(id);
         let _span = tracing::info_span!("build", id, ?packages).entered();
+        if build.reported {
+            // Reported when cargo said it succeeded; a change since then is built next
+            // (the scheduler keeps it pending).
+            if !status.is_some_and(|s| s.success()) {
+                let status = status.map_or("an unknown status".into(), |s| s.to_string());
+                let message = format!(
+                    "cargo reported the build of {} finished, then exited with {status}",
+                    packages.join(", ")
+                );
+                tracing::warn!(%message);
+                self.emit(Event::Warning(message));
+            }
+            return;
+        }
         if verdict == Verdict::Superseded {
             tracing::info!(?duration, "build superseded by newer changes");
             self.emit(Event::BuildSuperseded { packages, duration });
@@ -193,11 +241,22 @@ impl Control {
             return;
         }
         tracing::info!(?duration, "build finished");
+        self.report_finished(&build.plugins, packages, duration, &output.artifacts);
+    }
+
+    /// Reports a build that succeeded: [`Event::BuildFinished`], then each plugin's
+    /// library (or a warning when cargo reported none, or a missing file).
+    fn report_finished(
+        &self,
+        plugins: &[usize],
+        packages: Vec<String>,
+        duration: std::time::Duration,
+        artifacts: &[(PathBuf, PathBuf, bool)],
+    ) {
         self.emit(Event::BuildFinished { packages, duration });
-        for &plugin in &build.plugins {
+        for &plugin in plugins {
             let spec = &self.plan.plugins[plugin];
-            let library = output
-                .artifacts
+            let library = artifacts
                 .iter()
                 .find(|(manifest, _, _)| manifest == &spec.manifest_path)
                 .map(|(_, path, fresh)| (path.clone(), *fresh));

@@ -29,11 +29,11 @@ use crossbeam_channel::{Receiver, Sender, select};
 use notify::EventKind;
 use notify::event::{ModifyKind, RenameMode};
 
-use crate::cargo::{self, BuildOutput, Stop};
+use crate::cargo::{self, Stop};
 use crate::filter::{Change, ChangeKind, WatchPlan};
 use crate::schedule::{Action, Scheduler, Windows};
 use crate::{Config, Error, Event};
-use build::{RunningBuild, error_chain};
+use build::{BuildNews, RunningBuild, error_chain};
 use plan::{add_resolved_packages, resolve_crate, resolve_plan};
 use watches::Watches;
 
@@ -177,7 +177,7 @@ struct Control {
     scheduler: Scheduler,
     events: Sender<Event>,
     build: Option<RunningBuild>,
-    build_tx: Sender<(u64, BuildOutput)>,
+    build_tx: Sender<(u64, BuildNews)>,
     build_pid: Arc<Mutex<Option<u32>>>,
 }
 
@@ -186,7 +186,7 @@ impl Control {
         mut self,
         fs_rx: Receiver<FsEvent>,
         commands: Receiver<Command>,
-        builds: Receiver<(u64, BuildOutput)>,
+        builds: Receiver<(u64, BuildNews)>,
     ) {
         let _span = tracing::info_span!("hotdev_watcher").entered();
         self.scheduler.request_all();
@@ -220,10 +220,10 @@ impl Control {
                     Ok(Command::Rebuild) => self.scheduler.request_all(),
                     Ok(Command::Shutdown) | Err(_) => break,
                 },
-                recv(builds) -> message => {
-                    if let Ok((id, output)) = message {
-                        self.on_build_output(id, output);
-                    }
+                recv(builds) -> message => match message {
+                    Ok((id, BuildNews::Succeeded(artifacts))) => self.on_build_succeeded(id, artifacts),
+                    Ok((id, BuildNews::Ended(output))) => self.on_build_output(id, output),
+                    Err(_) => {}
                 },
                 default(timeout) => {}
             }
@@ -408,7 +408,7 @@ impl Control {
     }
 
     /// Stops watching and ends a running build with its whole process group.
-    fn stop(&mut self, builds: &Receiver<(u64, BuildOutput)>) {
+    fn stop(&mut self, builds: &Receiver<(u64, BuildNews)>) {
         if let Some(watches) = self.watches.take() {
             drop(watches);
         }
@@ -418,11 +418,21 @@ impl Control {
         let _span = tracing::info_span!("stop_build", id = build.id).entered();
         cargo::signal_group(&mut build.child, Stop::Terminate);
         build.stopped = true;
-        let mut ended = builds.recv_timeout(self.config.kill_grace).is_ok();
+        // The reader's last word (its output at the pipes' end), past any earlier news.
+        let ended_within = |timeout: Duration| {
+            let deadline = Instant::now() + timeout;
+            while let Ok((_, news)) = builds.recv_deadline(deadline) {
+                if matches!(news, BuildNews::Ended(_)) {
+                    return true;
+                }
+            }
+            false
+        };
+        let mut ended = ended_within(self.config.kill_grace);
         if !ended {
             tracing::warn!("cargo did not stop after SIGTERM; killing its group");
             cargo::signal_group(&mut build.child, Stop::Kill);
-            ended = builds.recv_timeout(Duration::from_secs(10)).is_ok();
+            ended = ended_within(Duration::from_secs(10));
         }
         let (build, _) = self.reap(build);
         if ended {
