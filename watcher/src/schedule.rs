@@ -104,6 +104,9 @@ struct Running {
     started: Instant,
     superseded: bool,
     kill_requested: bool,
+    /// Reported finished while cargo exits ([`Scheduler::reported`]): later changes are
+    /// for the next build.
+    reported: bool,
 }
 
 /// One path in a batch.
@@ -262,7 +265,7 @@ impl Scheduler {
             if !self.batch.record(now, change.path, package, change.kind) {
                 continue;
             }
-            if let Some(running) = &mut self.running {
+            if let Some(running) = self.running.as_mut().filter(|r| !r.reported) {
                 let affected = &self.plugins_of_package[package];
                 if running.plugins.iter().any(|p| affected.contains(p)) {
                     running.superseded = true;
@@ -287,7 +290,7 @@ impl Scheduler {
         for plugin in 0..self.workspace_of_plugin.len() {
             self.pending.entry(plugin).or_default();
         }
-        if let Some(running) = &mut self.running {
+        if let Some(running) = self.running.as_mut().filter(|r| !r.reported) {
             running.superseded = true;
         }
     }
@@ -341,7 +344,12 @@ impl Scheduler {
         match &mut self.running {
             Some(running) => {
                 let pending_for_it = running.plugins.iter().any(|p| self.pending.contains_key(p));
-                if self.restart && running.superseded && !running.kill_requested && pending_for_it {
+                if self.restart
+                    && running.superseded
+                    && !running.reported
+                    && !running.kill_requested
+                    && pending_for_it
+                {
                     running.kill_requested = true;
                     actions.push(Action::Kill { id: running.id });
                 }
@@ -377,17 +385,24 @@ impl Scheduler {
             started: now,
             superseded: false,
             kill_requested: false,
+            reported: false,
         });
         Action::Start { id, plugins, cause }
     }
 
-    /// Whether newer changes superseded build `id` while it runs (a build that is not
-    /// the running one counts as superseded). [`finished`](Self::finished) still has to be
-    /// told when it ends.
-    pub(crate) fn is_superseded(&self, id: u64) -> bool {
-        self.running
-            .as_ref()
-            .is_none_or(|running| running.id != id || running.superseded)
+    /// Build `id` was reported finished before its cargo exited (it said the build
+    /// succeeded): from now on changes are for the next build, which still starts only
+    /// once [`finished`](Self::finished) is told that this one ended. Returns false (and
+    /// does nothing) when `id` is not running or was superseded already: then its result is
+    /// not to be reported.
+    pub(crate) fn reported(&mut self, id: u64) -> bool {
+        match self.running.as_mut() {
+            Some(running) if running.id == id && !running.superseded => {
+                running.reported = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Records the end of build `id` (however it ended) and says what its result is worth.
@@ -631,37 +646,44 @@ mod tests {
         );
     }
 
-    /// `is_superseded` answers for the running build without ending it: a change to its
-    /// plugin that settled while it ran supersedes it; any other build counts as
-    /// superseded.
+    /// A build reported finished while its cargo exits is no longer superseded by later
+    /// changes: they are for the next build, which starts once the reported one ended. A
+    /// build superseded before it is reported is not reported.
     #[test]
-    fn is_superseded_looks_at_the_running_build_without_ending_it() {
+    fn changes_after_a_report_are_for_the_next_build() {
         let mut s = Scheduler::new(
             Windows {
                 debounce: Duration::ZERO,
                 settle: Duration::from_millis(20),
                 complete_settle: Duration::from_millis(1),
             },
-            false,
+            true,
             vec![vec![0]],
             vec![0],
         );
         let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
         s.record(t0, [modified("/p0/a.rs", 0)]);
         assert_eq!(
-            s.poll(t0 + Duration::from_millis(20)),
+            s.poll(at(20)),
             [
                 Action::Changed(vec![PathBuf::from("/p0/a.rs")]),
                 start(1, &[0], &["/p0/a.rs"])
             ]
         );
-        assert!(!s.is_superseded(1));
-        assert!(s.is_superseded(2), "not the running build");
-        s.record(t0 + Duration::from_millis(30), [modified("/p0/a.rs", 0)]);
-        s.poll(t0 + Duration::from_millis(60));
-        assert!(s.is_superseded(1), "a newer change settled");
-        assert_eq!(s.finished(1), Verdict::Superseded);
-        assert!(s.is_superseded(1), "ended");
+        assert!(!s.reported(2), "not the running build");
+        assert!(s.reported(1));
+        s.record(at(30), [modified("/p0/b.rs", 0)]);
+        assert_eq!(
+            s.poll(at(60)),
+            [Action::Changed(vec![PathBuf::from("/p0/b.rs")])],
+            "neither killed nor a second build while it exits"
+        );
+        assert_eq!(s.finished(1), Verdict::Current);
+        assert_eq!(s.poll(at(61)), [start(2, &[0], &["/p0/b.rs"])]);
+
+        s.record(at(70), [modified("/p0/c.rs", 0)]);
+        assert!(!s.reported(2), "superseded before its report");
     }
 
     #[test]

@@ -182,7 +182,7 @@ impl Control {
         let Some(build) = self.build.as_mut().filter(|b| b.id == id) else {
             return;
         };
-        if build.stopped || self.scheduler.is_superseded(id) {
+        if build.stopped || !self.scheduler.reported(id) {
             return;
         }
         build.reported = true;
