@@ -566,6 +566,13 @@ mod tests {
         (root, artifact)
     }
 
+    /// Reads `artifact` as a load does and places it for `generation`.
+    #[cfg(target_os = "linux")]
+    fn read_and_place(shadow: &ShadowDir, artifact: &Path, generation: u64) -> PathBuf {
+        let bytes = crate::library::read_artifact(artifact).unwrap();
+        shadow.place(artifact, &bytes, generation).unwrap()
+    }
+
     #[cfg(target_os = "linux")]
     fn inode(path: &Path) -> u64 {
         std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap())
@@ -589,8 +596,7 @@ mod tests {
         assert_ne!(inode(&written), inode(&artifact));
         // Nor while a link to the same inode exists: the loader would take it for the
         // library already loaded.
-        let bytes = crate::library::read_artifact(&artifact).unwrap();
-        let again = shadow.place(&artifact, &bytes, 3).unwrap();
+        let again = read_and_place(&shadow, &artifact, 3);
         assert_ne!(inode(&again), inode(&artifact));
         shadow.remove(&placed).unwrap();
         let bytes = crate::library::read_artifact(&artifact).unwrap();
@@ -658,8 +664,7 @@ mod tests {
         // private to this test (a copy under a new name and inode) and no symbol of it
         // is called.
         let held = unsafe { libloading::Library::new(&other_name) }.unwrap();
-        let bytes = crate::library::read_artifact(&artifact).unwrap();
-        let placed = shadow.place(&artifact, &bytes, 2).unwrap();
+        let placed = read_and_place(&shadow, &artifact, 2);
         assert_ne!(
             inode(&placed),
             inode(&artifact),
@@ -711,8 +716,7 @@ mod tests {
         let artifact = root.path().join("libplugin.so");
         fs::write(&artifact, b"library").unwrap();
         let shadow = ShadowDir::create(&root.path().join("shadow")).unwrap();
-        let bytes = crate::library::read_artifact(&artifact).unwrap();
-        let placed = shadow.place(&artifact, &bytes, 1).unwrap();
+        let placed = read_and_place(&shadow, &artifact, 1);
         assert_ne!(inode(&placed), inode(&artifact));
         assert_eq!(fs::read(&placed).unwrap(), b"library");
     }
