@@ -156,8 +156,13 @@ impl Key {
                 return None;
             }
         };
-        // Only a library of the target directory that holds the record is served.
-        if !record.artifact.starts_with(&target) {
+        // Only a library of the target directory that holds the record is served (a path
+        // with `..` in it could lead anywhere).
+        let climbs = record
+            .artifact
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+        if climbs || !record.artifact.starts_with(&target) {
             tracing::debug!(path = %path.display(), "last build: a library outside its target directory");
             return None;
         }
@@ -442,6 +447,9 @@ mod tests {
             None,
             "a library outside the target directory"
         );
+        record.artifact = f.target.join("../../../usr/lib/libelsewhere.so");
+        fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+        assert_eq!(f.key(false).find(), None, "a path climbing out of it");
         fs::write(&path, b"{\"plugin_dir\": ").unwrap();
         assert_eq!(f.key(false).find(), None, "a half-written record");
     }
