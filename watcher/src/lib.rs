@@ -87,7 +87,7 @@
 //! first). `BuildFinished` is followed by one [`Event::ArtifactReady`] per plugin built.
 //!
 //! A build is reported finished the moment cargo says it succeeded (its `build-finished`
-//! message), not when cargo exits: cargo's own teardown takes 3–8 ms more on a small
+//! message), not when cargo exits: cargo's own teardown takes 3–5 ms more on a small
 //! crate, and every reload would wait for it. The next build still waits for that exit.
 //! If cargo then exits with an error anyway, an [`Event::Warning`] says so.
 //!

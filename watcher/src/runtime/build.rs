@@ -176,7 +176,7 @@ impl Control {
 
     /// Cargo said build `id` succeeded and will exit in a moment: unless the build was
     /// stopped or newer changes superseded it, it is reported finished now, with its
-    /// artifacts, rather than when cargo has exited (3–8 ms later on a small crate: cargo's
+    /// artifacts, rather than when cargo has exited (3–5 ms later on a small crate: cargo's
     /// teardown). The exit is still waited for before the next build starts.
     pub(super) fn on_build_succeeded(&mut self, id: u64, artifacts: Vec<(PathBuf, PathBuf, bool)>) {
         let Some(build) = self.build.as_mut().filter(|b| b.id == id) else {
